@@ -1,0 +1,227 @@
+//! Sync protocol v1 messages: the JSON bodies devices and the server exchange.
+//!
+//! Flow: a device enrolls once (`POST /v1/enroll`, one-time code → device id and
+//! bearer token). Then, whenever it finds signal, it calls `POST /v1/sync` (or
+//! `/v1/push` and `/v1/pull` separately): it pushes its unacknowledged ops in
+//! numbered batches, and pulls the ops of its scope after its cursor, page by
+//! page, until `more` is false. Every step may be retried: a batch resent with
+//! the same `batch_seq` gets the same answer and is applied once; a page pulled
+//! twice changes nothing on the device. `docs/protocol.md` and `proto/` give the
+//! whole contract.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::DeviceId;
+use crate::validate::Problem;
+use crate::wire::OpV1;
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Most ops one push batch may carry; a device splits longer queues.
+pub const MAX_BATCH_OPS: usize = 1_000;
+
+/// Most bytes a push batch should take before compression (the server's body limit is larger).
+pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// Default most ops per pull page.
+pub const DEFAULT_PAGE_OPS: u32 = 1_000;
+
+/// Most ops a device may ask for in one pull page.
+pub const MAX_PAGE_OPS: u32 = 5_000;
+
+/// Most bytes (uncompressed JSON) of ops in one pull page; a page stops before passing it.
+pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// How far ahead of the server's clock an op may be stamped before it is set aside (10 minutes).
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
+
+/// `POST /v1/enroll`: a device exchanges a one-time code for its identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// Protocol version the device speaks.
+    pub protocol: u32,
+    /// The one-time enrollment code issued by the central office.
+    pub code: String,
+    /// A name for the device (shown in device health), such as the phone model.
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// The answer to an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollResponse {
+    /// The device's new id; it stamps every op with it.
+    pub device_id: DeviceId,
+    /// Bearer token for every later call; shown once, stored on the server only as a hash.
+    pub token: String,
+    /// The officer the device belongs to.
+    pub officer_id: String,
+    /// The officer's name.
+    pub officer_name: String,
+    /// Region code prefixes the device may read and write.
+    pub scope: Vec<String>,
+    /// The server's clock, milliseconds since the Unix epoch.
+    pub server_time_ms: u64,
+}
+
+/// What a device reports about itself on each push (for the central office's device health).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatus {
+    /// Local edits not yet acknowledged by the server.
+    pub pending_ops: u64,
+    /// Local edits the server rejected, kept on the device for the officer.
+    pub rejected_ops: u64,
+    /// The device's wall clock when it sent the request (ms since the Unix epoch).
+    pub clock_ms: u64,
+    /// The app's version.
+    #[serde(default)]
+    pub app_version: Option<String>,
+}
+
+/// `POST /v1/push`: one batch of a device's ops, in local order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Protocol version.
+    pub protocol: u32,
+    /// The device's batch number, increasing; resending a batch reuses its number.
+    pub batch_seq: u64,
+    /// The ops (at most [`MAX_BATCH_OPS`]).
+    pub ops: Vec<OpV1>,
+    /// The device's own state, reported for device health.
+    #[serde(default)]
+    pub status: Option<DeviceStatus>,
+}
+
+/// What happened to one pushed op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    /// Merged and numbered; it will reach the other devices of its area.
+    Accepted,
+    /// Already received before (same device and timestamp); nothing done again.
+    Duplicate,
+    /// Refused with a reason; the device keeps it for the officer to fix.
+    Rejected,
+    /// Stamped too far ahead of the server's clock: kept aside for the central
+    /// office, not merged; the device keeps it and tells the officer to fix the clock.
+    SetAside,
+}
+
+/// The outcome of one pushed op, in the order the ops were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpResult {
+    /// Accepted, duplicate, rejected or set aside.
+    pub status: OpStatus,
+    /// Stable reason code for a rejected or set-aside op (`invalid_value`, `out_of_scope`, `clock_ahead`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What is wrong, for the officer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Each validation problem (errors and warnings), when validation found some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// The answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    /// The batch answered.
+    pub batch_seq: u64,
+    /// One result per op, in order.
+    pub results: Vec<OpResult>,
+    /// The server's clock (ms since the Unix epoch), so the device can see its own offset.
+    pub server_time_ms: u64,
+}
+
+/// `POST /v1/pull`: ask for the ops of the device's scope after its cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// Protocol version.
+    pub protocol: u32,
+    /// The cursor from the last page applied; empty before the first pull. Opaque to the device.
+    #[serde(default)]
+    pub cursor: String,
+    /// Most ops wanted in this page (default [`DEFAULT_PAGE_OPS`], at most [`MAX_PAGE_OPS`]).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One page of ops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullResponse {
+    /// Ops in server order; a device applies the page in one transaction.
+    pub ops: Vec<OpV1>,
+    /// The cursor to store with this page and send next time.
+    pub next_cursor: String,
+    /// Whether more ops wait after this page.
+    pub more: bool,
+    /// Region prefixes that left the device's scope: purge their records (keeping unsynced edits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purge: Vec<String>,
+    /// The device's scope now.
+    pub scope: Vec<String>,
+    /// The server's clock (ms since the Unix epoch).
+    pub server_time_ms: u64,
+}
+
+/// `POST /v1/sync`: push (if anything is pending) then pull, in one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Protocol version.
+    pub protocol: u32,
+    /// A batch to push first, if any.
+    #[serde(default)]
+    pub push: Option<PushRequest>,
+    /// The pull to run after the push.
+    pub pull: PullRequest,
+}
+
+/// The answer to a sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncResponse {
+    /// The push's answer, if a batch was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushResponse>,
+    /// The pulled page.
+    pub pull: PullResponse,
+}
+
+/// Every error answer: an HTTP status and this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code a program can act on (`bad_json`, `unauthorized`, `device_revoked`, …).
+    pub code: String,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+}
+
+/// `GET /v1/info`: the server's clock, protocol version and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoResponse {
+    /// Protocol versions the server speaks.
+    pub protocol: Vec<u32>,
+    /// The server's clock (ms since the Unix epoch).
+    pub server_time_ms: u64,
+    /// Most ops per push batch.
+    pub max_batch_ops: usize,
+    /// Largest request body accepted, in bytes (after decompression).
+    pub max_body_bytes: usize,
+    /// Most ops per pull page.
+    pub max_page_ops: u32,
+    /// How far ahead an op may be stamped before it is set aside, in ms.
+    pub max_clock_skew_ms: u64,
+    /// The server's software version.
+    pub version: String,
+}

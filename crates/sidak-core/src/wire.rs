@@ -1,0 +1,429 @@
+//! Wire format v1: the JSON form of ops and record states, our own types.
+//!
+//! Only these types cross a device, a disk or the network; the in-memory model
+//! converts to and from them by hand, so a change of `crdts` or of internal
+//! types never changes the format. `proto/` holds the JSON Schema and vectors.
+
+use std::collections::BTreeMap;
+
+use crdts::{CmRDT, Dot, LWWReg};
+use serde::{Deserialize, Serialize};
+
+use crate::hlc::Hlc;
+use crate::ids::{DeviceId, RecordId};
+use crate::op::{Action, Change, Op};
+use crate::record::{FieldState, Presence, Record, Stamped};
+use crate::register::{Clock, MvRegister};
+use crate::schema::{FieldSpec, Kind, Register};
+use crate::value::Value;
+
+/// An op as sent and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpV1 {
+    /// Record id (UUIDv7).
+    pub id: RecordId,
+    /// Record kind: `company`, `visit`, `finding` or `worker`.
+    pub kind: String,
+    /// Region code of the record, digits only (`7371011001`).
+    pub region: String,
+    /// Timestamp `"<ms>.<counter>@<device uuid>"`; unique per op.
+    pub hlc: Hlc,
+    /// Present and true on the op that creates the record.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub create: bool,
+    /// Field changes.
+    pub changes: Vec<ChangeV1>,
+}
+
+/// One field change as sent and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeV1 {
+    /// `set`, `add` or `remove`.
+    pub op: String,
+    /// Field name.
+    pub field: String,
+    /// The value set, or the element added or removed.
+    pub value: serde_json::Value,
+    /// Version vector the writer had seen of the field or element: device uuid → counter.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<DeviceId, u64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A record's merged state as stored and sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordV1 {
+    /// Record id.
+    pub id: RecordId,
+    /// Record kind.
+    pub kind: String,
+    /// Region code.
+    pub region: String,
+    /// Timestamp of the create op, once seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Hlc>,
+    /// Timestamp of the latest op seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Hlc>,
+    /// Field states by name.
+    pub fields: BTreeMap<String, FieldV1>,
+}
+
+/// One field's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FieldV1 {
+    /// Last-writer-wins register: the value and its timestamp.
+    Lww(StampedV1),
+    /// Multi-value register: the concurrent values, each with its clock.
+    Mv(Vec<ClockedV1>),
+    /// Add-wins set: per element, its concurrent presences.
+    Set(BTreeMap<String, Vec<PresenceV1>>),
+}
+
+/// A value with its timestamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StampedV1 {
+    /// The value.
+    pub value: serde_json::Value,
+    /// When and by whom it was written.
+    pub hlc: Hlc,
+}
+
+/// A value of a multi-value register.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockedV1 {
+    /// The value.
+    pub value: serde_json::Value,
+    /// When and by whom it was written.
+    pub hlc: Hlc,
+    /// Its version vector.
+    pub clock: BTreeMap<DeviceId, u64>,
+}
+
+/// One presence of a set element.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceV1 {
+    /// `true` for an add, `false` for a remove.
+    pub present: bool,
+    /// When and by whom.
+    pub hlc: Hlc,
+    /// Its version vector.
+    pub clock: BTreeMap<DeviceId, u64>,
+}
+
+/// Why a wire message could not be turned into the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The kind is not one sidak knows.
+    #[error("unknown kind {0:?}")]
+    UnknownKind(String),
+    /// The field is not in the kind's schema.
+    #[error("{kind} has no field {field:?}")]
+    UnknownField {
+        /// Kind.
+        kind: Kind,
+        /// Field name as sent.
+        field: String,
+    },
+    /// The change's `op` is not set, add or remove, or does not suit the field.
+    #[error("{op:?} is not a valid change of field {field} (a {register:?} field takes {expected})")]
+    BadAction {
+        /// Field.
+        field: String,
+        /// The action sent.
+        op: String,
+        /// The field's register.
+        register: Register,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// A value is of a JSON type no field holds (a float, array or object), or a set element is not text.
+    #[error("field {field}: value {value} has the wrong JSON type ({expected} expected)")]
+    BadValue {
+        /// Field.
+        field: String,
+        /// The value, shortened.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The same field (or set element) is changed twice in one op.
+    #[error("field {0} is changed twice in one op")]
+    DuplicateChange(String),
+    /// The op changes nothing.
+    #[error("op for record {0} has no changes")]
+    Empty(RecordId),
+    /// A stored state's field has the wrong register type for the schema.
+    #[error("stored field {0} does not match its register type")]
+    BadState(String),
+}
+
+impl DecodeError {
+    /// A stable code for this kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::UnknownKind(_) => "unknown_kind",
+            DecodeError::UnknownField { .. } => "unknown_field",
+            DecodeError::BadAction { .. } => "invalid_change",
+            DecodeError::BadValue { .. } => "invalid_value",
+            DecodeError::DuplicateChange(_) => "duplicate_change",
+            DecodeError::Empty(_) => "empty_op",
+            DecodeError::BadState(_) => "invalid_state",
+        }
+    }
+}
+
+fn clock_to_wire(c: &Clock) -> BTreeMap<DeviceId, u64> {
+    c.dots.iter().map(|(d, n)| (*d, *n)).collect()
+}
+
+fn clock_from_wire(m: &BTreeMap<DeviceId, u64>) -> Clock {
+    let mut c = Clock::new();
+    for (d, n) in m {
+        c.apply(Dot::new(*d, *n));
+    }
+    c
+}
+
+fn short(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn lookup(kind: Kind, field: &str) -> Result<&'static FieldSpec, DecodeError> {
+    kind.schema().field(field).ok_or_else(|| DecodeError::UnknownField {
+        kind,
+        field: field.chars().take(60).collect(),
+    })
+}
+
+fn scalar(field: &str, v: &serde_json::Value) -> Result<Value, DecodeError> {
+    Value::from_json(v).ok_or_else(|| DecodeError::BadValue {
+        field: field.to_owned(),
+        value: short(v),
+        expected: "null, boolean, integer or string",
+    })
+}
+
+impl From<&Op> for OpV1 {
+    fn from(op: &Op) -> Self {
+        OpV1 {
+            id: op.id,
+            kind: op.kind.as_str().to_owned(),
+            region: op.region.clone(),
+            hlc: op.hlc,
+            create: op.create,
+            changes: op
+                .changes
+                .iter()
+                .map(|c| {
+                    let value = match &c.action {
+                        Action::Set(v) => v.to_json(),
+                        Action::Add(e) | Action::Remove(e) => serde_json::Value::String(e.clone()),
+                    };
+                    ChangeV1 {
+                        op: c.action.as_str().to_owned(),
+                        field: c.field.to_owned(),
+                        value,
+                        seen: clock_to_wire(&c.seen),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<&OpV1> for Op {
+    type Error = DecodeError;
+
+    fn try_from(w: &OpV1) -> Result<Self, DecodeError> {
+        let kind: Kind = w.kind.parse().map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
+        if w.changes.is_empty() {
+            return Err(DecodeError::Empty(w.id));
+        }
+        let mut changes: Vec<Change> = Vec::with_capacity(w.changes.len());
+        for c in &w.changes {
+            let spec = lookup(kind, &c.field)?;
+            let action = match (spec.register, c.op.as_str()) {
+                (Register::Lww | Register::Mv, "set") => Action::Set(scalar(spec.name, &c.value)?),
+                (Register::Set, "add" | "remove") => {
+                    let e = c.value.as_str().ok_or_else(|| DecodeError::BadValue {
+                        field: spec.name.to_owned(),
+                        value: short(&c.value),
+                        expected: "string element",
+                    })?;
+                    if c.op == "add" {
+                        Action::Add(e.to_owned())
+                    } else {
+                        Action::Remove(e.to_owned())
+                    }
+                }
+                (register, op) => {
+                    return Err(DecodeError::BadAction {
+                        field: spec.name.to_owned(),
+                        op: op.chars().take(20).collect(),
+                        register,
+                        expected: if register == Register::Set { "add or remove" } else { "set" },
+                    });
+                }
+            };
+            let dup = changes.iter().any(|prev| {
+                prev.field == spec.name
+                    && match (&prev.action, &action) {
+                        (Action::Set(_), Action::Set(_)) => true,
+                        (Action::Add(a) | Action::Remove(a), Action::Add(b) | Action::Remove(b)) => a == b,
+                        _ => false,
+                    }
+            });
+            if dup {
+                return Err(DecodeError::DuplicateChange(spec.name.to_owned()));
+            }
+            changes.push(Change {
+                field: spec.name,
+                action,
+                seen: clock_from_wire(&c.seen),
+            });
+        }
+        Ok(Op {
+            id: w.id,
+            kind,
+            region: w.region.clone(),
+            hlc: w.hlc,
+            create: w.create,
+            changes,
+        })
+    }
+}
+
+impl From<&Record> for RecordV1 {
+    fn from(r: &Record) -> Self {
+        let fields = r
+            .fields()
+            .map(|(name, state)| {
+                let f = match state {
+                    FieldState::Lww(reg) => FieldV1::Lww(StampedV1 {
+                        value: reg.val.to_json(),
+                        hlc: reg.marker,
+                    }),
+                    FieldState::Mv(reg) => FieldV1::Mv(
+                        reg.entries()
+                            .iter()
+                            .map(|(c, s)| ClockedV1 {
+                                value: s.value.to_json(),
+                                hlc: s.hlc,
+                                clock: clock_to_wire(c),
+                            })
+                            .collect(),
+                    ),
+                    FieldState::Set(elems) => FieldV1::Set(
+                        elems
+                            .iter()
+                            .map(|(e, reg)| {
+                                let ps = reg
+                                    .entries()
+                                    .iter()
+                                    .map(|(c, p)| PresenceV1 {
+                                        present: p.present,
+                                        hlc: p.hlc,
+                                        clock: clock_to_wire(c),
+                                    })
+                                    .collect();
+                                (e.clone(), ps)
+                            })
+                            .collect(),
+                    ),
+                };
+                (name.to_owned(), f)
+            })
+            .collect();
+        RecordV1 {
+            id: r.id,
+            kind: r.kind.as_str().to_owned(),
+            region: r.region.clone(),
+            created: r.created,
+            updated: r.updated,
+            fields,
+        }
+    }
+}
+
+impl TryFrom<&RecordV1> for Record {
+    type Error = DecodeError;
+
+    fn try_from(w: &RecordV1) -> Result<Self, DecodeError> {
+        let kind: Kind = w.kind.parse().map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
+        let mut r = Record::new(w.id, kind, w.region.clone());
+        r.created = w.created;
+        r.updated = w.updated;
+        for (name, f) in &w.fields {
+            let spec = lookup(kind, name)?;
+            let state = match (spec.register, f) {
+                (Register::Lww, FieldV1::Lww(s)) => FieldState::Lww(LWWReg {
+                    val: scalar(spec.name, &s.value)?,
+                    marker: s.hlc,
+                }),
+                (Register::Mv, FieldV1::Mv(vals)) => {
+                    let mut reg = MvRegister::default();
+                    for v in vals {
+                        reg.put(
+                            clock_from_wire(&v.clock),
+                            Stamped {
+                                hlc: v.hlc,
+                                value: scalar(spec.name, &v.value)?,
+                            },
+                        );
+                    }
+                    FieldState::Mv(reg)
+                }
+                (Register::Set, FieldV1::Set(elems)) => {
+                    let mut out = BTreeMap::new();
+                    for (e, ps) in elems {
+                        let mut reg = MvRegister::default();
+                        for p in ps {
+                            reg.put(
+                                clock_from_wire(&p.clock),
+                                Presence {
+                                    hlc: p.hlc,
+                                    present: p.present,
+                                },
+                            );
+                        }
+                        out.insert(e.clone(), reg);
+                    }
+                    FieldState::Set(out)
+                }
+                _ => return Err(DecodeError::BadState(spec.name.to_owned())),
+            };
+            r.insert_field(spec.name, state);
+        }
+        Ok(r)
+    }
+}
+
+impl OpV1 {
+    /// Decodes this wire op into the model.
+    pub fn decode(&self) -> Result<Op, DecodeError> {
+        Op::try_from(self)
+    }
+}
+
+impl RecordV1 {
+    /// Decodes this wire state into the model.
+    pub fn decode(&self) -> Result<Record, DecodeError> {
+        Record::try_from(self)
+    }
+}
