@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::DeviceId;
-use crate::validate::Problem;
+use crate::validate::{Problem, Severity};
 use crate::wire::OpV1;
 
 /// The protocol version this crate speaks.
@@ -126,7 +126,33 @@ pub struct OpResult {
     pub message: Option<String>,
     /// Each validation problem (errors and warnings), when validation found some.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<Problem>,
+    pub problems: Vec<ProblemV1>,
+}
+
+/// One validation problem as sent to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemV1 {
+    /// `error` or `warning`.
+    pub severity: Severity,
+    /// Stable code (`invalid_nik`, `missing_field`, …).
+    pub code: String,
+    /// The field concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl From<&Problem> for ProblemV1 {
+    fn from(p: &Problem) -> Self {
+        ProblemV1 {
+            severity: p.severity,
+            code: p.code.to_owned(),
+            field: p.field.map(str::to_owned),
+            message: p.message.clone(),
+        }
+    }
 }
 
 /// The answer to a push.

@@ -11,7 +11,7 @@ use crate::schema::{Element, FieldSpec, FieldType, Kind, Register};
 use crate::value::Value;
 
 /// How serious a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The edit is refused.
