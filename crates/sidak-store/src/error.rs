@@ -1,0 +1,135 @@
+//! The store's errors, each with a stable code a program (or the app's UI) can act on.
+
+use std::path::PathBuf;
+
+use sidak_core::{Problem, RecordId};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file exists but is not a sidak store (another SQLite database, or not SQLite at all).
+    #[error("{path} is not a sidak device store: {reason}")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The file was written by a newer version of sidak; opening it could damage it.
+    #[error(
+        "{path} has store schema version {found}, but this program knows only up to {supported}: update the app"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// The file's schema version.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+    /// Data read from the file does not decode: the file was damaged or edited by hand.
+    #[error("corrupt store data in {what}: {reason}")]
+    Corrupt {
+        /// Which row or value.
+        what: String,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// The device has no identity yet: it must be enrolled before anyone can edit on it.
+    #[error(
+        "this device is not enrolled yet: enroll it with a code from the central office before editing"
+    )]
+    NotEnrolled,
+    /// A new identity would change the device id while this device holds its own edits.
+    #[error(
+        "this store already belongs to device {current}, which has edits; it cannot become device {new}"
+    )]
+    IdentityConflict {
+        /// The device id in the store.
+        current: String,
+        /// The device id offered.
+        new: String,
+    },
+    /// No record with this id is held here.
+    #[error("no record {0} on this device")]
+    NotFound(RecordId),
+    /// A record with this id already exists, so it cannot be created again.
+    #[error("record {0} already exists on this device")]
+    Exists(RecordId),
+    /// The edit changes nothing.
+    #[error("the edit of record {0} changes nothing")]
+    EmptyEdit(RecordId),
+    /// The edit does not fit the schema (unknown field, wrong action for a field).
+    #[error("invalid change: {0}")]
+    BadChange(#[from] sidak_core::ApplyError),
+    /// Validation found errors; nothing was written.
+    #[error("invalid edit: {}", summary(.problems))]
+    Invalid {
+        /// Every problem found (errors and warnings).
+        problems: Vec<Problem>,
+    },
+    /// The region lies outside the officer's scope, so the server would refuse the edit.
+    #[error(
+        "region {region} is outside this device's scope ({scope}): the server would refuse the edit"
+    )]
+    OutOfScope {
+        /// The region of the edit.
+        region: String,
+        /// The device's scope prefixes, comma-separated.
+        scope: String,
+    },
+    /// A query's filter or paging is out of range.
+    #[error("invalid query: {0}")]
+    BadQuery(String),
+    /// A push answer does not fit the batch in flight.
+    #[error("push answer does not match the batch in flight: {0}")]
+    BatchMismatch(String),
+    /// A pulled page holds something the store cannot apply; nothing of the page was applied.
+    #[error("pulled page refused, nothing applied: {0}")]
+    BadPage(String),
+    /// SQLite failed (disk full, file locked, I/O error).
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+fn summary(problems: &[Problem]) -> String {
+    let errors: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.severity == sidak_core::Severity::Error)
+        .map(|p| p.message.as_str())
+        .collect();
+    errors.join("; ")
+}
+
+impl StoreError {
+    /// A stable code for this kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotAStore { .. } => "not_a_store",
+            StoreError::TooNew { .. } => "store_too_new",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::NotEnrolled => "not_enrolled",
+            StoreError::IdentityConflict { .. } => "identity_conflict",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Exists(_) => "already_exists",
+            StoreError::EmptyEdit(_) => "empty_edit",
+            StoreError::BadChange(_) => "invalid_change",
+            StoreError::Invalid { .. } => "invalid_edit",
+            StoreError::OutOfScope { .. } => "out_of_scope",
+            StoreError::BadQuery(_) => "invalid_query",
+            StoreError::BatchMismatch(_) => "batch_mismatch",
+            StoreError::BadPage(_) => "bad_page",
+            StoreError::Sqlite(_) => "storage",
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,32 @@
+//! sidak's device store: everything an officer does offline, in one SQLite file.
+//!
+//! - [`Store`] (`store`): opening the file, identity, the persisted clock, local edits, `get`.
+//! - `migrate`: the schema and its forward migrations (`PRAGMA user_version`).
+//! - `edit`: [`Changes`] and the [`Writer`] that validates an edit and writes op + record together.
+//! - `records`: materialized records (state as `RecordV1` JSON plus filter columns), [`Entry`].
+//! - `query`: lists with filters and paging, worker search, home-screen [`Counts`].
+//! - `sync`: push batches that survive crashes, push answers, pulled pages, cursor, purge.
+//! - `identity`: the device's [`Identity`], given on enrollment.
+//! - `error`: [`StoreError`], each with a stable code.
+//!
+//! Durability: every write is one transaction in WAL mode with `synchronous=NORMAL`;
+//! once a call returns `Ok` its change survives the process being killed (the crash
+//! test checks this). `docs/store.md` lists every guarantee.
+
+mod edit;
+mod error;
+mod identity;
+mod migrate;
+mod query;
+mod records;
+mod store;
+mod sync;
+
+pub use edit::{Changes, Edited, FieldChange, Writer};
+pub use error::{Result, StoreError};
+pub use identity::Identity;
+pub use migrate::SCHEMA_VERSION;
+pub use query::{Counts, ListQuery, MAX_PAGE, Page};
+pub use records::Entry;
+pub use store::{Store, WallClock};
+pub use sync::{Batch, BatchOutcome, PageOutcome, Refused};

@@ -1,0 +1,162 @@
+//! The file's schema and its forward migrations, numbered by `PRAGMA user_version`.
+//!
+//! Each migration is plain SQL run in one transaction together with the bump of
+//! `user_version`, so a crash leaves the file at the old or the new version,
+//! never between. A file from a newer build is refused rather than guessed at.
+//! `PRAGMA application_id` marks the file as ours, so another program's SQLite
+//! database is refused too.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode};
+
+use crate::error::{Result, StoreError};
+
+/// Written into the SQLite header so that a sidak store is recognisable ("SDKS").
+pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
+
+/// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+-- The device's identity, clock and sync cursors: one row.
+CREATE TABLE device (
+    one            INTEGER PRIMARY KEY CHECK (one = 1),
+    device_id      TEXT,
+    officer_id     TEXT,
+    officer_name   TEXT,
+    server_url     TEXT,
+    token          TEXT,
+    scope          TEXT NOT NULL DEFAULT '[]',
+    clock_ms       INTEGER NOT NULL DEFAULT 0,
+    clock_counter  INTEGER NOT NULL DEFAULT 0,
+    pull_cursor    TEXT NOT NULL DEFAULT '',
+    next_batch_seq INTEGER NOT NULL DEFAULT 1,
+    server_time_ms INTEGER
+);
+INSERT INTO device (one) VALUES (1);
+
+-- Materialized records: the merged state as RecordV1 JSON, plus columns to filter on.
+CREATE TABLE records (
+    id              TEXT PRIMARY KEY NOT NULL,
+    kind            TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    status          TEXT,
+    ref_id          TEXT,
+    nik             TEXT,
+    name_lc         TEXT,
+    updated_ms      INTEGER NOT NULL,
+    updated_counter INTEGER NOT NULL,
+    conflicts       INTEGER NOT NULL DEFAULT 0,
+    unsynced        INTEGER NOT NULL DEFAULT 0,
+    rejected        INTEGER NOT NULL DEFAULT 0,
+    state           TEXT NOT NULL
+);
+CREATE INDEX records_kind_updated ON records (kind, updated_ms DESC, updated_counter DESC);
+CREATE INDEX records_kind_status ON records (kind, status, updated_ms DESC, updated_counter DESC);
+CREATE INDEX records_region ON records (region);
+CREATE INDEX records_ref ON records (ref_id) WHERE ref_id IS NOT NULL;
+CREATE INDEX records_nik ON records (nik) WHERE nik IS NOT NULL;
+CREATE INDEX records_name ON records (kind, name_lc) WHERE name_lc IS NOT NULL;
+CREATE INDEX records_local ON records (id) WHERE unsynced > 0 OR rejected > 0;
+CREATE INDEX records_conflicted ON records (id) WHERE conflicts > 0;
+
+-- The local op log: every edit made on this device, in order, never deleted
+-- while its record is held. state: 0 pending, 1 in the batch in flight,
+-- 2 acknowledged by the server, 3 refused (rejected or set aside).
+CREATE TABLE ops (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id TEXT NOT NULL REFERENCES records (id),
+    hlc       TEXT NOT NULL UNIQUE,
+    body      TEXT NOT NULL,
+    state     INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 3),
+    batch_seq INTEGER,
+    outcome   TEXT,
+    code      TEXT,
+    message   TEXT,
+    problems  TEXT
+);
+CREATE INDEX ops_state ON ops (state, seq);
+CREATE INDEX ops_record ON ops (record_id);
+
+-- The push batch in flight (at most one row): resent unchanged until answered.
+CREATE TABLE batch (
+    batch_seq  INTEGER PRIMARY KEY,
+    first_seq  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"#;
+
+/// Opens the file, sets the connection up and brings the schema to [`SCHEMA_VERSION`].
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    let not_sqlite = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+            path: path.to_owned(),
+            reason: "the file is not an SQLite database".into(),
+        },
+        _ => StoreError::Sqlite(e),
+    };
+    // Another process (the app and a sync service) may hold the file briefly.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(not_sqlite)?;
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(not_sqlite)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(not_sqlite)?;
+    if app_id == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if tables > 0 || version != 0 {
+            return Err(StoreError::NotAStore {
+                path: path.to_owned(),
+                reason: format!(
+                    "an SQLite database of another program ({tables} tables, no sidak marker)"
+                ),
+            });
+        }
+    } else if app_id != APPLICATION_ID {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            reason: format!("an SQLite database with application id {app_id:#x}"),
+        });
+    }
+    if version < 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            reason: format!("negative schema version {version}"),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // WAL with synchronous=NORMAL: a commit survives the app being killed at any
+    // instant (the WAL is in the OS's hands once written); only a power cut can
+    // lose the last commits, and never corrupts the file.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            reason: format!("cannot switch the file to WAL mode (got {mode})"),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}

@@ -1,0 +1,177 @@
+//! The store: one SQLite file, opened once, used by one writer at a time.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use sidak_core::hlc::unix_ms;
+use sidak_core::{DeviceId, Hlc, HlcClock, Kind, RecordId};
+
+use crate::edit::{Changes, Edited, Writer};
+use crate::error::{Result, StoreError};
+use crate::identity::{self, Identity};
+use crate::records::{self, Entry};
+
+/// A wall clock in milliseconds since the Unix epoch; replaceable so tests can move time.
+pub type WallClock = Box<dyn Fn() -> u64 + Send>;
+
+/// A device's store: records, the local op log, the clock and sync bookkeeping, in one file.
+///
+/// Every method that writes does so in one SQLite transaction: after it returns
+/// `Ok`, the change survives the process being killed; after it returns `Err`,
+/// nothing of it was written.
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+    pub(crate) identity: Option<Identity>,
+    /// The clock as last committed (or advanced in memory past that: never behind).
+    pub(crate) clock: HlcClock,
+    pub(crate) wall: WallClock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("device", &self.identity.as_ref().map(|i| i.device_id))
+            .field("clock", &self.clock.last())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (and migrating it to the current schema) if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_owned();
+        let conn = crate::migrate::open(&path)?;
+        let identity = identity::read(&conn)?;
+        let (ms, counter): (i64, i64) = conn.query_row(
+            "SELECT clock_ms, clock_counter FROM device WHERE one = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let ms = u64::try_from(ms).map_err(|e| StoreError::corrupt("clock", e))?;
+        let counter = u32::try_from(counter).map_err(|e| StoreError::corrupt("clock", e))?;
+        let device = identity.as_ref().map(|i| i.device_id).unwrap_or_default();
+        Ok(Store {
+            conn,
+            path,
+            identity,
+            clock: HlcClock::resume(Hlc::new(ms, counter, device)),
+            wall: Box::new(|| unix_ms(std::time::SystemTime::now())),
+        })
+    }
+
+    /// Replaces the wall clock (tests, and apps that correct the phone's clock).
+    pub fn set_wall_clock(&mut self, wall: WallClock) {
+        self.wall = wall;
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The device's identity, once enrolled.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Stores the identity given on enrollment (or a refreshed token, server URL or scope).
+    ///
+    /// The device id cannot change once the device holds edits of its own.
+    pub fn set_identity(&mut self, id: Identity) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        identity::write(&tx, &id)?;
+        tx.commit()?;
+        let last = self.clock.last();
+        self.clock = HlcClock::resume(Hlc::new(last.ms, last.counter, id.device_id));
+        self.identity = Some(id);
+        Ok(())
+    }
+
+    /// The device id, if enrolled.
+    pub fn device_id(&self) -> Option<DeviceId> {
+        self.identity.as_ref().map(|i| i.device_id)
+    }
+
+    /// The last timestamp handed out or observed (persisted with every write).
+    pub fn clock(&self) -> Hlc {
+        self.clock.last()
+    }
+
+    /// Runs several local edits in one transaction: all commit together, or none.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_, '_>) -> Result<T>,
+    ) -> Result<T> {
+        let identity = self.identity.as_ref().ok_or(StoreError::NotEnrolled)?;
+        let mut clock = self.clock.clone();
+        let mut tx = self.conn.transaction()?;
+        let out = {
+            let mut w = Writer {
+                tx: &mut tx,
+                clock: &mut clock,
+                identity,
+                wall: &*self.wall,
+            };
+            f(&mut w)?
+        };
+        save_clock(&tx, clock.last())?;
+        tx.commit()?;
+        self.clock = clock;
+        Ok(out)
+    }
+
+    /// Creates a record of `kind` in village `region`.
+    pub fn create(&mut self, kind: Kind, region: &str, changes: &Changes) -> Result<Edited> {
+        self.transaction(|w| w.create(kind, region, changes))
+    }
+
+    /// Creates a record with a given id (imports and benchmarks).
+    pub fn create_with_id(
+        &mut self,
+        id: RecordId,
+        kind: Kind,
+        region: &str,
+        changes: &Changes,
+    ) -> Result<Edited> {
+        self.transaction(|w| w.create_with_id(id, kind, region, changes))
+    }
+
+    /// Changes fields of a record.
+    pub fn update(&mut self, id: RecordId, changes: &Changes) -> Result<Edited> {
+        self.transaction(|w| w.update(id, changes))
+    }
+
+    /// Archives a record (`status = archived`; nothing is deleted).
+    pub fn archive(&mut self, id: RecordId) -> Result<Edited> {
+        self.transaction(|w| w.archive(id))
+    }
+
+    /// A record with its sync state, if held here.
+    pub fn get(&self, id: RecordId) -> Result<Option<Entry>> {
+        records::load_entry(&self.conn, id)
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when SQLite finds the file sound.
+    pub fn integrity_check(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if lines == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::corrupt("file", lines.join("; ")))
+        }
+    }
+}
+
+pub(crate) fn save_clock(conn: &Connection, last: Hlc) -> Result<()> {
+    conn.prepare_cached("UPDATE device SET clock_ms = ?1, clock_counter = ?2 WHERE one = 1")?
+        .execute(params![
+            i64::try_from(last.ms).unwrap_or(i64::MAX),
+            i64::from(last.counter)
+        ])?;
+    Ok(())
+}

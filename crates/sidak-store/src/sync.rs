@@ -1,0 +1,453 @@
+//! Sync bookkeeping the client drives: push batches that survive crashes, push
+//! answers, pulled pages, the pull cursor and purges.
+//!
+//! Guarantees:
+//! - A batch, once handed out by [`Store::next_batch`], is persisted: until its
+//!   answer is recorded, every call (in this process or after a crash) returns
+//!   the same batch number with the same ops, byte for byte, so the server's
+//!   `(device, batch_seq)` idempotency holds.
+//! - [`Store::complete_batch`] records every op's outcome in one transaction;
+//!   refused ops stay on the device with their reason.
+//! - [`Store::apply_page`] applies a page's ops, its purge, its scope and its
+//!   cursor in one transaction; applying a page twice changes no record.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use sidak_core::protocol::{DeviceStatus, OpStatus, ProblemV1, PullResponse, PushResponse};
+use sidak_core::{Hlc, OpV1, Record, RecordId};
+
+use crate::error::{Result, StoreError};
+use crate::identity;
+use crate::records;
+use crate::store::{Store, save_clock};
+
+/// Op states in the `ops` table.
+const PENDING: i64 = 0;
+const IN_FLIGHT: i64 = 1;
+const ACKED: i64 = 2;
+const REFUSED: i64 = 3;
+
+/// A push batch: numbered, persisted, resent unchanged until answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The batch number the server deduplicates by (with the device id).
+    pub batch_seq: u64,
+    /// The ops with their local sequence numbers, in local order.
+    pub ops: Vec<(u64, OpV1)>,
+    /// Uncompressed JSON bytes of the ops.
+    pub bytes: usize,
+    /// Whether this batch was handed out before (a resend after a lost answer or a crash).
+    pub resent: bool,
+}
+
+/// What a push answer did to the batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Ops the server merged.
+    pub accepted: u32,
+    /// Ops the server had already received.
+    pub duplicate: u32,
+    /// Ops refused with a reason, kept on the device.
+    pub rejected: Vec<Refused>,
+    /// Ops set aside (stamped too far ahead), kept on the device.
+    pub set_aside: Vec<Refused>,
+}
+
+/// A local op the server refused, as kept for the officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Local sequence number.
+    pub seq: u64,
+    /// The record.
+    pub record: RecordId,
+    /// The op's timestamp.
+    pub hlc: Hlc,
+    /// `rejected` or `set_aside`.
+    pub outcome: String,
+    /// Stable reason code (`invalid_value`, `out_of_scope`, `clock_ahead`, …).
+    pub code: String,
+    /// What is wrong, for the officer.
+    pub message: String,
+    /// Each validation problem the server found.
+    pub problems: Vec<ProblemV1>,
+}
+
+/// What applying a pulled page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Ops in the page.
+    pub ops: u32,
+    /// Records the page created here.
+    pub new_records: u32,
+    /// Records removed because their region left the scope.
+    pub purged: u32,
+    /// Records kept despite a purge because they hold unsynced edits.
+    pub kept: u32,
+}
+
+fn u64_of(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|e| StoreError::corrupt(what, e))
+}
+
+fn op_of(seq: i64, body: &str) -> Result<OpV1> {
+    serde_json::from_str(body).map_err(|e| StoreError::corrupt(format!("op {seq}"), e))
+}
+
+impl Store {
+    /// The push batch to send: the one in flight if any (unchanged), else a new one of
+    /// at most `max_ops` pending ops and about `max_bytes` (at least one op); `None` if nothing is pending.
+    pub fn next_batch(&mut self, max_ops: usize, max_bytes: usize) -> Result<Option<Batch>> {
+        if max_ops == 0 {
+            return Err(StoreError::BadQuery(
+                "a batch needs room for at least one op".into(),
+            ));
+        }
+        let tx = self.conn.transaction()?;
+        let in_flight: Option<i64> = tx
+            .query_row("SELECT batch_seq FROM batch", [], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = in_flight {
+            let ops = batch_ops(&tx, seq)?;
+            let bytes = ops.iter().map(|(_, _, n)| *n).sum();
+            return Ok(Some(Batch {
+                batch_seq: u64_of(seq, "batch")?,
+                ops: ops.into_iter().map(|(s, op, _)| (s, op)).collect(),
+                bytes,
+                resent: true,
+            }));
+        }
+        let mut chosen = Vec::new();
+        let mut bytes = 0usize;
+        {
+            let mut stmt =
+                tx.prepare("SELECT seq, body FROM ops WHERE state = ?1 ORDER BY seq LIMIT ?2")?;
+            let mut rows = stmt.query(params![PENDING, max_ops as i64])?;
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get(0)?;
+                let body: String = row.get(1)?;
+                if !chosen.is_empty() && bytes + body.len() > max_bytes {
+                    break;
+                }
+                bytes += body.len();
+                chosen.push((seq, op_of(seq, &body)?));
+            }
+        }
+        let (Some(first), Some(last)) = (chosen.first().map(|c| c.0), chosen.last().map(|c| c.0))
+        else {
+            return Ok(None);
+        };
+        let batch_seq: i64 =
+            tx.query_row("SELECT next_batch_seq FROM device WHERE one = 1", [], |r| {
+                r.get(0)
+            })?;
+        tx.execute(
+            "UPDATE device SET next_batch_seq = next_batch_seq + 1 WHERE one = 1",
+            [],
+        )?;
+        // Pending ops are taken in order, so those up to `last` are exactly the chosen ones.
+        tx.execute(
+            "UPDATE ops SET state = ?1, batch_seq = ?2 WHERE state = ?3 AND seq <= ?4",
+            params![IN_FLIGHT, batch_seq, PENDING, last],
+        )?;
+        tx.execute(
+            "INSERT INTO batch (batch_seq, first_seq, last_seq, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![batch_seq, first, last, i64::try_from((self.wall)()).unwrap_or(0)],
+        )?;
+        tx.commit()?;
+        Ok(Some(Batch {
+            batch_seq: u64_of(batch_seq, "batch")?,
+            ops: chosen
+                .into_iter()
+                .map(|(s, op)| Ok((u64_of(s, "op seq")?, op)))
+                .collect::<Result<_>>()?,
+            bytes,
+            resent: false,
+        }))
+    }
+
+    /// Records the server's answer to the batch in flight: accepted and duplicate ops
+    /// are acknowledged; rejected and set-aside ops are kept, refused, with their reason.
+    pub fn complete_batch(&mut self, answer: &PushResponse) -> Result<BatchOutcome> {
+        let tx = self.conn.transaction()?;
+        let in_flight: Option<i64> = tx
+            .query_row("SELECT batch_seq FROM batch", [], |r| r.get(0))
+            .optional()?;
+        let Some(seq) = in_flight else {
+            return Err(StoreError::BatchMismatch(format!(
+                "answer for batch {} but no batch is in flight",
+                answer.batch_seq
+            )));
+        };
+        if u64_of(seq, "batch")? != answer.batch_seq {
+            return Err(StoreError::BatchMismatch(format!(
+                "answer for batch {} but batch {seq} is in flight",
+                answer.batch_seq
+            )));
+        }
+        let ops = batch_ops(&tx, seq)?;
+        if ops.len() != answer.results.len() {
+            return Err(StoreError::BatchMismatch(format!(
+                "batch {seq} has {} ops but the answer has {} results",
+                ops.len(),
+                answer.results.len()
+            )));
+        }
+        let mut out = BatchOutcome::default();
+        for ((local, op, _), result) in ops.iter().zip(&answer.results) {
+            let local = *local as i64;
+            let record = op.id.to_string();
+            match result.status {
+                OpStatus::Accepted | OpStatus::Duplicate => {
+                    if result.status == OpStatus::Accepted {
+                        out.accepted += 1;
+                    } else {
+                        out.duplicate += 1;
+                    }
+                    tx.prepare_cached("UPDATE ops SET state = ?1 WHERE seq = ?2")?
+                        .execute(params![ACKED, local])?;
+                    tx.prepare_cached("UPDATE records SET unsynced = unsynced - 1 WHERE id = ?1")?
+                        .execute([&record])?;
+                }
+                OpStatus::Rejected | OpStatus::SetAside => {
+                    let outcome = if result.status == OpStatus::Rejected {
+                        "rejected"
+                    } else {
+                        "set_aside"
+                    };
+                    let code = result.code.clone().unwrap_or_else(|| outcome.to_owned());
+                    let message = result.message.clone().unwrap_or_default();
+                    let problems = serde_json::to_string(&result.problems)
+                        .map_err(|e| StoreError::corrupt("problems", e))?;
+                    tx.prepare_cached(
+                        "UPDATE ops SET state = ?1, outcome = ?2, code = ?3, message = ?4, problems = ?5 WHERE seq = ?6",
+                    )?
+                    .execute(params![REFUSED, outcome, code, message, problems, local])?;
+                    tx.prepare_cached(
+                        "UPDATE records SET unsynced = unsynced - 1, rejected = rejected + 1 WHERE id = ?1",
+                    )?
+                    .execute([&record])?;
+                    let refused = Refused {
+                        seq: local as u64,
+                        record: op.id,
+                        hlc: op.hlc,
+                        outcome: outcome.to_owned(),
+                        code,
+                        message,
+                        problems: result.problems.clone(),
+                    };
+                    if result.status == OpStatus::Rejected {
+                        out.rejected.push(refused);
+                    } else {
+                        out.set_aside.push(refused);
+                    }
+                }
+            }
+        }
+        tx.execute("DELETE FROM batch", [])?;
+        tx.execute(
+            "UPDATE device SET server_time_ms = ?1 WHERE one = 1",
+            [i64::try_from(answer.server_time_ms).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Applies a pulled page in one transaction: its ops, its purge, the scope and the cursor.
+    ///
+    /// Each op's timestamp advances the device's clock. A page holding an op this
+    /// build cannot read is refused whole (nothing applied), so no op is skipped.
+    pub fn apply_page(&mut self, page: &PullResponse) -> Result<PageOutcome> {
+        let mut out = PageOutcome {
+            ops: page.ops.len() as u32,
+            ..PageOutcome::default()
+        };
+        for p in &page.purge {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(StoreError::BadPage(format!(
+                    "purge prefix {p:?} is not a region code"
+                )));
+            }
+        }
+        let mut clock = self.clock.clone();
+        let wall = (self.wall)();
+        let tx = self.conn.transaction()?;
+        // Records touched by the page, read once and written once.
+        let mut touched: HashMap<RecordId, (Record, bool)> = HashMap::new();
+        let mut order = Vec::new();
+        for wire in &page.ops {
+            let op = wire.decode().map_err(|e| {
+                StoreError::BadPage(format!("op {} of record {}: {e}", wire.hlc, wire.id))
+            })?;
+            let slot = match touched.get_mut(&op.id) {
+                Some(slot) => slot,
+                None => {
+                    let (record, new) = match records::load(&tx, op.id)? {
+                        Some(r) => (r, false),
+                        None => (Record::for_op(&op), true),
+                    };
+                    order.push(op.id);
+                    touched.entry(op.id).or_insert((record, new))
+                }
+            };
+            slot.0.apply(&op).map_err(|e| {
+                StoreError::BadPage(format!("op {} of record {}: {e}", op.hlc, op.id))
+            })?;
+            clock.observe(&op.hlc, wall);
+        }
+        for id in &order {
+            if let Some((record, new)) = touched.get(id) {
+                records::save(&tx, record, 0)?;
+                out.new_records += u32::from(*new);
+            }
+        }
+        for prefix in &page.purge {
+            let (purged, kept) = purge(&tx, prefix, &page.scope)?;
+            out.purged += purged;
+            out.kept += kept;
+        }
+        identity::write_scope(&tx, &page.scope)?;
+        tx.prepare_cached("UPDATE device SET pull_cursor = ?1, server_time_ms = ?2 WHERE one = 1")?
+            .execute(params![
+                page.next_cursor,
+                i64::try_from(page.server_time_ms).unwrap_or(i64::MAX)
+            ])?;
+        save_clock(&tx, clock.last())?;
+        tx.commit()?;
+        self.clock = clock;
+        if let Some(id) = self.identity.as_mut() {
+            id.scope = page.scope.clone();
+        }
+        Ok(out)
+    }
+
+    /// The cursor of the last page applied (empty before the first pull).
+    pub fn pull_cursor(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT pull_cursor FROM device WHERE one = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// The server's clock as last reported (ms since the Unix epoch), if any sync happened.
+    pub fn server_time_ms(&self) -> Result<Option<u64>> {
+        let t: Option<i64> =
+            self.conn
+                .query_row("SELECT server_time_ms FROM device WHERE one = 1", [], |r| {
+                    r.get(0)
+                })?;
+        t.map(|t| u64_of(t, "server time")).transpose()
+    }
+
+    /// The local ops the server refused, oldest first, for the officer to see and fix.
+    pub fn refused(&self) -> Result<Vec<Refused>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, body, outcome, code, message, problems FROM ops WHERE state = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([REFUSED], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, body, outcome, code, message, problems) = row?;
+            let op = op_of(seq, &body)?;
+            let problems: Vec<ProblemV1> = match problems {
+                Some(p) => serde_json::from_str(&p)
+                    .map_err(|e| StoreError::corrupt(format!("op {seq} problems"), e))?,
+                None => Vec::new(),
+            };
+            out.push(Refused {
+                seq: u64_of(seq, "op seq")?,
+                record: op.id,
+                hlc: op.hlc,
+                outcome: outcome.unwrap_or_default(),
+                code: code.unwrap_or_default(),
+                message: message.unwrap_or_default(),
+                problems,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Local ops after local sequence `after`, in order, at most `limit` (the device's own log).
+    pub fn local_ops(&self, after: u64, limit: usize) -> Result<Vec<(u64, OpV1)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, body FROM ops WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(
+            params![i64::try_from(after).unwrap_or(i64::MAX), limit as i64],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, body) = row?;
+            out.push((u64_of(seq, "op seq")?, op_of(seq, &body)?));
+        }
+        Ok(out)
+    }
+
+    /// What the device reports about itself on each push.
+    pub fn device_status(&self, app_version: Option<String>) -> Result<DeviceStatus> {
+        let c = self.counts()?;
+        Ok(DeviceStatus {
+            pending_ops: c.pending_ops,
+            rejected_ops: c.refused_ops,
+            clock_ms: (self.wall)(),
+            app_version,
+        })
+    }
+}
+
+/// The ops of batch `seq` with their JSON size, in order.
+fn batch_ops(conn: &rusqlite::Connection, seq: i64) -> Result<Vec<(u64, OpV1, usize)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, body FROM ops WHERE batch_seq = ?1 AND state = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![seq, IN_FLIGHT], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (s, body) = row?;
+        out.push((u64_of(s, "op seq")?, op_of(s, &body)?, body.len()));
+    }
+    Ok(out)
+}
+
+/// Removes the records under `prefix` that the new scope no longer covers, except
+/// those with local edits the server has not acknowledged; returns (purged, kept).
+fn purge(conn: &rusqlite::Connection, prefix: &str, scope: &[String]) -> Result<(u32, u32)> {
+    let upper = format!("{prefix}:"); // ':' sorts right after '9', so this bounds every code under the prefix.
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, region, unsynced + rejected FROM records WHERE region >= ?1 AND region < ?2",
+    )?;
+    let rows: Vec<(String, String, i64)> = stmt
+        .query_map(params![prefix, upper], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let (mut purged, mut kept) = (0, 0);
+    for (id, region, local) in rows {
+        if scope.iter().any(|p| region.starts_with(p.as_str())) {
+            continue; // still in scope through another prefix
+        }
+        if local > 0 {
+            kept += 1;
+            continue;
+        }
+        conn.prepare_cached("DELETE FROM ops WHERE record_id = ?1")?
+            .execute([&id])?;
+        conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
+            .execute([&id])?;
+        purged += 1;
+    }
+    Ok((purged, kept))
+}
