@@ -4,7 +4,6 @@ use crate::hlc::Hlc;
 use crate::ids::RecordId;
 use crate::op::{Action, Change, Op};
 use crate::record::{ApplyError, Record};
-use crate::register::Clock;
 use crate::schema::{Kind, Register};
 use crate::value::Value;
 
@@ -46,11 +45,21 @@ impl<'a> Edit<'a> {
         }
     }
 
-    fn field(&self, name: &str, want_set: bool, action: &'static str) -> Result<&'static str, ApplyError> {
-        let spec = self.op.kind.schema().field(name).ok_or_else(|| ApplyError::UnknownField {
-            kind: self.op.kind,
-            field: name.to_owned(),
-        })?;
+    fn field(
+        &self,
+        name: &str,
+        want_set: bool,
+        action: &'static str,
+    ) -> Result<&'static str, ApplyError> {
+        let spec = self
+            .op
+            .kind
+            .schema()
+            .field(name)
+            .ok_or_else(|| ApplyError::UnknownField {
+                kind: self.op.kind,
+                field: name.to_owned(),
+            })?;
         if (spec.register == Register::Set) != want_set {
             return Err(ApplyError::WrongAction {
                 field: spec.name,
@@ -93,11 +102,16 @@ impl<'a> Edit<'a> {
         let seen = self
             .record
             .map(|r| r.seen_element(field, &element))
-            .unwrap_or_else(Clock::new);
+            .unwrap_or_default();
         self.op.changes.retain(|c| {
-            !(c.field == field && matches!(&c.action, Action::Add(e) | Action::Remove(e) if *e == element))
+            !(c.field == field
+                && matches!(&c.action, Action::Add(e) | Action::Remove(e) if *e == element))
         });
-        self.op.changes.push(Change { field, action, seen });
+        self.op.changes.push(Change {
+            field,
+            action,
+            seen,
+        });
         Ok(self)
     }
 

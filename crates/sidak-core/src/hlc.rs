@@ -23,7 +23,11 @@ pub struct Hlc {
 impl Hlc {
     /// A timestamp from its three parts.
     pub fn new(ms: u64, counter: u32, device: DeviceId) -> Self {
-        Self { ms, counter, device }
+        Self {
+            ms,
+            counter,
+            device,
+        }
     }
 
     /// Whether this timestamp lies more than `max_skew_ms` ahead of `reference_ms`.
@@ -232,7 +236,14 @@ mod tests {
         let t = Hlc::new(1_764_000_000_000, 42, dev(0xabc));
         let s = t.to_string();
         assert_eq!(s.parse::<Hlc>(), Ok(t));
-        for bad in ["", "1.2", "x.1@00000000-0000-0000-0000-000000000001", "1.@u", "1.2@nope", "-1.2@00000000-0000-0000-0000-000000000001"] {
+        for bad in [
+            "",
+            "1.2",
+            "x.1@00000000-0000-0000-0000-000000000001",
+            "1.@u",
+            "1.2@nope",
+            "-1.2@00000000-0000-0000-0000-000000000001",
+        ] {
             assert!(bad.parse::<Hlc>().is_err(), "{bad}");
         }
     }

@@ -7,14 +7,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The id of a record: a UUIDv7 made on the device that created it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct RecordId(pub Uuid);
 
 impl RecordId {
     /// A new id whose leading bits are the creation time `unix_ms`, the rest random bytes given by the caller.
     pub fn new_v7(unix_ms: u64, random: [u8; 10]) -> Self {
-        let ts = uuid::Timestamp::from_unix(uuid::NoContext, unix_ms / 1000, ((unix_ms % 1000) * 1_000_000) as u32);
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            unix_ms / 1000,
+            ((unix_ms % 1000) * 1_000_000) as u32,
+        );
         let mut bytes = *Uuid::new_v7(ts).as_bytes();
         bytes[6] = (bytes[6] & 0xF0) | (random[0] & 0x0F);
         bytes[7] = random[1];
@@ -43,7 +49,9 @@ impl FromStr for RecordId {
 }
 
 /// The id of a device (or of the central office acting as a writer); a UUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct DeviceId(pub Uuid);
 

@@ -57,7 +57,9 @@ pub enum ApplyError {
         record: RecordId,
     },
     /// The op's kind or region differs from the record's.
-    #[error("op says {op_kind} in region {op_region}, but record {id} is a {kind} in region {region}")]
+    #[error(
+        "op says {op_kind} in region {op_region}, but record {id} is a {kind} in region {region}"
+    )]
     Mismatch {
         /// The record.
         id: RecordId,
@@ -152,7 +154,10 @@ impl Record {
 
     fn check(&self, op: &Op) -> Result<(), ApplyError> {
         if op.id != self.id {
-            return Err(ApplyError::WrongRecord { op: op.id, record: self.id });
+            return Err(ApplyError::WrongRecord {
+                op: op.id,
+                record: self.id,
+            });
         }
         if op.kind != self.kind || op.region != self.region {
             return Err(ApplyError::Mismatch {
@@ -167,24 +172,30 @@ impl Record {
     }
 
     fn spec(&self, field: &str) -> Result<&'static FieldSpec, ApplyError> {
-        self.kind.schema().field(field).ok_or_else(|| ApplyError::UnknownField {
-            kind: self.kind,
-            field: field.to_owned(),
-        })
+        self.kind
+            .schema()
+            .field(field)
+            .ok_or_else(|| ApplyError::UnknownField {
+                kind: self.kind,
+                field: field.to_owned(),
+            })
     }
 
     fn apply_change(&mut self, hlc: Hlc, change: &Change) {
         let Some(spec) = self.kind.schema().field(change.field) else {
             return;
         };
-        let state = self.fields.entry(spec.name).or_insert_with(|| match spec.register {
-            Register::Lww => FieldState::Lww(LWWReg {
-                val: Value::Null,
-                marker: Hlc::default(),
-            }),
-            Register::Mv => FieldState::Mv(MvRegister::default()),
-            Register::Set => FieldState::Set(BTreeMap::new()),
-        });
+        let state = self
+            .fields
+            .entry(spec.name)
+            .or_insert_with(|| match spec.register {
+                Register::Lww => FieldState::Lww(LWWReg {
+                    val: Value::Null,
+                    marker: Hlc::default(),
+                }),
+                Register::Mv => FieldState::Mv(MvRegister::default()),
+                Register::Set => FieldState::Set(BTreeMap::new()),
+            });
         match (state, &change.action) {
             (FieldState::Lww(reg), Action::Set(v)) => reg.update(v.clone(), hlc),
             (FieldState::Mv(reg), Action::Set(v)) => reg.put(
@@ -196,10 +207,10 @@ impl Record {
             ),
             (FieldState::Set(elems), Action::Add(e) | Action::Remove(e)) => {
                 let present = matches!(change.action, Action::Add(_));
-                elems
-                    .entry(e.clone())
-                    .or_default()
-                    .put(write_clock(&change.seen, hlc.device), Presence { hlc, present });
+                elems.entry(e.clone()).or_default().put(
+                    write_clock(&change.seen, hlc.device),
+                    Presence { hlc, present },
+                );
             }
             // `check_action` ran first, so no other pairing reaches here.
             _ => {}
@@ -209,7 +220,10 @@ impl Record {
     /// Merges another replica's state of the same record into this one.
     pub fn merge(&mut self, other: &Record) -> Result<(), ApplyError> {
         if other.id != self.id {
-            return Err(ApplyError::WrongRecord { op: other.id, record: self.id });
+            return Err(ApplyError::WrongRecord {
+                op: other.id,
+                record: self.id,
+            });
         }
         if other.kind != self.kind || other.region != self.region {
             return Err(ApplyError::Mismatch {
@@ -292,7 +306,10 @@ impl Record {
                 FieldState::Mv(r) if r.len() > 1 => {
                     let mut values: Vec<Stamped> = r.values().cloned().collect();
                     values.sort_by_key(|s| s.hlc);
-                    Some(Conflict { field: name, values })
+                    Some(Conflict {
+                        field: name,
+                        values,
+                    })
                 }
                 _ => None,
             })
@@ -310,7 +327,9 @@ impl Record {
     /// What a writer has seen of one element of a set field.
     pub fn seen_element(&self, field: &str, element: &str) -> Clock {
         match self.fields.get(field) {
-            Some(FieldState::Set(elems)) => elems.get(element).map(|r| r.clock()).unwrap_or_default(),
+            Some(FieldState::Set(elems)) => {
+                elems.get(element).map(|r| r.clock()).unwrap_or_default()
+            }
             _ => Clock::new(),
         }
     }
@@ -334,7 +353,8 @@ impl Record {
 fn check_action(spec: &'static FieldSpec, change: &Change) -> Result<(), ApplyError> {
     let ok = matches!(
         (spec.register, &change.action),
-        (Register::Lww | Register::Mv, Action::Set(_)) | (Register::Set, Action::Add(_) | Action::Remove(_))
+        (Register::Lww | Register::Mv, Action::Set(_))
+            | (Register::Set, Action::Add(_) | Action::Remove(_))
     );
     if ok {
         Ok(())

@@ -141,9 +141,14 @@ impl Regions {
         if self.lookup(code).is_some_and(|r| r.level == Level::Village) {
             return true;
         }
-        let district_known = self.lookup(&code[..6]).is_some_and(|r| r.level == Level::District);
+        let district_known = self
+            .lookup(&code[..6])
+            .is_some_and(|r| r.level == Level::District);
         let villages_known = self.districts_with_villages.contains(&code[..6]);
-        district_known && !villages_known && matches!(code.as_bytes()[6], b'1' | b'2') && &code[7..] != "000"
+        district_known
+            && !villages_known
+            && matches!(code.as_bytes()[6], b'1' | b'2')
+            && &code[7..] != "000"
     }
 
     /// Whether `code` is a known region at any level, valid as a scope prefix.
@@ -153,7 +158,9 @@ impl Regions {
 
     /// The name of the regency containing `code`, if known.
     pub fn regency_name(&self, code: &str) -> Option<&str> {
-        code.get(..4).and_then(|c| self.lookup(c)).map(|r| r.name.as_str())
+        code.get(..4)
+            .and_then(|c| self.lookup(c))
+            .map(|r| r.name.as_str())
     }
 }
 
@@ -173,7 +180,10 @@ mod tests {
     #[test]
     fn lookups_with_and_without_dots() {
         let r = Regions::get();
-        assert_eq!(r.lookup("73.71").map(|x| x.name.as_str()), Some("Kota Makassar"));
+        assert_eq!(
+            r.lookup("73.71").map(|x| x.name.as_str()),
+            Some("Kota Makassar")
+        );
         assert_eq!(r.lookup("7371").map(|x| x.level), Some(Level::Regency));
         assert!(r.lookup("7399").is_none());
     }
@@ -183,10 +193,22 @@ mod tests {
         let r = Regions::get();
         let village = &r.children("7371", Level::Village)[0].code.clone();
         assert!(r.is_record_village(village));
-        assert!(!r.is_record_village("7371019999"), "unknown village in South Sulawesi");
-        assert!(!r.is_record_village("737101"), "a district is not a village");
-        assert!(r.is_record_village("3171011001"), "Jakarta: known district, plausible village");
-        assert!(!r.is_record_village("3171013001"), "village numbers start with 1 or 2");
+        assert!(
+            !r.is_record_village("7371019999"),
+            "unknown village in South Sulawesi"
+        );
+        assert!(
+            !r.is_record_village("737101"),
+            "a district is not a village"
+        );
+        assert!(
+            r.is_record_village("3171011001"),
+            "Jakarta: known district, plausible village"
+        );
+        assert!(
+            !r.is_record_village("3171013001"),
+            "village numbers start with 1 or 2"
+        );
         assert!(!r.is_record_village("99710110x1"));
     }
 }

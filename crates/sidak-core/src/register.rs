@@ -150,9 +150,19 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    fn arb_puts() -> impl Strategy<Value = Vec<(Vec<(u8, u64)>, u8, u32)>> {
+    /// A write: its clock entries, its writer and a value seed.
+    type Put = (Vec<(u8, u64)>, u8, u32);
+
+    fn arb_puts() -> impl Strategy<Value = Vec<Put>> {
         // (clock entries, writer, value seed)
-        prop::collection::vec((prop::collection::vec((0u8..4, 1u64..4), 0..4), 0u8..4, any::<u32>()), 0..12)
+        prop::collection::vec(
+            (
+                prop::collection::vec((0u8..4, 1u64..4), 0..4),
+                0u8..4,
+                any::<u32>(),
+            ),
+            0..12,
+        )
     }
 
     proptest! {

@@ -232,7 +232,14 @@ pub const PROGRAMMES: &[&str] = &["JKK", "JKM", "JHT", "JP", "JKP"];
 
 /// Worker registration statuses.
 pub const WORKER_STATUS: &[&str] = &[
-    "draft", "submitted", "returned", "verified", "enrolled", "rejected", "duplicate", "archived",
+    "draft",
+    "submitted",
+    "returned",
+    "verified",
+    "enrolled",
+    "rejected",
+    "duplicate",
+    "archived",
 ];
 
 /// Visit statuses.
@@ -248,7 +255,14 @@ pub const VISIT_STATUS: &[&str] = &[
 ];
 
 /// Finding statuses.
-pub const FINDING_STATUS: &[&str] = &["open", "complied", "not_complied", "escalated", "closed", "archived"];
+pub const FINDING_STATUS: &[&str] = &[
+    "open",
+    "complied",
+    "not_complied",
+    "escalated",
+    "closed",
+    "archived",
+];
 
 /// Company compliance categories.
 pub const COMPLIANCE: &[&str] = &[
@@ -277,49 +291,153 @@ static COMPANY_FIELDS: [FieldSpec; 16] = [
     f("name", TEXT, true, Mv, "Company name / Nama perusahaan"),
     f(
         "legal_form",
-        T::Enum(&["pt", "cv", "firma", "koperasi", "yayasan", "ud", "perorangan", "bumn", "bumd", "other"]),
+        T::Enum(&[
+            "pt",
+            "cv",
+            "firma",
+            "koperasi",
+            "yayasan",
+            "ud",
+            "perorangan",
+            "bumn",
+            "bumd",
+            "other",
+        ]),
         false,
         Lww,
         "Legal form / Badan usaha",
     ),
     f("nib", T::Digits(13), false, Mv, "Business number / NIB"),
     f("npwp", T::Npwp, false, Lww, "Tax number / NPWP"),
-    set("npp", Element::Text { max_len: 40 }, false, "BPJS employer numbers / NPP"),
+    set(
+        "npp",
+        Element::Text { max_len: 40 },
+        false,
+        "BPJS employer numbers / NPP",
+    ),
     f("address", LONG_TEXT, false, Lww, "Address / Alamat"),
     f(
         "sector",
         T::Enum(&[
-            "agriculture", "fishery", "mining", "manufacturing", "construction", "trade", "hospitality", "transport",
-            "services", "other",
+            "agriculture",
+            "fishery",
+            "mining",
+            "manufacturing",
+            "construction",
+            "trade",
+            "hospitality",
+            "transport",
+            "services",
+            "other",
         ]),
         false,
         Lww,
         "Sector / Sektor",
     ),
-    f("scale", T::Enum(&["micro", "small", "medium", "large"]), false, Lww, "Scale / Skala"),
-    f("workers_declared", T::Int { min: 0, max: 1_000_000 }, false, Mv, "Workers declared / Jumlah TK dilaporkan"),
-    f("contact_name", TEXT, false, Lww, "Contact person / Narahubung"),
-    f("contact_phone", T::Phone, false, Lww, "Contact phone / Telepon"),
-    f("compliance", T::Enum(COMPLIANCE), true, Lww, "Compliance / Kepatuhan"),
-    f("status", T::Enum(&["active", "closed", "duplicate", "archived"]), true, Lww, "Status"),
-    f("duplicate_of", T::Ref(Kind::Company), false, Lww, "Duplicate of / Duplikat dari"),
-    f("review_note", LONG_TEXT, false, Lww, "Review note / Catatan"),
+    f(
+        "scale",
+        T::Enum(&["micro", "small", "medium", "large"]),
+        false,
+        Lww,
+        "Scale / Skala",
+    ),
+    f(
+        "workers_declared",
+        T::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        false,
+        Mv,
+        "Workers declared / Jumlah TK dilaporkan",
+    ),
+    f(
+        "contact_name",
+        TEXT,
+        false,
+        Lww,
+        "Contact person / Narahubung",
+    ),
+    f(
+        "contact_phone",
+        T::Phone,
+        false,
+        Lww,
+        "Contact phone / Telepon",
+    ),
+    f(
+        "compliance",
+        T::Enum(COMPLIANCE),
+        true,
+        Lww,
+        "Compliance / Kepatuhan",
+    ),
+    f(
+        "status",
+        T::Enum(&["active", "closed", "duplicate", "archived"]),
+        true,
+        Lww,
+        "Status",
+    ),
+    f(
+        "duplicate_of",
+        T::Ref(Kind::Company),
+        false,
+        Lww,
+        "Duplicate of / Duplikat dari",
+    ),
+    f(
+        "review_note",
+        LONG_TEXT,
+        false,
+        Lww,
+        "Review note / Catatan",
+    ),
     f("gps", T::Geo, false, Lww, "Position / Lokasi"),
 ];
 
 static VISIT_FIELDS: [FieldSpec; 16] = [
-    f("company", T::Ref(Kind::Company), true, Lww, "Company / Perusahaan"),
-    set("team", Element::Text { max_len: 120 }, false, "Team members / Tim"),
+    f(
+        "company",
+        T::Ref(Kind::Company),
+        true,
+        Lww,
+        "Company / Perusahaan",
+    ),
+    set(
+        "team",
+        Element::Text { max_len: 120 },
+        false,
+        "Team members / Tim",
+    ),
     f("scheduled_date", T::Date, false, Lww, "Scheduled / Jadwal"),
     f("started_at", T::DateTime, false, Lww, "Started / Mulai"),
     f("ended_at", T::DateTime, false, Lww, "Ended / Selesai"),
     f("gps", T::Geo, false, Lww, "Position / Lokasi"),
-    f("representative", TEXT, false, Lww, "Representative met / Perwakilan"),
+    f(
+        "representative",
+        TEXT,
+        false,
+        Lww,
+        "Representative met / Perwakilan",
+    ),
     f("status", T::Enum(VISIT_STATUS), true, Mv, "Status"),
-    f("workers_observed", T::Int { min: 0, max: 1_000_000 }, false, Mv, "Workers observed / TK ditemukan"),
+    f(
+        "workers_observed",
+        T::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        false,
+        Mv,
+        "Workers observed / TK ditemukan",
+    ),
     f(
         "workers_registered",
-        T::Int { min: 0, max: 1_000_000 },
+        T::Int {
+            min: 0,
+            max: 1_000_000,
+        },
         false,
         Mv,
         "Workers registered with BPJS / TK terdaftar",
@@ -327,14 +445,31 @@ static VISIT_FIELDS: [FieldSpec; 16] = [
     set(
         "documents_checked",
         Element::Enum(&[
-            "wlkp", "payroll", "bpjs_certificate", "employment_contracts", "company_regulation", "attendance", "other",
+            "wlkp",
+            "payroll",
+            "bpjs_certificate",
+            "employment_contracts",
+            "company_regulation",
+            "attendance",
+            "other",
         ]),
         false,
         "Documents checked / Dokumen diperiksa",
     ),
-    set("photos", Element::Text { max_len: 200 }, false, "Photos / Foto"),
+    set(
+        "photos",
+        Element::Text { max_len: 200 },
+        false,
+        "Photos / Foto",
+    ),
     f("summary", LONG_TEXT, false, Lww, "Summary / Ringkasan"),
-    f("follow_up_deadline", T::Date, false, Lww, "Follow-up deadline / Batas waktu"),
+    f(
+        "follow_up_deadline",
+        T::Date,
+        false,
+        Lww,
+        "Follow-up deadline / Batas waktu",
+    ),
     f(
         "nota_stage",
         T::Enum(&["none", "nota_1", "nota_2", "enforcement", "legal"]),
@@ -342,17 +477,50 @@ static VISIT_FIELDS: [FieldSpec; 16] = [
         Lww,
         "Inspection note stage / Tahap nota",
     ),
-    f("review_note", LONG_TEXT, false, Lww, "Review note / Catatan"),
+    f(
+        "review_note",
+        LONG_TEXT,
+        false,
+        Lww,
+        "Review note / Catatan",
+    ),
 ];
 
 static FINDING_FIELDS: [FieldSpec; 9] = [
     f("visit", T::Ref(Kind::Visit), true, Lww, "Visit / Kunjungan"),
-    f("type", T::Enum(FINDING_TYPES), true, Lww, "Type / Jenis temuan"),
-    f("affected_workers", T::Int { min: 0, max: 1_000_000 }, false, Lww, "Affected workers / TK terdampak"),
+    f(
+        "type",
+        T::Enum(FINDING_TYPES),
+        true,
+        Lww,
+        "Type / Jenis temuan",
+    ),
+    f(
+        "affected_workers",
+        T::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        false,
+        Lww,
+        "Affected workers / TK terdampak",
+    ),
     f("description", LONG_TEXT, false, Lww, "Description / Uraian"),
     f("legal_basis", TEXT, false, Lww, "Legal basis / Dasar hukum"),
-    f("severity", T::Enum(&["low", "medium", "high"]), false, Lww, "Severity / Tingkat"),
-    f("required_action", LONG_TEXT, false, Lww, "Required action / Tindakan"),
+    f(
+        "severity",
+        T::Enum(&["low", "medium", "high"]),
+        false,
+        Lww,
+        "Severity / Tingkat",
+    ),
+    f(
+        "required_action",
+        LONG_TEXT,
+        false,
+        Lww,
+        "Required action / Tindakan",
+    ),
     f("deadline", T::Date, false, Lww, "Deadline / Batas waktu"),
     f("status", T::Enum(FINDING_STATUS), true, Mv, "Status"),
 ];
@@ -360,21 +528,88 @@ static FINDING_FIELDS: [FieldSpec; 9] = [
 static WORKER_FIELDS: [FieldSpec; 17] = [
     f("nik", T::Nik, true, Mv, "NIK"),
     f("full_name", TEXT, true, Mv, "Full name / Nama lengkap"),
-    f("birth_date", T::Date, true, Mv, "Birth date / Tanggal lahir"),
-    f("sex", T::Enum(&["male", "female"]), true, Mv, "Sex / Jenis kelamin"),
-    f("occupation", T::Enum(OCCUPATIONS), true, Lww, "Occupation / Pekerjaan"),
-    f("occupation_other", TEXT, false, Lww, "Occupation (other) / Pekerjaan lain"),
+    f(
+        "birth_date",
+        T::Date,
+        true,
+        Mv,
+        "Birth date / Tanggal lahir",
+    ),
+    f(
+        "sex",
+        T::Enum(&["male", "female"]),
+        true,
+        Mv,
+        "Sex / Jenis kelamin",
+    ),
+    f(
+        "occupation",
+        T::Enum(OCCUPATIONS),
+        true,
+        Lww,
+        "Occupation / Pekerjaan",
+    ),
+    f(
+        "occupation_other",
+        TEXT,
+        false,
+        Lww,
+        "Occupation (other) / Pekerjaan lain",
+    ),
     f("phone", T::Phone, false, Lww, "Phone / Telepon"),
     f("address", LONG_TEXT, false, Lww, "Address / Alamat"),
-    f("monthly_income", T::Int { min: 1_000_000, max: 1_000_000_000 }, true, Lww, "Declared monthly income / Penghasilan"),
-    set("programmes", Element::Enum(PROGRAMMES), true, "Programmes / Program"),
-    f("payer", T::Enum(&["self", "local_government", "sponsor"]), true, Lww, "Payer / Pembayar iuran"),
-    f("sponsor_name", TEXT, false, Lww, "Sponsor / Penyandang dana"),
-    set("heirs", Element::Text { max_len: 120 }, false, "Heirs / Ahli waris"),
+    f(
+        "monthly_income",
+        T::Int {
+            min: 1_000_000,
+            max: 1_000_000_000,
+        },
+        true,
+        Lww,
+        "Declared monthly income / Penghasilan",
+    ),
+    set(
+        "programmes",
+        Element::Enum(PROGRAMMES),
+        true,
+        "Programmes / Program",
+    ),
+    f(
+        "payer",
+        T::Enum(&["self", "local_government", "sponsor"]),
+        true,
+        Lww,
+        "Payer / Pembayar iuran",
+    ),
+    f(
+        "sponsor_name",
+        TEXT,
+        false,
+        Lww,
+        "Sponsor / Penyandang dana",
+    ),
+    set(
+        "heirs",
+        Element::Text { max_len: 120 },
+        false,
+        "Heirs / Ahli waris",
+    ),
     f("consent", T::Bool, true, Lww, "Consent given / Persetujuan"),
     f("status", T::Enum(WORKER_STATUS), true, Lww, "Status"),
-    f("duplicate_of", T::Ref(Kind::Worker), false, Lww, "Duplicate of / Duplikat dari"),
-    f("review_note", LONG_TEXT, false, Lww, "Review note / Catatan"),
+    f(
+        "duplicate_of",
+        T::Ref(Kind::Worker),
+        false,
+        Lww,
+        "Duplicate of / Duplikat dari",
+    ),
+    f(
+        "review_note",
+        LONG_TEXT,
+        false,
+        Lww,
+        "Review note / Catatan",
+    ),
 ];
 
 static COMPANY: KindSchema = KindSchema {
@@ -411,10 +646,22 @@ mod tests {
             let s = kind.schema();
             assert_eq!(s.kind, kind);
             for (i, a) in s.fields.iter().enumerate() {
-                assert!(s.fields[i + 1..].iter().all(|b| b.name != a.name), "{kind}.{}", a.name);
-                assert_eq!(matches!(a.ty, FieldType::Set(_)), a.register == Register::Set, "{kind}.{}", a.name);
+                assert!(
+                    s.fields[i + 1..].iter().all(|b| b.name != a.name),
+                    "{kind}.{}",
+                    a.name
+                );
+                assert_eq!(
+                    matches!(a.ty, FieldType::Set(_)),
+                    a.register == Register::Set,
+                    "{kind}.{}",
+                    a.name
+                );
             }
-            assert!(s.field("status").is_some(), "{kind} has a status (archiving is a status write)");
+            assert!(
+                s.field("status").is_some(),
+                "{kind} has a status (archiving is a status write)"
+            );
         }
     }
 
@@ -436,7 +683,10 @@ mod tests {
             (Kind::Visit, "status"),
             (Kind::Finding, "status"),
         ] {
-            assert_eq!(kind.schema().field(field).map(|f| f.register), Some(Register::Mv));
+            assert_eq!(
+                kind.schema().field(field).map(|f| f.register),
+                Some(Register::Mv)
+            );
         }
     }
 }

@@ -69,17 +69,24 @@ impl Report {
 
     /// The errors.
     pub fn errors(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| p.severity == Severity::Error)
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
     }
 
     /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| p.severity == Severity::Warning)
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Warning)
     }
 
     /// One line joining every error's message (for error replies).
     pub fn error_summary(&self) -> String {
-        self.errors().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+        self.errors()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -116,11 +123,17 @@ pub struct NikInfo {
 /// (day + 40 for women), a sequence that is not 0000. NIK has no check digit.
 pub fn check_nik(nik: &str) -> Result<NikInfo, String> {
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("NIK must be exactly 16 digits, got {:?}", clip(nik)));
+        return Err(format!(
+            "NIK must be exactly 16 digits, got {:?}",
+            clip(nik)
+        ));
     }
     let district = &nik[..6];
     let regions = Regions::get();
-    if !regions.lookup(district).is_some_and(|r| r.level == Level::District) {
+    if regions
+        .lookup(district)
+        .is_none_or(|r| r.level != Level::District)
+    {
         return Err(format!(
             "NIK {} starts with {district}, which is not a known province/regency/district code",
             mask_nik(nik)
@@ -143,7 +156,10 @@ pub fn check_nik(nik: &str) -> Result<NikInfo, String> {
         ));
     }
     if &nik[12..] == "0000" {
-        return Err(format!("NIK {}: the last four digits may not be 0000", mask_nik(nik)));
+        return Err(format!(
+            "NIK {}: the last four digits may not be 0000",
+            mask_nik(nik)
+        ));
     }
     Ok(NikInfo {
         day,
@@ -174,7 +190,11 @@ pub fn check_phone(phone: &str) -> Result<(), String> {
         .or_else(|| phone.strip_prefix("628"))
         .or_else(|| phone.strip_prefix("08"));
     match rest {
-        Some(r) if (7..=11).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_digit()) && !r.starts_with('0') => {
+        Some(r)
+            if (7..=11).contains(&r.len())
+                && r.bytes().all(|b| b.is_ascii_digit())
+                && !r.starts_with('0') =>
+        {
             Ok(())
         }
         _ => Err(format!(
@@ -217,7 +237,10 @@ pub fn check_value(spec: &FieldSpec, value: &Value, refs: &dyn References) -> Ve
     match (spec.ty, value) {
         (FieldType::Int { min, max }, Value::Int(n)) => {
             if *n < min || *n > max {
-                err("out_of_range", format!("{}: {n} is outside {min}..={max}", spec.name));
+                err(
+                    "out_of_range",
+                    format!("{}: {n} is outside {min}..={max}", spec.name),
+                );
             }
         }
         (FieldType::Bool, Value::Bool(_)) => {}
@@ -227,30 +250,49 @@ pub fn check_value(spec: &FieldSpec, value: &Value, refs: &dyn References) -> Ve
         ),
         (ty, v) => {
             let Some(s) = want_text(v) else {
-                err("invalid_type", format!("{}: expected text, got {v:?}", spec.name));
+                err(
+                    "invalid_type",
+                    format!("{}: expected text, got {v:?}", spec.name),
+                );
                 return out;
             };
             match ty {
                 FieldType::Text { max_len } => {
                     let n = s.chars().count();
                     if n > max_len {
-                        err("too_long", format!("{}: {n} characters, at most {max_len}", spec.name));
+                        err(
+                            "too_long",
+                            format!("{}: {n} characters, at most {max_len}", spec.name),
+                        );
                     } else if s.trim().is_empty() {
-                        err("empty_text", format!("{}: text is blank; send null to clear", spec.name));
+                        err(
+                            "empty_text",
+                            format!("{}: text is blank; send null to clear", spec.name),
+                        );
                     } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-                        err("invalid_text", format!("{}: control characters are not allowed", spec.name));
+                        err(
+                            "invalid_text",
+                            format!("{}: control characters are not allowed", spec.name),
+                        );
                     }
                 }
                 FieldType::Date => {
                     if parse_date(&s).is_none() {
-                        err("invalid_date", format!("{}: {:?} is not a date YYYY-MM-DD", spec.name, clip(&s)));
+                        err(
+                            "invalid_date",
+                            format!("{}: {:?} is not a date YYYY-MM-DD", spec.name, clip(&s)),
+                        );
                     }
                 }
                 FieldType::DateTime => {
                     if chrono::DateTime::parse_from_rfc3339(&s).is_err() {
                         err(
                             "invalid_datetime",
-                            format!("{}: {:?} is not an RFC 3339 time like 2026-11-25T09:30:00+08:00", spec.name, clip(&s)),
+                            format!(
+                                "{}: {:?} is not an RFC 3339 time like 2026-11-25T09:30:00+08:00",
+                                spec.name,
+                                clip(&s)
+                            ),
                         );
                     }
                 }
@@ -258,7 +300,12 @@ pub fn check_value(spec: &FieldSpec, value: &Value, refs: &dyn References) -> Ve
                     if !allowed.contains(&s.as_str()) {
                         err(
                             "not_in_enum",
-                            format!("{}: {:?} is not one of {}", spec.name, clip(&s), allowed.join(", ")),
+                            format!(
+                                "{}: {:?} is not one of {}",
+                                spec.name,
+                                clip(&s),
+                                allowed.join(", ")
+                            ),
                         );
                     }
                 }
@@ -274,21 +321,45 @@ pub fn check_value(spec: &FieldSpec, value: &Value, refs: &dyn References) -> Ve
                 }
                 FieldType::Geo => {
                     if !check_geo(&s) {
-                        err("invalid_geo", format!("{}: {:?} is not \"lat,lon\" in degrees", spec.name, clip(&s)));
+                        err(
+                            "invalid_geo",
+                            format!(
+                                "{}: {:?} is not \"lat,lon\" in degrees",
+                                spec.name,
+                                clip(&s)
+                            ),
+                        );
                     }
                 }
                 FieldType::Digits(n) => {
                     if s.len() != n || !s.bytes().all(|b| b.is_ascii_digit()) {
-                        err("invalid_digits", format!("{}: must be exactly {n} digits, got {:?}", spec.name, clip(&s)));
+                        err(
+                            "invalid_digits",
+                            format!(
+                                "{}: must be exactly {n} digits, got {:?}",
+                                spec.name,
+                                clip(&s)
+                            ),
+                        );
                     }
                 }
                 FieldType::Npwp => {
                     if !matches!(s.len(), 15 | 16) || !s.bytes().all(|b| b.is_ascii_digit()) {
-                        err("invalid_npwp", format!("{}: NPWP is 16 digits (or the old 15), got {:?}", spec.name, clip(&s)));
+                        err(
+                            "invalid_npwp",
+                            format!(
+                                "{}: NPWP is 16 digits (or the old 15), got {:?}",
+                                spec.name,
+                                clip(&s)
+                            ),
+                        );
                     }
                 }
                 FieldType::Ref(kind) => match s.parse::<RecordId>() {
-                    Err(_) => err("invalid_reference", format!("{}: {:?} is not a record id", spec.name, clip(&s))),
+                    Err(_) => err(
+                        "invalid_reference",
+                        format!("{}: {:?} is not a record id", spec.name, clip(&s)),
+                    ),
                     Ok(id) => match refs.kind_of(id) {
                         Some(k) if k != kind => err(
                             "wrong_reference",
@@ -318,9 +389,16 @@ fn check_element(spec: &FieldSpec, element: &str) -> Option<Problem> {
         Element::Enum(allowed) if !allowed.contains(&element) => Some(Problem::error(
             "not_in_enum",
             name,
-            format!("{}: {:?} is not one of {}", spec.name, clip(element), allowed.join(", ")),
+            format!(
+                "{}: {:?} is not one of {}",
+                spec.name,
+                clip(element),
+                allowed.join(", ")
+            ),
         )),
-        Element::Text { max_len } if element.chars().count() > max_len || element.trim().is_empty() => {
+        Element::Text { max_len }
+            if element.chars().count() > max_len || element.trim().is_empty() =>
+        {
             Some(Problem::error(
                 "invalid_element",
                 name,
@@ -355,7 +433,10 @@ pub fn validate_op(op: &Op, current: Option<&Record>, refs: &dyn References) -> 
         problems.push(Problem::error(
             "record_mismatch",
             None,
-            format!("record {} is a {} in {}, not a {} in {}", r.id, r.kind, r.region, op.kind, op.region),
+            format!(
+                "record {} is a {} in {}, not a {} in {}",
+                r.id, r.kind, r.region, op.kind, op.region
+            ),
         ));
     }
     let schema = op.kind.schema();
@@ -381,8 +462,12 @@ pub fn validate_op(op: &Op, current: Option<&Record>, refs: &dyn References) -> 
     if op.create {
         for spec in schema.fields.iter().filter(|f| f.required) {
             let present = op.changes.iter().any(|c| {
-                c.field == spec.name && matches!(&c.action, Action::Set(v) if !v.is_null())
-                    || c.field == spec.name && matches!(c.action, Action::Add(_))
+                c.field == spec.name
+                    && match &c.action {
+                        Action::Set(v) => !v.is_null(),
+                        Action::Add(_) => true,
+                        Action::Remove(_) => false,
+                    }
             });
             if !present {
                 problems.push(Problem::error(
@@ -426,7 +511,9 @@ fn worker_rules(op: &Op, current: Option<&Record>, problems: &mut Vec<Problem>) 
                 problems.push(Problem::error(
                     "programme_required",
                     FIELD,
-                    format!("a new registration must include {p} (JKK and JKM are mandatory together)"),
+                    format!(
+                        "a new registration must include {p} (JKK and JKM are mandatory together)"
+                    ),
                 ));
             }
         }
@@ -451,7 +538,9 @@ fn worker_rules(op: &Op, current: Option<&Record>, problems: &mut Vec<Problem>) 
     let Some(nik) = after("nik") else { return };
     let Ok(info) = check_nik(&nik) else { return };
     if let Some(date) = after("birth_date").as_deref().and_then(parse_date) {
-        let matches = date.day() == info.day && date.month() == info.month && (date.year() % 100) as u32 == info.yy;
+        let matches = date.day() == info.day
+            && date.month() == info.month
+            && (date.year() % 100) as u32 == info.yy;
         if !matches {
             problems.push(Problem::warning(
                 "nik_birth_date_mismatch",
@@ -507,17 +596,28 @@ mod tests {
 
     fn worker() -> Edit<'static> {
         Edit::create(RecordId::from_u128(9), Kind::Worker, VILLAGE, hlc())
-            .set("nik", "7371015506900003").unwrap()
-            .set("full_name", "Hasnah Daeng Ngai").unwrap()
-            .set("birth_date", "1990-06-15").unwrap()
-            .set("sex", "female").unwrap()
-            .set("occupation", "fisher").unwrap()
-            .set("monthly_income", 1_500_000i64).unwrap()
-            .add("programmes", "JKK").unwrap()
-            .add("programmes", "JKM").unwrap()
-            .set("payer", "self").unwrap()
-            .set("consent", true).unwrap()
-            .set("status", "submitted").unwrap()
+            .set("nik", "7371015506900003")
+            .unwrap()
+            .set("full_name", "Hasnah Daeng Ngai")
+            .unwrap()
+            .set("birth_date", "1990-06-15")
+            .unwrap()
+            .set("sex", "female")
+            .unwrap()
+            .set("occupation", "fisher")
+            .unwrap()
+            .set("monthly_income", 1_500_000i64)
+            .unwrap()
+            .add("programmes", "JKK")
+            .unwrap()
+            .add("programmes", "JKM")
+            .unwrap()
+            .set("payer", "self")
+            .unwrap()
+            .set("consent", true)
+            .unwrap()
+            .set("status", "submitted")
+            .unwrap()
     }
 
     fn codes(r: &Report) -> Vec<&'static str> {
@@ -550,10 +650,18 @@ mod tests {
 
     #[test]
     fn nik_disagreeing_with_birth_date_or_sex_is_a_warning() {
-        let op = worker().set("birth_date", "1990-06-16").unwrap().set("sex", "male").unwrap().finish();
+        let op = worker()
+            .set("birth_date", "1990-06-16")
+            .unwrap()
+            .set("sex", "male")
+            .unwrap()
+            .finish();
         let r = validate_op(&op, None, &NoReferences);
         assert!(r.is_ok());
-        assert_eq!(codes(&r), vec!["nik_birth_date_mismatch", "nik_sex_mismatch"]);
+        assert_eq!(
+            codes(&r),
+            vec!["nik_birth_date_mismatch", "nik_sex_mismatch"]
+        );
     }
 
     #[test]
@@ -564,10 +672,23 @@ mod tests {
 
     #[test]
     fn phones() {
-        for ok in ["081234567890", "+6281234567890", "6285298765432", "0811234567"] {
+        for ok in [
+            "081234567890",
+            "+6281234567890",
+            "6285298765432",
+            "0811234567",
+        ] {
             assert!(check_phone(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "0211234567", "08123", "0812345678901234", "+62 812 345", "08a234567890", "0801234567"] {
+        for bad in [
+            "",
+            "0211234567",
+            "08123",
+            "0812345678901234",
+            "+62 812 345",
+            "08a234567890",
+            "0801234567",
+        ] {
             assert!(check_phone(bad).is_err(), "{bad}");
         }
         assert_eq!(normalize_phone("0812-3456 7890"), "081234567890");
@@ -576,8 +697,10 @@ mod tests {
     #[test]
     fn missing_fields_and_programmes() {
         let op = Edit::create(RecordId::from_u128(9), Kind::Worker, VILLAGE, hlc())
-            .set("nik", "7371015506900003").unwrap()
-            .add("programmes", "JP").unwrap()
+            .set("nik", "7371015506900003")
+            .unwrap()
+            .add("programmes", "JP")
+            .unwrap()
             .finish();
         let r = validate_op(&op, None, &NoReferences);
         let c = codes(&r);
@@ -595,8 +718,16 @@ mod tests {
             r.apply(&op).unwrap();
             r
         };
-        let op = Edit::update(&rec, hlc()).remove("programmes", "JKM").unwrap().add("programmes", "JHT").unwrap().finish();
-        assert_eq!(codes(&validate_op(&op, Some(&rec), &NoReferences)), vec!["programme_required"]);
+        let op = Edit::update(&rec, hlc())
+            .remove("programmes", "JKM")
+            .unwrap()
+            .add("programmes", "JHT")
+            .unwrap()
+            .finish();
+        assert_eq!(
+            codes(&validate_op(&op, Some(&rec), &NoReferences)),
+            vec!["programme_required"]
+        );
     }
 
     #[test]
@@ -613,25 +744,41 @@ mod tests {
             ("full_name", Value::Null, "required"),
             ("consent", Value::from("yes"), "invalid_type"),
             ("nik", Value::from("123"), "invalid_nik"),
-            ("duplicate_of", Value::from("not-a-uuid"), "invalid_reference"),
+            (
+                "duplicate_of",
+                Value::from("not-a-uuid"),
+                "invalid_reference",
+            ),
         ];
         for (field, value, code) in cases {
             let op = worker().set(field, value.clone()).unwrap().finish();
             let r = validate_op(&op, None, &NoReferences);
-            assert!(codes(&r).contains(code), "{field}={value:?}: {:?}", codes(&r));
+            assert!(
+                codes(&r).contains(code),
+                "{field}={value:?}: {:?}",
+                codes(&r)
+            );
         }
     }
 
     #[test]
     fn regions_and_references() {
         let op = Edit::create(RecordId::from_u128(1), Kind::Company, "7371999999", hlc())
-            .set("name", "PT Maju").unwrap()
-            .set("compliance", "unknown").unwrap()
-            .set("status", "active").unwrap()
-            .set("nib", "12345").unwrap()
-            .set("gps", "-5.14,119.41").unwrap()
+            .set("name", "PT Maju")
+            .unwrap()
+            .set("compliance", "unknown")
+            .unwrap()
+            .set("status", "active")
+            .unwrap()
+            .set("nib", "12345")
+            .unwrap()
+            .set("gps", "-5.14,119.41")
+            .unwrap()
             .finish();
-        assert_eq!(codes(&validate_op(&op, None, &NoReferences)), vec!["invalid_region", "invalid_digits"]);
+        assert_eq!(
+            codes(&validate_op(&op, None, &NoReferences)),
+            vec!["invalid_region", "invalid_digits"]
+        );
 
         struct Refs;
         impl References for Refs {
@@ -641,11 +788,16 @@ mod tests {
         }
         let visit = |company: RecordId| {
             Edit::create(RecordId::from_u128(2), Kind::Visit, VILLAGE, hlc())
-                .set("company", company.to_string()).unwrap()
-                .set("status", "planned").unwrap()
+                .set("company", company.to_string())
+                .unwrap()
+                .set("status", "planned")
+                .unwrap()
                 .finish()
         };
-        assert_eq!(codes(&validate_op(&visit(RecordId::from_u128(5)), None, &Refs)), vec!["wrong_reference"]);
+        assert_eq!(
+            codes(&validate_op(&visit(RecordId::from_u128(5)), None, &Refs)),
+            vec!["wrong_reference"]
+        );
         let r = validate_op(&visit(RecordId::from_u128(6)), None, &Refs);
         assert!(r.is_ok());
         assert_eq!(codes(&r), vec!["unknown_reference"]);

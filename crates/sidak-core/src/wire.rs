@@ -136,7 +136,9 @@ pub enum DecodeError {
         field: String,
     },
     /// The change's `op` is not set, add or remove, or does not suit the field.
-    #[error("{op:?} is not a valid change of field {field} (a {register:?} field takes {expected})")]
+    #[error(
+        "{op:?} is not a valid change of field {field} (a {register:?} field takes {expected})"
+    )]
     BadAction {
         /// Field.
         field: String,
@@ -205,10 +207,12 @@ fn short(v: &serde_json::Value) -> String {
 }
 
 fn lookup(kind: Kind, field: &str) -> Result<&'static FieldSpec, DecodeError> {
-    kind.schema().field(field).ok_or_else(|| DecodeError::UnknownField {
-        kind,
-        field: field.chars().take(60).collect(),
-    })
+    kind.schema()
+        .field(field)
+        .ok_or_else(|| DecodeError::UnknownField {
+            kind,
+            field: field.chars().take(60).collect(),
+        })
 }
 
 fn scalar(field: &str, v: &serde_json::Value) -> Result<Value, DecodeError> {
@@ -251,7 +255,10 @@ impl TryFrom<&OpV1> for Op {
     type Error = DecodeError;
 
     fn try_from(w: &OpV1) -> Result<Self, DecodeError> {
-        let kind: Kind = w.kind.parse().map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
+        let kind: Kind = w
+            .kind
+            .parse()
+            .map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
         if w.changes.is_empty() {
             return Err(DecodeError::Empty(w.id));
         }
@@ -277,7 +284,11 @@ impl TryFrom<&OpV1> for Op {
                         field: spec.name.to_owned(),
                         op: op.chars().take(20).collect(),
                         register,
-                        expected: if register == Register::Set { "add or remove" } else { "set" },
+                        expected: if register == Register::Set {
+                            "add or remove"
+                        } else {
+                            "set"
+                        },
                     });
                 }
             };
@@ -285,7 +296,10 @@ impl TryFrom<&OpV1> for Op {
                 prev.field == spec.name
                     && match (&prev.action, &action) {
                         (Action::Set(_), Action::Set(_)) => true,
-                        (Action::Add(a) | Action::Remove(a), Action::Add(b) | Action::Remove(b)) => a == b,
+                        (
+                            Action::Add(a) | Action::Remove(a),
+                            Action::Add(b) | Action::Remove(b),
+                        ) => a == b,
                         _ => false,
                     }
             });
@@ -365,7 +379,10 @@ impl TryFrom<&RecordV1> for Record {
     type Error = DecodeError;
 
     fn try_from(w: &RecordV1) -> Result<Self, DecodeError> {
-        let kind: Kind = w.kind.parse().map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
+        let kind: Kind = w
+            .kind
+            .parse()
+            .map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
         let mut r = Record::new(w.id, kind, w.region.clone());
         r.created = w.created;
         r.updated = w.updated;
