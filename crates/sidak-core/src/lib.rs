@@ -13,6 +13,8 @@
 //! Nothing here reads a file, a socket or the wall clock: callers pass time in.
 
 pub mod edit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hlc;
 pub mod ids;
 pub mod op;
