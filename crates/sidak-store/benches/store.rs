@@ -1,1 +1,411 @@
-fn main() {}
+//! Store benchmarks (issue 3): local edits, applying remote pages, the plain-SQLite
+//! floor, open + first filtered page, and file size per record.
+//!
+//! `cargo bench -p sidak-store --bench store` runs every scenario three times and
+//! prints the median, one line per figure (and one JSON line for scripts).
+//! `SIDAK_BENCH_N=10000` shrinks the data set for a quick look.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use sidak_core::protocol::PullResponse;
+use sidak_core::region::{Level, Regions};
+use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, RecordId, Value};
+use sidak_store::{Changes, Identity, ListQuery, Store};
+
+const RUNS: usize = 3;
+const PAGE: usize = 1_000;
+const NAMES: &[&str] = &[
+    "Andi",
+    "Baso",
+    "Daeng",
+    "Hasnah",
+    "Nurhayati",
+    "Rahmat",
+    "Syamsul",
+    "Fatimah",
+    "Muhammad",
+    "Sitti",
+    "Arifin",
+    "Hasanuddin",
+    "Karaeng",
+    "Ramlah",
+    "Sulaiman",
+    "Wahyuni",
+];
+const OCCUPATIONS: &[&str] = &[
+    "fisher",
+    "seaweed_farmer",
+    "farmer",
+    "trader",
+    "ojek_driver",
+    "day_labourer",
+    "imam",
+];
+
+/// One generated worker registration: the same values feed the store and the plain table.
+struct Worker {
+    id: RecordId,
+    region: String,
+    nik: String,
+    name: String,
+    birth: String,
+    sex: &'static str,
+    occupation: &'static str,
+    income: i64,
+    jht: bool,
+}
+
+fn workers(n: usize) -> Vec<Worker> {
+    let villages: Vec<String> = Regions::get()
+        .children("7371", Level::Village)
+        .into_iter()
+        .map(|r| r.code.clone())
+        .collect();
+    let mut seed = 42u64;
+    let mut rnd = move |m: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % m
+    };
+    (0..n)
+        .map(|i| {
+            let female = rnd(2) == 0;
+            let (day, month, yy) = (1 + rnd(28), 1 + rnd(12), 60 + rnd(40));
+            let region = villages[rnd(villages.len() as u64) as usize].clone();
+            Worker {
+                id: RecordId::new_v7(1_764_000_000_000 + i as u64, [(i % 251) as u8; 10]),
+                nik: format!(
+                    "{}{:02}{:02}{:02}{:04}",
+                    &region[..6],
+                    day + if female { 40 } else { 0 },
+                    month,
+                    yy,
+                    1 + i % 9999
+                ),
+                birth: format!("19{yy:02}-{month:02}-{day:02}"),
+                sex: if female { "female" } else { "male" },
+                name: format!(
+                    "{} {} {}",
+                    NAMES[rnd(NAMES.len() as u64) as usize],
+                    NAMES[rnd(NAMES.len() as u64) as usize],
+                    i
+                ),
+                occupation: OCCUPATIONS[rnd(OCCUPATIONS.len() as u64) as usize],
+                income: 1_000_000 + 50_000 * rnd(60) as i64,
+                jht: rnd(3) == 0,
+                region,
+            }
+        })
+        .collect()
+}
+
+fn changes(w: &Worker) -> Changes {
+    let c = Changes::new()
+        .set("nik", w.nik.as_str())
+        .set("full_name", w.name.as_str())
+        .set("birth_date", w.birth.as_str())
+        .set("sex", w.sex)
+        .set("occupation", w.occupation)
+        .set("monthly_income", w.income)
+        .add("programmes", "JKK")
+        .add("programmes", "JKM")
+        .set("payer", "self")
+        .set("consent", true)
+        .set("status", "submitted");
+    if w.jht { c.add("programmes", "JHT") } else { c }
+}
+
+/// One to three field changes of record `i`.
+fn small_change(i: usize) -> Changes {
+    let c = Changes::new().set("phone", format!("0812{:08}", i));
+    match i % 3 {
+        0 => c,
+        1 => c.set(
+            "monthly_income",
+            Value::Int(1_500_000 + (i % 100) as i64 * 10_000),
+        ),
+        _ => c
+            .set("status", "verified")
+            .set("full_name", format!("Renamed {i}")),
+    }
+}
+
+fn identity(n: u128) -> Identity {
+    Identity {
+        device_id: DeviceId::from_u128(n),
+        officer_id: "bench".into(),
+        officer_name: "Bench".into(),
+        server_url: "http://127.0.0.1:1".into(),
+        token: "t".into(),
+        scope: vec!["73".into()],
+    }
+}
+
+fn remote_ops(ws: &[Worker]) -> Vec<OpV1> {
+    let dev = DeviceId::from_u128(0xEE);
+    ws.iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let hlc = Hlc::new(1_764_000_000_000 + i as u64, 0, dev);
+            let mut e = Edit::create(w.id, Kind::Worker, w.region.clone(), hlc);
+            for (f, v) in [
+                ("nik", Value::from(w.nik.as_str())),
+                ("full_name", w.name.as_str().into()),
+                ("birth_date", w.birth.as_str().into()),
+                ("sex", w.sex.into()),
+                ("occupation", w.occupation.into()),
+                ("monthly_income", w.income.into()),
+                ("payer", "self".into()),
+                ("consent", true.into()),
+                ("status", "submitted".into()),
+            ] {
+                e = e.set(f, v).unwrap();
+            }
+            e = e
+                .add("programmes", "JKK")
+                .unwrap()
+                .add("programmes", "JKM")
+                .unwrap();
+            if w.jht {
+                e = e.add("programmes", "JHT").unwrap();
+            }
+            OpV1::from(&e.finish())
+        })
+        .collect()
+}
+
+fn checkpointed_size(path: &Path) -> u64 {
+    let c = Connection::open(path).unwrap();
+    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(c);
+    std::fs::metadata(path).unwrap().len()
+}
+
+#[derive(Default)]
+struct Figures {
+    local_one: Vec<f64>,
+    local_batched: Vec<f64>,
+    change_one: Vec<f64>,
+    change_batched: Vec<f64>,
+    remote: Vec<f64>,
+    plain: Vec<f64>,
+    open_page_ms: Vec<f64>,
+    find_ms: Vec<f64>,
+    bytes_remote: Vec<f64>,
+    bytes_local: Vec<f64>,
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
+    let n = ws.len();
+    let d = tempfile::tempdir().unwrap();
+
+    // Local edits, one transaction each (as an app does).
+    let path = d.path().join("local-one.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_identity(identity(1)).unwrap();
+    let t = Instant::now();
+    for w in ws {
+        s.create_with_id(w.id, Kind::Worker, &w.region, &changes(w))
+            .unwrap();
+    }
+    f.local_one.push(rate(n, t.elapsed()));
+    let t = Instant::now();
+    for (i, w) in ws.iter().enumerate() {
+        s.update(w.id, &small_change(i)).unwrap();
+    }
+    f.change_one.push(rate(n, t.elapsed()));
+    drop(s);
+    f.bytes_local
+        .push(checkpointed_size(&path) as f64 / n as f64);
+
+    // Local edits in transactions of 1,000.
+    let mut s = Store::open(d.path().join("local-batched.db")).unwrap();
+    s.set_identity(identity(1)).unwrap();
+    let t = Instant::now();
+    for chunk in ws.chunks(PAGE) {
+        s.transaction(|tx| {
+            for w in chunk {
+                tx.create_with_id(w.id, Kind::Worker, &w.region, &changes(w))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    f.local_batched.push(rate(n, t.elapsed()));
+    let t = Instant::now();
+    for (c, chunk) in ws.chunks(PAGE).enumerate() {
+        s.transaction(|tx| {
+            for (j, w) in chunk.iter().enumerate() {
+                tx.update(w.id, &small_change(c * PAGE + j))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    f.change_batched.push(rate(n, t.elapsed()));
+    drop(s);
+
+    // Remote ops in pages of 1,000 (pages are built beforehand, as the client decodes them off the wire).
+    let path = d.path().join("remote.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_identity(identity(2)).unwrap();
+    let pages: Vec<PullResponse> = ops
+        .chunks(PAGE)
+        .enumerate()
+        .map(|(i, c)| PullResponse {
+            ops: c.to_vec(),
+            next_cursor: i.to_string(),
+            more: true,
+            purge: vec![],
+            scope: vec!["73".into()],
+            server_time_ms: 0,
+        })
+        .collect();
+    let t = Instant::now();
+    for p in &pages {
+        s.apply_page(p).unwrap();
+    }
+    f.remote.push(rate(n, t.elapsed()));
+    drop(s);
+    f.bytes_remote
+        .push(checkpointed_size(&path) as f64 / n as f64);
+
+    // Open + first filtered page, then a name search, on the 100k-record store.
+    let t = Instant::now();
+    let s = Store::open(&path).unwrap();
+    let mut q = ListQuery::new(Kind::Worker);
+    q.status = Some("submitted".into());
+    q.region_prefix = Some("737101".into());
+    let page = s.list(&q).unwrap();
+    f.open_page_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    assert_eq!(page.items.len(), 50);
+    let t = Instant::now();
+    let found = s.find_workers("hasnah", 50).unwrap();
+    f.find_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    assert!(!found.is_empty());
+    drop(s);
+
+    // The floor: the same records as plain rows, one column per field, one transaction, same pragmas.
+    let mut c = Connection::open(d.path().join("plain.db")).unwrap();
+    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    c.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    c.execute_batch(
+        "CREATE TABLE workers (id TEXT PRIMARY KEY, region TEXT, nik TEXT, full_name TEXT, birth_date TEXT, sex TEXT,
+         occupation TEXT, monthly_income INTEGER, programmes TEXT, payer TEXT, consent INTEGER, status TEXT)",
+    )
+    .unwrap();
+    let t = Instant::now();
+    let tx = c.transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare(
+                "INSERT INTO workers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .unwrap();
+        for w in ws {
+            st.execute(params![
+                w.id.to_string(),
+                w.region,
+                w.nik,
+                w.name,
+                w.birth,
+                w.sex,
+                w.occupation,
+                w.income,
+                if w.jht { "JHT,JKK,JKM" } else { "JKK,JKM" },
+                "self",
+                true,
+                "submitted"
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    f.plain.push(rate(n, t.elapsed()));
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run tiny then.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("SIDAK_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if benching { 100_000 } else { 2_000 });
+    let ws = workers(n);
+    let ops = remote_ops(&ws);
+    let mut f = Figures::default();
+    for _ in 0..if benching { RUNS } else { 1 } {
+        run(&ws, &ops, &mut f);
+    }
+    let lines = [
+        (
+            "local creates, one transaction each (ops/s)",
+            median(&f.local_one),
+        ),
+        (
+            "local creates, 1,000 per transaction (ops/s)",
+            median(&f.local_batched),
+        ),
+        (
+            "local changes of 1-3 fields, one transaction each (ops/s)",
+            median(&f.change_one),
+        ),
+        (
+            "local changes of 1-3 fields, 1,000 per transaction (ops/s)",
+            median(&f.change_batched),
+        ),
+        (
+            "remote ops applied in pages of 1,000 (ops/s)",
+            median(&f.remote),
+        ),
+        (
+            "plain SQLite insert floor, one transaction (rows/s)",
+            median(&f.plain),
+        ),
+        (
+            "remote cost per record / plain floor (ratio)",
+            median(&f.plain) / median(&f.remote),
+        ),
+        (
+            "open + first filtered page of 50 (ms)",
+            median(&f.open_page_ms),
+        ),
+        ("find workers by name prefix (ms)", median(&f.find_ms)),
+        (
+            "file bytes per record, pulled (state only)",
+            median(&f.bytes_remote),
+        ),
+        (
+            "file bytes per record, local (state + op log, 2 ops each)",
+            median(&f.bytes_local),
+        ),
+    ];
+    println!(
+        "sidak-store bench: N = {n}, median of {} run(s)",
+        f.plain.len()
+    );
+    for (what, v) in &lines {
+        println!("  {what:<62} {v:>12.1}");
+    }
+    let json: Vec<String> = lines
+        .iter()
+        .map(|(k, v)| format!("{k:?}: {v:.1}"))
+        .collect();
+    println!("{{\"n\": {n}, {}}}", json.join(", "));
+}

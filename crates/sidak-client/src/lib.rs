@@ -1,0 +1,1 @@
+//! sidak's device sync engine (being written: see issue 5).
