@@ -1,0 +1,344 @@
+//! Pull cursors: what a device has received, encoded in an opaque string.
+//!
+//! A cursor says "this device has every op numbered up to `seq` in `scope`
+//! (except its own)". While a scope grows, it also carries a backfill: the added
+//! area (the scope minus `exclude`, the part it already had) has been sent up
+//! to `pos` only, and is sent whole (the device's own ops included, since it may
+//! have purged them) before the stream after `seq` resumes.
+//!
+//! Text form: `v1:<seq>:<scope>` or `v1:<seq>:<scope>:<exclude>:<pos>`, prefix
+//! lists joined by commas. Devices must not parse it; the server may change it.
+//! A forged cursor cannot widen what a device sees: every scan is limited to the
+//! officer's scope as stored on the server.
+
+use crate::scope;
+use crate::storage::{Scan, ScanResult};
+use sidak_core::DeviceId;
+
+/// Where a device stands in the op log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Every op numbered at most this, in `scope`, has been sent (backfill aside).
+    pub seq: u64,
+    /// The scope the cursor covers.
+    pub scope: Vec<String>,
+    /// A scope growth being sent, if any.
+    pub backfill: Option<Backfill>,
+}
+
+/// The history of an added area, sent before the stream resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backfill {
+    /// Prefixes the device already had whole up to `seq`; the rest of `scope` is backfilled.
+    pub exclude: Vec<String>,
+    /// Backfilled up to this sequence number.
+    pub pos: u64,
+}
+
+/// Why a cursor string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid cursor {0:?}: send the next_cursor of the last page applied, or \"\" to start over"
+)]
+pub struct CursorError(pub String);
+
+fn join(v: &[String]) -> String {
+    v.join(",")
+}
+
+fn split(s: &str) -> Option<Vec<String>> {
+    if s.is_empty() {
+        return Some(Vec::new());
+    }
+    s.split(',')
+        .map(|p| (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.to_owned()))
+        .collect()
+}
+
+impl Cursor {
+    /// The cursor's text.
+    pub fn encode(&self) -> String {
+        match &self.backfill {
+            None => format!("v1:{}:{}", self.seq, join(&self.scope)),
+            Some(b) => format!(
+                "v1:{}:{}:{}:{}",
+                self.seq,
+                join(&self.scope),
+                join(&b.exclude),
+                b.pos
+            ),
+        }
+    }
+
+    /// Reads a cursor; `None` for the empty cursor of a first pull.
+    pub fn decode(s: &str) -> Result<Option<Cursor>, CursorError> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let err = || CursorError(s.chars().take(80).collect());
+        let parts: Vec<&str> = s.split(':').collect();
+        let (seq, scope, backfill) = match parts.as_slice() {
+            ["v1", seq, scope] => (seq, scope, None),
+            ["v1", seq, scope, exclude, pos] => {
+                let b = Backfill {
+                    exclude: split(exclude).ok_or_else(err)?,
+                    pos: pos.parse().map_err(|_| err())?,
+                };
+                (seq, scope, Some(b))
+            }
+            _ => return Err(err()),
+        };
+        let seq: u64 = seq.parse().map_err(|_| err())?;
+        if backfill.as_ref().is_some_and(|b| b.pos > seq) {
+            return Err(err());
+        }
+        Ok(Some(Cursor {
+            seq,
+            scope: split(scope).ok_or_else(err)?,
+            backfill,
+        }))
+    }
+}
+
+/// What the next page must do, given the device's cursor and its scope now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The cursor to read from (a backfill starts when the scope grew).
+    pub cursor: Cursor,
+    /// Prefixes that left the scope: the device purges records under them that are
+    /// not under a prefix of its scope now (keeping its unsynced edits).
+    pub purge: Vec<String>,
+}
+
+/// Compares the cursor's scope with the officer's scope now and decides what the page holds.
+pub fn plan(cursor: Option<Cursor>, now: &[String]) -> Plan {
+    let Some(c) = cursor else {
+        // First pull: the whole history of the scope is the stream from 0.
+        return Plan {
+            cursor: Cursor {
+                seq: 0,
+                scope: now.to_vec(),
+                backfill: None,
+            },
+            purge: Vec::new(),
+        };
+    };
+    if scope::same(&c.scope, now) {
+        return Plan {
+            cursor: c,
+            purge: Vec::new(),
+        };
+    }
+    let purge: Vec<String> = c
+        .scope
+        .iter()
+        .filter(|p| !scope::covers(now, p))
+        .cloned()
+        .collect();
+    // The area the device holds whole up to `seq`; a backfill still running is redone.
+    let had: Vec<String> = match &c.backfill {
+        Some(b) => b.exclude.clone(),
+        None => c.scope.clone(),
+    };
+    let grew = now.iter().any(|p| !scope::covers(&had, p));
+    let backfill = grew.then(|| Backfill {
+        exclude: had,
+        pos: 0,
+    });
+    Plan {
+        cursor: Cursor {
+            seq: c.seq,
+            scope: now.to_vec(),
+            backfill,
+        },
+        purge,
+    }
+}
+
+impl Cursor {
+    /// The scan that reads the next page from this cursor.
+    pub fn scan(&self, device: DeviceId, limit: usize, max_bytes: usize) -> Scan {
+        match &self.backfill {
+            Some(b) => Scan {
+                after: b.pos,
+                upto: Some(self.seq),
+                include: self.scope.clone(),
+                exclude: b.exclude.clone(),
+                skip_device: None,
+                limit,
+                max_bytes,
+            },
+            None => Scan {
+                after: self.seq,
+                upto: None,
+                include: self.scope.clone(),
+                exclude: Vec::new(),
+                skip_device: Some(device),
+                limit,
+                max_bytes,
+            },
+        }
+    }
+
+    /// The cursor after sending the page `res` read by [`Cursor::scan`], and whether more waits.
+    pub fn advance(&self, res: &ScanResult) -> (Cursor, bool) {
+        let last = res.ops.last().map(|(s, _)| *s);
+        match &self.backfill {
+            Some(b) => {
+                if res.more {
+                    let mut next = self.clone();
+                    next.backfill = Some(Backfill {
+                        exclude: b.exclude.clone(),
+                        pos: last.unwrap_or(b.pos),
+                    });
+                    (next, true)
+                } else {
+                    // Backfill done; the stream after `seq` follows in the next page.
+                    (
+                        Cursor {
+                            seq: self.seq,
+                            scope: self.scope.clone(),
+                            backfill: None,
+                        },
+                        true,
+                    )
+                }
+            }
+            None => {
+                let seq = if res.more {
+                    last.unwrap_or(self.seq)
+                } else {
+                    res.high.max(self.seq)
+                };
+                (
+                    Cursor {
+                        seq,
+                        scope: self.scope.clone(),
+                        backfill: None,
+                    },
+                    res.more,
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn text_round_trip() {
+        for c in [
+            Cursor {
+                seq: 0,
+                scope: vec![],
+                backfill: None,
+            },
+            Cursor {
+                seq: 42,
+                scope: v(&["7371", "7372"]),
+                backfill: None,
+            },
+            Cursor {
+                seq: 42,
+                scope: v(&["73"]),
+                backfill: Some(Backfill {
+                    exclude: v(&["7371"]),
+                    pos: 7,
+                }),
+            },
+        ] {
+            assert_eq!(Cursor::decode(&c.encode()), Ok(Some(c.clone())));
+        }
+        assert_eq!(Cursor::decode(""), Ok(None));
+        for bad in [
+            "x",
+            "v1",
+            "v2:1:73",
+            "v1:-1:73",
+            "v1:1:7a",
+            "v1:1:73:71",
+            "v1:5:73::9",
+            "v1:1:73,,74",
+        ] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unchanged_scope_keeps_the_cursor() {
+        let c = Cursor {
+            seq: 9,
+            scope: v(&["7371"]),
+            backfill: None,
+        };
+        assert_eq!(
+            plan(Some(c.clone()), &v(&["7371"])),
+            Plan {
+                cursor: c,
+                purge: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn growth_backfills_and_shrink_purges() {
+        let c = Cursor {
+            seq: 9,
+            scope: v(&["7371"]),
+            backfill: None,
+        };
+        let p = plan(Some(c), &v(&["7371", "7372"]));
+        assert_eq!(p.purge, Vec::<String>::new());
+        assert_eq!(
+            p.cursor.backfill,
+            Some(Backfill {
+                exclude: v(&["7371"]),
+                pos: 0
+            })
+        );
+
+        let c = Cursor {
+            seq: 9,
+            scope: v(&["7371", "7372"]),
+            backfill: None,
+        };
+        let p = plan(Some(c), &v(&["7372"]));
+        assert_eq!(p.purge, v(&["7371"]));
+        assert_eq!(p.cursor.backfill, None);
+
+        // Narrowing a province to a regency purges the province (the device keeps what is still in scope).
+        let c = Cursor {
+            seq: 9,
+            scope: v(&["73"]),
+            backfill: None,
+        };
+        let p = plan(Some(c), &v(&["7371"]));
+        assert_eq!((p.purge, p.cursor.backfill), (v(&["73"]), None));
+    }
+
+    #[test]
+    fn a_change_during_a_backfill_restarts_it() {
+        let c = Cursor {
+            seq: 9,
+            scope: v(&["7371", "7372"]),
+            backfill: Some(Backfill {
+                exclude: v(&["7371"]),
+                pos: 5,
+            }),
+        };
+        let p = plan(Some(c), &v(&["7371", "7372", "7373"]));
+        assert_eq!(
+            p.cursor.backfill,
+            Some(Backfill {
+                exclude: v(&["7371"]),
+                pos: 0
+            })
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! sidak's sync server: protocol v1 over HTTP for field devices, and the admin API that runs it.
+//!
+//! The parts, from the edge inwards:
+//!
+//! - [`app`] builds the axum `Router`; [`run`] opens the database and serves a listener
+//!   until a shutdown signal, finishing requests in flight.
+//! - `routes`: one file per endpoint family (health, enroll, push, pull, sync, login, admin);
+//!   `extract` reads JSON bodies (decompressed, size-limited, strict) and bearer credentials;
+//!   [`error::ApiError`] turns every failure into a status and `{code, message}`.
+//! - [`ingest`] decides what each op of a pushed batch becomes, and [`cursor`] what a pull
+//!   page holds; both are pure, so every backend shares them.
+//! - [`storage::Storage`] is every read and write in coarse, atomic operations;
+//!   [`storage::sqlite`] implements it on one SQLite file. [`storage::open`] picks the
+//!   backend from the database URL.
+//! - `secrets`: tokens, enrollment codes and passwords, stored only as hashes.
+//!
+//! `docs/protocol.md` is the contract this crate serves; `proto/schema` its JSON Schemas.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+pub mod config;
+pub mod cursor;
+pub mod error;
+mod extract;
+pub mod ingest;
+mod routes;
+pub mod scope;
+mod secrets;
+mod state;
+pub mod storage;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use routes::admin::{CodeRequest, IssuedCode, NewOfficer, NewUser, ScopeChange};
+pub use routes::login::{LoginRequest, LoginResponse};
+pub use state::AppState;
+pub use storage::{DeviceInfo, Officer, Role, Storage, StorageError, User};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be opened or prepared.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The listener failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Hashing the bootstrap password failed.
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(String),
+}
+
+/// The whole HTTP application over `state`.
+///
+/// Layers, outermost first: tracing of every request; panics turned into 500 `internal`
+/// (the process keeps serving); the request timeout (503 `timeout`); response compression
+/// by `Accept-Encoding` (gzip, zstd); the body size limit that the JSON extractor applies
+/// before and after undoing `Content-Encoding`.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    routes::router()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("handler panicked").into_response()
+            },
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see docs/protocol.md")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit: Duration = state.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s; retry", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// Opens the storage named by `config.database` and creates the bootstrap admin on first start.
+pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
+    let storage = storage::open(&config.database).await?;
+    let state = AppState::new(storage, config);
+    if let Some(password) = state.config.bootstrap_admin_password.clone() {
+        let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+            .await
+            .map_err(|e| ServerError::Bootstrap(e.to_string()))?
+            .map_err(ServerError::Bootstrap)?;
+        let user = storage::UserRecord {
+            username: state.config.bootstrap_admin_username.clone(),
+            password_hash: hash,
+            role: Role::Admin,
+        };
+        if state.storage.bootstrap_user(user, state.now_ms()).await? {
+            tracing::info!(username = %state.config.bootstrap_admin_username, "bootstrap admin created");
+        }
+    }
+    Ok(state)
+}
+
+/// Serves `listener` with `config` until `shutdown` completes, then finishes the requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let state = prepare(config).await?;
+    serve(listener, state, shutdown).await
+}
+
+/// Serves `listener` over an already prepared state (tests and the `sidak` binary use it to
+/// hold on to the storage).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    tracing::info!(addr = ?listener.local_addr().ok(), storage = state.storage.engine(), "serving");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}

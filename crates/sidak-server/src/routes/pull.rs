@@ -1,0 +1,68 @@
+//! `POST /v1/pull`: the next page of the ops in the device's scope (see [`crate::cursor`]).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sidak_core::protocol::{PullRequest, PullResponse};
+
+use crate::cursor::{self, Cursor};
+use crate::error::ApiError;
+use crate::extract::{Device, Json, Message};
+use crate::state::AppState;
+use crate::storage::DeviceAuth;
+
+/// How stale a device's recorded last-sync time may get before a pull rewrites it: people read
+/// it in minutes, and skipping the write keeps a no-change pull free of any write.
+const LAST_SYNC_RESOLUTION_MS: u64 = 30_000;
+
+impl Message for PullRequest {
+    const VERSIONED: bool = true;
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
+
+/// Reads one page for `device` (shared by `/v1/pull` and `/v1/sync`).
+pub async fn pull(
+    state: &AppState,
+    device: &DeviceAuth,
+    req: &PullRequest,
+) -> Result<PullResponse, ApiError> {
+    let c = &state.config;
+    let limit = match req.limit {
+        None => c.default_page_ops,
+        Some(0) => return Err(ApiError::invalid_message("limit must be at least 1")),
+        Some(n) => n.min(c.max_page_ops),
+    };
+    let from = Cursor::decode(&req.cursor)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string()))?;
+    let plan = cursor::plan(from, &device.scope);
+    let scan = plan
+        .cursor
+        .scan(device.device, limit as usize, c.max_page_bytes);
+    let res = state.storage.scan_ops(&scan).await?;
+    let (next, more) = plan.cursor.advance(&res);
+    let now = state.now_ms();
+    if device
+        .last_sync_ms
+        .is_none_or(|t| now.saturating_sub(t) > LAST_SYNC_RESOLUTION_MS)
+    {
+        state.storage.touch_device(device.device, now).await?;
+    }
+    Ok(PullResponse {
+        ops: res.ops.into_iter().map(|(_, op)| op).collect(),
+        next_cursor: next.encode(),
+        more,
+        purge: plan.purge,
+        scope: device.scope.clone(),
+        server_time_ms: now,
+    })
+}
+
+/// `POST /v1/pull`.
+pub async fn handle(
+    State(state): State<AppState>,
+    Device(device): Device,
+    Json(req): Json<PullRequest>,
+) -> Result<axum::Json<PullResponse>, ApiError> {
+    pull(&state, &device, &req).await.map(axum::Json)
+}

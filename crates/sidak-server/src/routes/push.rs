@@ -1,0 +1,94 @@
+//! `POST /v1/push`: one batch of a device's ops, judged op by op (see [`crate::ingest`]).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sidak_core::OpV1;
+use sidak_core::protocol::{DeviceStatus, MAX_BATCH_OPS, OpStatus, PushResponse};
+
+use crate::error::ApiError;
+use crate::extract::{Device, Json, Message};
+use crate::ingest::{Batch, PushedOp};
+use crate::state::AppState;
+use crate::storage::DeviceAuth;
+
+/// A push as the server reads it: the same JSON as [`sidak_core::protocol::PushRequest`],
+/// but each op is kept raw and read on its own, so one malformed op is rejected alone
+/// (`invalid_op`) instead of failing the whole batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushIn {
+    /// Protocol version.
+    pub protocol: u32,
+    /// The device's batch number.
+    pub batch_seq: u64,
+    /// The ops, each unparsed.
+    pub ops: Vec<Box<RawValue>>,
+    /// The device's own state.
+    #[serde(default)]
+    pub status: Option<DeviceStatus>,
+}
+
+impl Message for PushIn {
+    const VERSIONED: bool = true;
+    fn protocol(&self) -> u32 {
+        self.protocol
+    }
+}
+
+/// Applies a push for `device` (shared by `/v1/push` and `/v1/sync`).
+pub async fn push(
+    state: &AppState,
+    device: &DeviceAuth,
+    req: PushIn,
+) -> Result<PushResponse, ApiError> {
+    if req.ops.len() > MAX_BATCH_OPS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "batch_too_large",
+            format!(
+                "a batch holds at most {MAX_BATCH_OPS} ops, this one {}; split it",
+                req.ops.len()
+            ),
+        ));
+    }
+    let ops = req
+        .ops
+        .iter()
+        .map(|raw| match serde_json::from_str::<OpV1>(raw.get()) {
+            Ok(op) => PushedOp::Op(op),
+            Err(e) => PushedOp::Malformed(e.to_string()),
+        })
+        .collect();
+    let batch = Batch::new(req.batch_seq, ops, req.status);
+    let reply = state
+        .storage
+        .push_batch(
+            device,
+            batch,
+            state.now_ms(),
+            state.config.max_clock_skew_ms,
+        )
+        .await?;
+    let count = |s: OpStatus| reply.results.iter().filter(|r| r.status == s).count();
+    tracing::info!(
+        device = %device.device,
+        batch_seq = reply.batch_seq,
+        accepted = count(OpStatus::Accepted),
+        duplicate = count(OpStatus::Duplicate),
+        rejected = count(OpStatus::Rejected),
+        set_aside = count(OpStatus::SetAside),
+        "push"
+    );
+    Ok(reply)
+}
+
+/// `POST /v1/push`.
+pub async fn handle(
+    State(state): State<AppState>,
+    Device(device): Device,
+    Json(req): Json<PushIn>,
+) -> Result<axum::Json<PushResponse>, ApiError> {
+    push(&state, &device, req).await.map(axum::Json)
+}

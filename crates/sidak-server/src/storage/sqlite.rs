@@ -1,0 +1,896 @@
+//! The SQLite backend: one database file in WAL mode, one writer, several readers.
+//!
+//! **Concurrency.** SQLite lets one transaction write at a time whatever we do, so the
+//! backend owns exactly one write connection behind a `std::sync::Mutex` and runs every
+//! write on a blocking thread (`spawn_blocking`): writers queue on the mutex instead of
+//! spinning on `SQLITE_BUSY`, and the async runtime never blocks on disk. The mutex is
+//! a std one because it is only taken inside blocking closures and never held across
+//! an `.await`. Reads (pull pages, authentication, lists) use separate read-only
+//! connections from a small pool; in WAL mode they read a consistent snapshot while
+//! the writer commits, so a slow pull never delays a push.
+//!
+//! **Sequence numbers.** Ops are numbered by `AUTOINCREMENT` inside the single write
+//! transaction, so numbers commit in order and every snapshot holds a gap-free prefix
+//! of the log: `MAX(seq)` read in a scan's snapshot is a safe high watermark (the
+//! cursor invariant of [`Storage::scan_ops`]).
+//!
+//! **Durability.** `synchronous = FULL`: a push is on disk (WAL fsynced) before its reply
+//! leaves, so a device may forget an op the server accepted even if the machine loses
+//! power right after. Schema changes are numbered migrations run at open
+//! (`PRAGMA user_version`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use sidak_core::protocol::{DeviceStatus, PushResponse};
+use sidak_core::{DeviceId, Kind, OpV1, RecordId, RecordV1};
+
+use super::{
+    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Role, Scan, ScanResult, Storage,
+    StorageError, StorageResult, User, UserRecord,
+};
+use crate::ingest::{self, Batch, Known, RecordRow};
+
+/// Read connections kept open between requests; more are opened under load and closed after.
+const IDLE_READERS: usize = 8;
+
+/// How long a connection waits for a lock held by another process (a backup, the `sidak`
+/// command) before giving up with `unavailable`.
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Numbered schema migrations; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE officers (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    scope       TEXT NOT NULL,          -- JSON array of region prefixes
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id               TEXT PRIMARY KEY,
+    officer_id       TEXT NOT NULL REFERENCES officers(id),
+    token_hash       TEXT NOT NULL UNIQUE,
+    name             TEXT,
+    enrolled_ms      INTEGER NOT NULL,
+    revoked_ms       INTEGER,
+    last_sync_ms     INTEGER,
+    last_status      TEXT,              -- JSON DeviceStatus
+    clock_offset_ms  INTEGER
+);
+CREATE INDEX devices_officer ON devices(officer_id);
+CREATE TABLE enrollment_codes (
+    code_hash   TEXT PRIMARY KEY,
+    officer_id  TEXT NOT NULL REFERENCES officers(id),
+    created_ms  INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    used_by     TEXT,
+    used_ms     INTEGER
+);
+CREATE TABLE ops (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    region       TEXT NOT NULL,
+    device_id    TEXT NOT NULL,
+    officer_id   TEXT NOT NULL,
+    hlc          TEXT NOT NULL UNIQUE,   -- names the device, so this is unique (device, hlc)
+    op           TEXT NOT NULL,          -- JSON OpV1
+    received_ms  INTEGER NOT NULL
+);
+CREATE INDEX ops_record ON ops(record_id, seq);
+CREATE TABLE records (
+    id           TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    region       TEXT NOT NULL,
+    state        TEXT NOT NULL,          -- JSON RecordV1
+    status       TEXT,
+    conflicts    INTEGER NOT NULL,
+    nik          TEXT,
+    nib          TEXT,
+    updated_hlc  TEXT,
+    updated_ms   INTEGER,
+    last_seq     INTEGER NOT NULL
+);
+CREATE INDEX records_kind_region ON records(kind, region);
+CREATE INDEX records_kind_status ON records(kind, status);
+CREATE INDEX records_nik ON records(nik) WHERE nik IS NOT NULL;
+CREATE INDEX records_nib ON records(nib) WHERE nib IS NOT NULL;
+CREATE INDEX records_conflicts ON records(conflicts) WHERE conflicts > 0;
+CREATE TABLE batches (
+    device_id    TEXT NOT NULL,
+    batch_seq    INTEGER NOT NULL,
+    digest       TEXT NOT NULL,
+    reply        TEXT NOT NULL,          -- JSON PushResponse
+    received_ms  INTEGER NOT NULL,
+    PRIMARY KEY (device_id, batch_seq)
+) WITHOUT ROWID;
+CREATE TABLE set_aside (
+    id           INTEGER PRIMARY KEY,
+    device_id    TEXT NOT NULL,
+    officer_id   TEXT NOT NULL,
+    record_id    TEXT NOT NULL,
+    region       TEXT NOT NULL,
+    hlc          TEXT NOT NULL UNIQUE,
+    op           TEXT NOT NULL,          -- JSON OpV1
+    received_ms  INTEGER NOT NULL,
+    resolution   TEXT,                   -- NULL while waiting for the office
+    resolved_ms  INTEGER
+);
+CREATE INDEX set_aside_device ON set_aside(device_id) WHERE resolution IS NULL;
+CREATE TABLE users (
+    username       TEXT PRIMARY KEY,
+    password_hash  TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,
+    username    TEXT NOT NULL REFERENCES users(username),
+    created_ms  INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL
+);
+"#];
+
+fn db(e: rusqlite::Error) -> StorageError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StorageError::Unavailable(e.to_string())
+        }
+        Some(rusqlite::ErrorCode::CannotOpen) => StorageError::Unavailable(e.to_string()),
+        _ => StorageError::Internal(e.to_string()),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> StorageResult<String> {
+    serde_json::to_string(v).map_err(|e| StorageError::Internal(e.to_string()))
+}
+
+fn unjson<T: serde::de::DeserializeOwned>(s: &str) -> StorageResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| StorageError::Internal(format!("stored JSON unreadable: {e}")))
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> StorageResult<T> {
+    s.parse()
+        .map_err(|_| StorageError::Internal(format!("stored id unreadable: {s:?}")))
+}
+
+/// The SQLite backend (see the module docs for its concurrency and durability).
+pub struct SqliteStorage {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating if needed) the database file at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> StorageResult<SqliteStorage> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
+            let mut c = open_writer(&p)?;
+            migrate(&mut c)?;
+            Ok(c)
+        })
+        .await
+        .map_err(|e| StorageError::Internal(e.to_string()))?
+        .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        Ok(SqliteStorage {
+            path,
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the write connection, on a blocking thread.
+    async fn write<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StorageResult<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself is still
+            // sound (an unfinished transaction rolls back when dropped), so keep using it.
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StorageError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// Runs `f` on a read connection, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StorageResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => open_reader(&path).map_err(db)?,
+            };
+            let out = f(&mut conn);
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < IDLE_READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn officer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn to_officer((id, name, scope): (String, String, String)) -> StorageResult<Officer> {
+    Ok(Officer {
+        id,
+        name,
+        scope: unjson(&scope)?,
+    })
+}
+
+fn get_officer(conn: &Connection, id: &str) -> StorageResult<Option<Officer>> {
+    conn.prepare_cached("SELECT id, name, scope FROM officers WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], officer_row).optional())
+        .map_err(db)?
+        .map(to_officer)
+        .transpose()
+}
+
+const DEVICE_INFO_SQL: &str = "SELECT d.id, d.officer_id, d.name, d.enrolled_ms, d.last_sync_ms, d.revoked_ms, \
+     d.last_status, d.clock_offset_ms, \
+     (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL) \
+     FROM devices d";
+
+type DeviceInfoRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+fn device_info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfoRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn to_device_info(r: DeviceInfoRow) -> StorageResult<DeviceInfo> {
+    let (id, officer_id, name, enrolled, last, revoked, status, offset, set_aside) = r;
+    Ok(DeviceInfo {
+        device_id: parse(&id)?,
+        officer_id,
+        name,
+        enrolled_ms: enrolled as u64,
+        last_sync_ms: last.map(|v| v as u64),
+        revoked_ms: revoked.map(|v| v as u64),
+        status: status.as_deref().map(unjson::<DeviceStatus>).transpose()?,
+        clock_offset_ms: offset,
+        set_aside: set_aside as u64,
+    })
+}
+
+/// Pushes `prefix`'s range condition: regions are digits, and ':' sorts right after '9',
+/// so `prefix <= region < prefix + ":"` is "starts with prefix" and can use an index.
+fn prefix_range(col: &str, prefix: &str, args: &mut Vec<Sql>) -> String {
+    args.push(Sql::Text(prefix.to_owned()));
+    args.push(Sql::Text(format!("{prefix}:")));
+    format!("({col} >= ?{} AND {col} < ?{})", args.len() - 1, args.len())
+}
+
+fn push_batch_tx(
+    conn: &mut Connection,
+    device: &DeviceAuth,
+    batch: &Batch,
+    now_ms: u64,
+    max_skew_ms: u64,
+) -> StorageResult<PushResponse> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let dev = device.device.to_string();
+    let now = now_ms as i64;
+    let previous: Option<(String, String)> = tx
+        .prepare_cached("SELECT digest, reply FROM batches WHERE device_id = ?1 AND batch_seq = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![dev, batch.batch_seq as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    let offset = batch
+        .status
+        .as_ref()
+        .filter(|s| s.clock_ms > 0)
+        .map(|s| s.clock_ms as i64 - now);
+    let status_json = batch.status.as_ref().map(json).transpose()?;
+    tx.prepare_cached(
+        "UPDATE devices SET last_sync_ms = ?2, last_status = COALESCE(?3, last_status), \
+         clock_offset_ms = COALESCE(?4, clock_offset_ms) WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![dev, now, status_json, offset]))
+    .map_err(db)?;
+    if let Some((digest, reply)) = previous {
+        if digest != batch.digest {
+            return Err(StorageError::BatchMismatch {
+                batch_seq: batch.batch_seq,
+            });
+        }
+        let mut reply: PushResponse = unjson(&reply)?;
+        reply.server_time_ms = now_ms;
+        tx.commit().map_err(db)?;
+        return Ok(reply);
+    }
+
+    let needs = ingest::needs(batch);
+    let mut known = Known::default();
+    {
+        let mut get_state = tx
+            .prepare_cached("SELECT state FROM records WHERE id = ?1")
+            .map_err(db)?;
+        for id in &needs.records {
+            let state: Option<String> = get_state
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(s) = state {
+                let w: RecordV1 = unjson(&s)?;
+                let rec = w.decode().map_err(|e| {
+                    StorageError::Internal(format!("stored record {id} unreadable: {e}"))
+                })?;
+                known.records.insert(*id, rec);
+            }
+        }
+        let mut has_hlc = tx
+            .prepare_cached("SELECT 1 FROM ops WHERE hlc = ?1")
+            .map_err(db)?;
+        for h in &needs.hlcs {
+            if has_hlc.exists([h.to_string()]).map_err(db)? {
+                known.logged.insert(*h);
+            }
+        }
+        let mut kind_of = tx
+            .prepare_cached("SELECT kind FROM records WHERE id = ?1")
+            .map_err(db)?;
+        for id in &needs.refs {
+            let k: Option<String> = kind_of
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(k) = k.and_then(|k| k.parse::<Kind>().ok()) {
+                known.kinds.insert(*id, k);
+            }
+        }
+    }
+
+    let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
+
+    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
+    {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?;
+        for w in &out.accepted {
+            ins.execute(params![
+                w.id.to_string(),
+                w.kind,
+                w.region,
+                dev,
+                device.officer_id,
+                w.hlc.to_string(),
+                json(w)?,
+                now
+            ])
+            .map_err(db)?;
+            last_seq.insert(w.id, tx.last_insert_rowid());
+        }
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, status = excluded.status, \
+                 conflicts = excluded.conflicts, nik = excluded.nik, nib = excluded.nib, \
+                 updated_hlc = excluded.updated_hlc, updated_ms = excluded.updated_ms, last_seq = excluded.last_seq",
+            )
+            .map_err(db)?;
+        for rec in &out.states {
+            let row = RecordRow::of(rec);
+            upsert
+                .execute(params![
+                    row.id.to_string(),
+                    row.kind.as_str(),
+                    row.region,
+                    json(&row.state)?,
+                    row.status,
+                    row.conflicts,
+                    row.nik,
+                    row.nib,
+                    row.updated.map(|h| h.to_string()),
+                    row.updated.map(|h| h.ms as i64),
+                    last_seq.get(&row.id).copied().unwrap_or(0),
+                ])
+                .map_err(db)?;
+        }
+        let mut aside = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO set_aside (device_id, officer_id, record_id, region, hlc, op, received_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db)?;
+        for w in &out.set_aside {
+            aside
+                .execute(params![
+                    dev,
+                    device.officer_id,
+                    w.id.to_string(),
+                    w.region,
+                    w.hlc.to_string(),
+                    json(w)?,
+                    now
+                ])
+                .map_err(db)?;
+        }
+    }
+    let reply = PushResponse {
+        batch_seq: batch.batch_seq,
+        results: out.results,
+        server_time_ms: now_ms,
+    };
+    let reply_json = json(&reply)?;
+    tx.prepare_cached(
+        "INSERT INTO batches (device_id, batch_seq, digest, reply, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![dev, batch.batch_seq as i64, batch.digest, reply_json, now]))
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(reply)
+}
+
+fn scan_tx(conn: &mut Connection, scan: &Scan) -> StorageResult<ScanResult> {
+    // One read transaction, so MAX(seq) and the page come from the same snapshot.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Deferred)
+        .map_err(db)?;
+    let max: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM ops")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)?;
+    let mut high = max as u64;
+    if let Some(upto) = scan.upto {
+        high = high.min(upto);
+    }
+    high = high.max(scan.after);
+    if scan.include.is_empty() || high <= scan.after {
+        return Ok(ScanResult {
+            ops: Vec::new(),
+            more: false,
+            high,
+        });
+    }
+    let mut args: Vec<Sql> = vec![Sql::Integer(scan.after as i64), Sql::Integer(high as i64)];
+    let include: Vec<String> = scan
+        .include
+        .iter()
+        .map(|p| prefix_range("region", p, &mut args))
+        .collect();
+    let mut sql = format!(
+        "SELECT seq, op FROM ops WHERE seq > ?1 AND seq <= ?2 AND ({})",
+        include.join(" OR ")
+    );
+    for p in &scan.exclude {
+        let cond = prefix_range("region", p, &mut args);
+        sql.push_str(&format!(" AND NOT {cond}"));
+    }
+    if let Some(d) = scan.skip_device {
+        args.push(Sql::Text(d.to_string()));
+        sql.push_str(&format!(" AND device_id != ?{}", args.len()));
+    }
+    sql.push_str(" ORDER BY seq");
+    let mut stmt = tx.prepare_cached(&sql).map_err(db)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args.iter()))
+        .map_err(db)?;
+    let mut ops = Vec::new();
+    let mut bytes = 0usize;
+    let mut more = false;
+    while let Some(row) = rows.next().map_err(db)? {
+        let text: String = row.get(1).map_err(db)?;
+        let full =
+            ops.len() >= scan.limit || (!ops.is_empty() && bytes + text.len() > scan.max_bytes);
+        if full {
+            more = true;
+            break;
+        }
+        let seq: i64 = row.get(0).map_err(db)?;
+        bytes += text.len();
+        ops.push((seq as u64, unjson::<OpV1>(&text)?));
+    }
+    Ok(ScanResult { ops, more, high })
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn bootstrap_user(&self, user: UserRecord, now_ms: u64) -> StorageResult<bool> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let any: bool = tx.prepare("SELECT 1 FROM users LIMIT 1").and_then(|mut s| s.exists([])).map_err(db)?;
+            if any {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![user.username, user.password_hash, user.role.as_str(), now_ms as i64],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: UserRecord, now_ms: u64) -> StorageResult<()> {
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![user.username, user.password_hash, user.role.as_str(), now_ms as i64],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!("user {}", user.username))),
+                Err(e) => Err(db(e)),
+            }
+        })
+        .await
+    }
+
+    async fn find_user(&self, username: &str) -> StorageResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String, String)> = c
+                .prepare_cached(
+                    "SELECT username, password_hash, role FROM users WHERE username = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&username], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(db)?;
+            row.map(|(username, password_hash, role)| {
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StorageError::Internal(format!("unknown role {role:?}")))?;
+                Ok(UserRecord {
+                    username,
+                    password_hash,
+                    role,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StorageResult<()> {
+        let (token_hash, username) = (token_hash.to_owned(), username.to_owned());
+        self.write(move |c| {
+            // Expired sessions are dropped here, so the table stays as small as the set of live logins.
+            c.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now_ms as i64]).map_err(db)?;
+            c.execute(
+                "INSERT INTO sessions (token_hash, username, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, username, now_ms as i64, expires_ms as i64],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: &str, now_ms: u64) -> StorageResult<Option<User>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String)> = c
+                .prepare_cached(
+                    "SELECT u.username, u.role FROM sessions s JOIN users u ON u.username = s.username \
+                     WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+                )
+                .and_then(|mut s| s.query_row(params![token_hash, now_ms as i64], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(db)?;
+            Ok(row.and_then(|(username, role)| Role::parse(&role).map(|role| User { username, role })))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StorageResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_officer(&self, officer: Officer, now_ms: u64) -> StorageResult<()> {
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO officers (id, name, scope, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![officer.id, officer.name, json(&officer.scope)?, now_ms as i64],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!("officer {}", officer.id))),
+                Err(e) => Err(db(e)),
+            }
+        })
+        .await
+    }
+
+    async fn set_scope(
+        &self,
+        officer_id: &str,
+        scope: Vec<String>,
+        now_ms: u64,
+    ) -> StorageResult<Officer> {
+        let officer_id = officer_id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE officers SET scope = ?2, updated_ms = ?3 WHERE id = ?1",
+                    params![officer_id, json(&scope)?, now_ms as i64],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StorageError::NotFound(format!("officer {officer_id}")));
+            }
+            get_officer(c, &officer_id)?
+                .ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))
+        })
+        .await
+    }
+
+    async fn officer(&self, officer_id: &str) -> StorageResult<Option<Officer>> {
+        let officer_id = officer_id.to_owned();
+        self.read(move |c| get_officer(c, &officer_id)).await
+    }
+
+    async fn officers(&self) -> StorageResult<Vec<Officer>> {
+        self.read(|c| {
+            let rows: Vec<(String, String, String)> = c
+                .prepare_cached("SELECT id, name, scope FROM officers ORDER BY id")
+                .and_then(|mut s| s.query_map([], officer_row)?.collect())
+                .map_err(db)?;
+            rows.into_iter().map(to_officer).collect()
+        })
+        .await
+    }
+
+    async fn create_enrollment_code(
+        &self,
+        code_hash: &str,
+        officer_id: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StorageResult<()> {
+        let (code_hash, officer_id) = (code_hash.to_owned(), officer_id.to_owned());
+        self.write(move |c| {
+            if get_officer(c, &officer_id)?.is_none() {
+                return Err(StorageError::NotFound(format!("officer {officer_id}")));
+            }
+            c.execute(
+                "INSERT INTO enrollment_codes (code_hash, officer_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![code_hash, officer_id, now_ms as i64, expires_ms as i64],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enroll(&self, code_hash: &str, device: NewDevice) -> StorageResult<Officer> {
+        let code_hash = code_hash.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            let row: Option<(String, i64, Option<String>)> = tx
+                .prepare_cached("SELECT officer_id, expires_ms, used_by FROM enrollment_codes WHERE code_hash = ?1")
+                .and_then(|mut s| s.query_row([&code_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .map_err(db)?;
+            let (officer_id, expires, used_by) = row.ok_or(EnrollError::UnknownCode)?;
+            if used_by.is_some() {
+                return Err(EnrollError::AlreadyUsed.into());
+            }
+            if expires as u64 <= device.now_ms {
+                return Err(EnrollError::Expired.into());
+            }
+            tx.execute(
+                "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![device.id.to_string(), officer_id, device.token_hash, device.name, device.now_ms as i64],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE enrollment_codes SET used_by = ?2, used_ms = ?3 WHERE code_hash = ?1",
+                params![code_hash, device.id.to_string(), device.now_ms as i64],
+            )
+            .map_err(db)?;
+            let officer =
+                get_officer(&tx, &officer_id)?.ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
+            tx.commit().map_err(db)?;
+            Ok(officer)
+        })
+        .await
+    }
+
+    async fn authenticate_device(&self, token_hash: &str) -> StorageResult<Option<DeviceAuth>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String, String, Option<i64>, Option<i64>)> = c
+                .prepare_cached(
+                    "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms \
+                     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.token_hash = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&token_hash], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .optional()
+                })
+                .map_err(db)?;
+            row.map(|(id, officer_id, scope, revoked, last)| {
+                Ok(DeviceAuth {
+                    device: parse(&id)?,
+                    officer_id,
+                    scope: unjson(&scope)?,
+                    revoked: revoked.is_some(),
+                    last_sync_ms: last.map(|v| v as u64),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn devices(&self) -> StorageResult<Vec<DeviceInfo>> {
+        self.read(|c| {
+            let rows: Vec<DeviceInfoRow> = c
+                .prepare_cached(&format!(
+                    "{DEVICE_INFO_SQL} ORDER BY d.officer_id, d.enrolled_ms"
+                ))
+                .and_then(|mut s| s.query_map([], device_info_row)?.collect())
+                .map_err(db)?;
+            rows.into_iter().map(to_device_info).collect()
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<DeviceInfo> {
+        self.write(move |c| {
+            let id = device.to_string();
+            let n = c
+                .execute(
+                    "UPDATE devices SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1",
+                    params![id, now_ms as i64],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StorageError::NotFound(format!("device {id}")));
+            }
+            let row = c
+                .prepare_cached(&format!("{DEVICE_INFO_SQL} WHERE d.id = ?1"))
+                .and_then(|mut s| s.query_row([&id], device_info_row))
+                .map_err(db)?;
+            to_device_info(row)
+        })
+        .await
+    }
+
+    async fn touch_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {
+        self.write(move |c| {
+            c.prepare_cached("UPDATE devices SET last_sync_ms = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![device.to_string(), now_ms as i64]))
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_batch(
+        &self,
+        device: &DeviceAuth,
+        batch: Batch,
+        now_ms: u64,
+        max_skew_ms: u64,
+    ) -> StorageResult<PushResponse> {
+        let device = device.clone();
+        self.write(move |c| push_batch_tx(c, &device, &batch, now_ms, max_skew_ms))
+            .await
+    }
+
+    async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult> {
+        let scan = scan.clone();
+        self.read(move |c| scan_tx(c, &scan)).await
+    }
+}
