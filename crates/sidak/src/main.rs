@@ -7,9 +7,11 @@
 //! - `demo` (`demo.rs`): a field day in South Sulawesi, end to end.
 //! - `bench` (`bench.rs`): the field sync workload S1-S3, one JSON line per scenario.
 
+mod admin;
 mod device;
 mod fields;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -25,13 +27,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the sync server (embedded SQLite by default).
+    Serve(serve::ServeArgs),
+    /// Central-office administration of a running server.
+    Admin(admin::AdminArgs),
     /// Act as one field device on a SQLite file.
     Device(device::DeviceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(&cli.command, Command::Serve(_));
+    let log_json = matches!(&cli.command, Command::Serve(a) if a.log_json);
+    init_logging(serving, log_json);
     let result = match cli.command {
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
+        Command::Admin(args) => runtime().and_then(|rt| rt.block_on(admin::run(args))),
         Command::Device(args) => run_device(args),
     };
     match result {
@@ -47,4 +58,29 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
     let mut store = sidak_store::Store::open(&args.db)
         .map_err(|e| anyhow::anyhow!("cannot open device file {}: {e}", args.db.display()))?;
     device::run_local(&mut store, &args.command, args.json)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs to stderr; `RUST_LOG` picks the level (default: info for the server, warnings elsewhere).
+fn init_logging(serving: bool, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving {
+        "info,tower_http=warn"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
 }

@@ -1,0 +1,118 @@
+//! `sidak serve`: the sync server, on its embedded SQLite default or on PostgreSQL.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rand::Rng;
+use sidak_server::Config;
+
+/// Server options; each flag also reads an environment variable.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SIDAK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database: `sqlite:FILE` (default `sqlite:sidak.sqlite` in the working directory) or `postgres://…`.
+    #[arg(long, env = "SIDAK_DATABASE", default_value = "sqlite:sidak.sqlite")]
+    pub database: String,
+    /// Password of the `admin` user created on first start (random and printed when not given).
+    #[arg(long, env = "SIDAK_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// How far ahead of the server's clock (seconds) an op may be stamped before it is set aside.
+    #[arg(long, env = "SIDAK_MAX_CLOCK_SKEW_SECS", default_value_t = 600)]
+    pub max_clock_skew_secs: u64,
+    /// Largest request body in bytes, after decompression.
+    #[arg(long, env = "SIDAK_MAX_BODY_BYTES", default_value_t = sidak_server::config::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Most ops per pull page.
+    #[arg(long, env = "SIDAK_MAX_PAGE_OPS", default_value_t = sidak_core::protocol::MAX_PAGE_OPS)]
+    pub max_page_ops: u32,
+    /// Office session lifetime in hours.
+    #[arg(long, env = "SIDAK_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u64,
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "SIDAK_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl ServeArgs {
+    /// The server configuration these options describe.
+    pub fn config(&self) -> Config {
+        Config {
+            listen: self.listen,
+            database: self.database.clone(),
+            max_body_bytes: self.max_body_bytes,
+            max_page_ops: self.max_page_ops,
+            max_clock_skew_ms: self.max_clock_skew_secs * 1000,
+            session_ttl: Duration::from_secs(self.session_hours * 3600),
+            bootstrap_admin_password: self.admin_password.clone(),
+            ..Config::default()
+        }
+    }
+}
+
+/// A random password for the first admin: 16 characters a person can type.
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Runs the server until Ctrl-C or SIGTERM, then finishes requests in flight.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let mut config = args.config();
+    if config.bootstrap_admin_password.is_none() {
+        let storage = sidak_server::storage::open(&config.database)
+            .await
+            .with_context(|| format!("cannot open database {}", config.database))?;
+        if storage
+            .find_user(&config.bootstrap_admin_username)
+            .await?
+            .is_none()
+        {
+            let pw = random_password();
+            println!(
+                "first start: created office user `{}` with password {pw} (keep it; change it with `sidak admin`)",
+                config.bootstrap_admin_username
+            );
+            config.bootstrap_admin_password = Some(pw);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    println!(
+        "sidak serving on http://{} ({})",
+        listener.local_addr()?,
+        config.database
+    );
+    sidak_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
