@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
-use sidak_core::{DeviceId, OpV1};
+use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 
 use crate::ingest::Batch;
 
@@ -303,6 +303,9 @@ pub trait Storage: Send + Sync + 'static {
     /// transaction; an engine with concurrent writers must lower `h` below the oldest
     /// sequence number still in flight.
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult>;
+
+    /// A record's merged state as the server holds it.
+    async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;
 }
 
 /// Opens the backend named by a database URL: `sqlite:FILE` (or a bare path ending in

@@ -893,4 +893,15 @@ impl Storage for SqliteStorage {
         let scan = scan.clone();
         self.read(move |c| scan_tx(c, &scan)).await
     }
+
+    async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {
+        self.read(move |c| {
+            let state: Option<String> = c
+                .prepare_cached("SELECT state FROM records WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+                .map_err(db)?;
+            state.as_deref().map(unjson).transpose()
+        })
+        .await
+    }
 }
