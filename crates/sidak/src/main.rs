@@ -12,6 +12,7 @@ mod device;
 mod fields;
 mod output;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -57,7 +58,15 @@ fn main() -> ExitCode {
 fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
     let mut store = sidak_store::Store::open(&args.db)
         .map_err(|e| anyhow::anyhow!("cannot open device file {}: {e}", args.db.display()))?;
-    device::run_local(&mut store, &args.command, args.json)
+    match &args.command {
+        device::DeviceCommand::Enroll { server, code, name } => {
+            runtime()?.block_on(sync::enroll(&mut store, server, code, name.clone(), args.json))
+        }
+        device::DeviceCommand::Sync { deadline_secs } => {
+            runtime()?.block_on(sync::sync(&mut store, std::time::Duration::from_secs(*deadline_secs), args.json))
+        }
+        other => device::run_local(&mut store, other, args.json),
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,0 +1,126 @@
+//! `sidak device enroll` and `sidak device sync`: the device's side of the protocol.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use sidak_client::{HttpTransport, Progress, SyncConfig, SyncEngine, SyncReport};
+use sidak_store::Store;
+
+use crate::output;
+
+/// Enrolls the device and prints who it now belongs to.
+pub async fn enroll(store: &mut Store, server: &str, code: &str, name: Option<String>, json: bool) -> Result<()> {
+    let id = sidak_client::enroll(store, server, code, name).await?;
+    if json {
+        println!(
+            "{}",
+            json!({"device_id": id.device_id.to_string(), "officer_id": id.officer_id, "officer_name": id.officer_name, "scope": id.scope})
+        );
+    } else {
+        println!(
+            "enrolled as device {} of {} ({}); scope {}",
+            id.device_id,
+            id.officer_name,
+            id.officer_id,
+            id.scope.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The report of a sync as JSON (for scripts and the benchmark).
+pub fn report_json(r: &SyncReport) -> serde_json::Value {
+    json!({
+        "pushed": r.pushed, "batches": r.batches, "accepted": r.accepted, "duplicate": r.duplicate,
+        "rejected": r.rejected.iter().map(output::refused_json).collect::<Vec<_>>(),
+        "set_aside": r.set_aside.iter().map(output::refused_json).collect::<Vec<_>>(),
+        "pulled": r.pulled, "pages": r.pages, "new_records": r.new_records, "purged": r.purged,
+        "kept_unsynced": r.kept_unsynced, "conflicts_open": r.conflicts_open, "pending_after": r.pending_after,
+        "requests": r.requests, "retries": r.retries, "clock_offset_ms": r.clock_offset_ms, "clock_ahead": r.clock_ahead,
+        "scope": r.scope,
+        "bytes": {"up_wire": r.bytes.up_wire, "up_raw": r.bytes.up_raw, "down_wire": r.bytes.down_wire, "down_raw": r.bytes.down_raw},
+        "duration_ms": r.duration.as_millis() as u64,
+    })
+}
+
+fn print_report(r: &SyncReport) {
+    println!(
+        "sync done in {:.1} s: pushed {} ({} accepted, {} already there, {} refused, {} set aside), pulled {} in {} page(s)",
+        r.duration.as_secs_f64(),
+        r.pushed,
+        r.accepted,
+        r.duplicate,
+        r.rejected.len(),
+        r.set_aside.len(),
+        r.pulled,
+        r.pages
+    );
+    println!(
+        "wire: {} B up ({} B as JSON), {} B down ({} B as JSON); {} conflict(s) open, {} edit(s) still pending",
+        r.bytes.up_wire, r.bytes.up_raw, r.bytes.down_wire, r.bytes.down_raw, r.conflicts_open, r.pending_after
+    );
+    if r.purged > 0 {
+        println!("{} record(s) of areas no longer in scope removed ({} kept: they hold unsynced edits)", r.purged, r.kept_unsynced);
+    }
+    for x in &r.rejected {
+        println!("refused: {} [{}] {}", x.record, x.code, x.message);
+    }
+    if r.clock_ahead || !r.set_aside.is_empty() {
+        println!(
+            "this phone's clock is ahead of the server{}: set date and time to automatic; the edits are kept and the central office will review them",
+            r.clock_offset_ms.map(|ms| format!(" by {} min", ms / 60_000)).unwrap_or_default()
+        );
+    }
+}
+
+/// Syncs now, with a progress line on a terminal.
+pub async fn sync(store: &mut Store, deadline: Duration, json: bool) -> Result<()> {
+    let server = store
+        .identity()
+        .map(|i| i.server_url.clone())
+        .context("this device is not enrolled: run `sidak device enroll --server URL --code CODE` first")?;
+    let engine = SyncEngine::new(
+        HttpTransport::new(&server)?,
+        SyncConfig { deadline, app_version: Some(env!("CARGO_PKG_VERSION").to_owned()), ..SyncConfig::default() },
+    );
+    let tty = std::io::stderr().is_terminal() && !json;
+    let mut on_progress = move |p: &Progress| {
+        if tty {
+            eprint!(
+                "\r{:?}: pushed {} (pending {}), pulled {} in {} page(s), {} KiB up, {} KiB down   ",
+                p.phase.unwrap_or(sidak_client::Phase::Push),
+                p.ops_pushed,
+                p.ops_pending,
+                p.ops_pulled,
+                p.pages,
+                p.bytes.up_wire / 1024,
+                p.bytes.down_wire / 1024
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let result = engine.sync(store, &mut on_progress).await;
+    if tty {
+        eprintln!();
+    }
+    match result {
+        Ok(r) => {
+            if json {
+                println!("{}", report_json(&r));
+            } else {
+                print_report(&r);
+            }
+            Ok(())
+        }
+        Err(f) => {
+            if json {
+                println!("{}", json!({"error": f.error.to_string(), "report": report_json(&f.report)}));
+            } else {
+                print_report(&f.report);
+            }
+            Err(anyhow::Error::new(f.error).context("sync stopped; everything done so far is kept, run sync again"))
+        }
+    }
+}
