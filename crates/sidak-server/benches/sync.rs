@@ -1,1 +1,2 @@
+//! Placeholder until the sync benchmark lands.
 fn main() {}

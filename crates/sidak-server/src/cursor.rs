@@ -141,7 +141,7 @@ pub fn plan(cursor: Option<Cursor>, now: &[String]) -> Plan {
         None => c.scope.clone(),
     };
     let grew = now.iter().any(|p| !scope::covers(&had, p));
-    let backfill = grew.then(|| Backfill {
+    let backfill = grew.then_some(Backfill {
         exclude: had,
         pos: 0,
     });
