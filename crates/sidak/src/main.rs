@@ -8,11 +8,13 @@
 //! - `bench` (`bench.rs`): the field sync workload S1-S3, one JSON line per scenario.
 
 mod admin;
+mod bench;
 mod device;
 mod fields;
 mod output;
 mod serve;
 mod sync;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Act as one field device on a SQLite file.
     Device(device::DeviceArgs),
+    /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits), one JSON line per scenario.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::Admin(args) => runtime().and_then(|rt| rt.block_on(admin::run(args))),
         Command::Device(args) => run_device(args),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -59,12 +64,18 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
     let mut store = sidak_store::Store::open(&args.db)
         .map_err(|e| anyhow::anyhow!("cannot open device file {}: {e}", args.db.display()))?;
     match &args.command {
-        device::DeviceCommand::Enroll { server, code, name } => {
-            runtime()?.block_on(sync::enroll(&mut store, server, code, name.clone(), args.json))
-        }
-        device::DeviceCommand::Sync { deadline_secs } => {
-            runtime()?.block_on(sync::sync(&mut store, std::time::Duration::from_secs(*deadline_secs), args.json))
-        }
+        device::DeviceCommand::Enroll { server, code, name } => runtime()?.block_on(sync::enroll(
+            &mut store,
+            server,
+            code,
+            name.clone(),
+            args.json,
+        )),
+        device::DeviceCommand::Sync { deadline_secs } => runtime()?.block_on(sync::sync(
+            &mut store,
+            std::time::Duration::from_secs(*deadline_secs),
+            args.json,
+        )),
         other => device::run_local(&mut store, other, args.json),
     }
 }

@@ -11,7 +11,13 @@ use sidak_store::Store;
 use crate::output;
 
 /// Enrolls the device and prints who it now belongs to.
-pub async fn enroll(store: &mut Store, server: &str, code: &str, name: Option<String>, json: bool) -> Result<()> {
+pub async fn enroll(
+    store: &mut Store,
+    server: &str,
+    code: &str,
+    name: Option<String>,
+    json: bool,
+) -> Result<()> {
     let id = sidak_client::enroll(store, server, code, name).await?;
     if json {
         println!(
@@ -59,10 +65,18 @@ fn print_report(r: &SyncReport) {
     );
     println!(
         "wire: {} B up ({} B as JSON), {} B down ({} B as JSON); {} conflict(s) open, {} edit(s) still pending",
-        r.bytes.up_wire, r.bytes.up_raw, r.bytes.down_wire, r.bytes.down_raw, r.conflicts_open, r.pending_after
+        r.bytes.up_wire,
+        r.bytes.up_raw,
+        r.bytes.down_wire,
+        r.bytes.down_raw,
+        r.conflicts_open,
+        r.pending_after
     );
     if r.purged > 0 {
-        println!("{} record(s) of areas no longer in scope removed ({} kept: they hold unsynced edits)", r.purged, r.kept_unsynced);
+        println!(
+            "{} record(s) of areas no longer in scope removed ({} kept: they hold unsynced edits)",
+            r.purged, r.kept_unsynced
+        );
     }
     for x in &r.rejected {
         println!("refused: {} [{}] {}", x.record, x.code, x.message);
@@ -70,20 +84,25 @@ fn print_report(r: &SyncReport) {
     if r.clock_ahead || !r.set_aside.is_empty() {
         println!(
             "this phone's clock is ahead of the server{}: set date and time to automatic; the edits are kept and the central office will review them",
-            r.clock_offset_ms.map(|ms| format!(" by {} min", ms / 60_000)).unwrap_or_default()
+            r.clock_offset_ms
+                .map(|ms| format!(" by {} min", ms / 60_000))
+                .unwrap_or_default()
         );
     }
 }
 
 /// Syncs now, with a progress line on a terminal.
 pub async fn sync(store: &mut Store, deadline: Duration, json: bool) -> Result<()> {
-    let server = store
-        .identity()
-        .map(|i| i.server_url.clone())
-        .context("this device is not enrolled: run `sidak device enroll --server URL --code CODE` first")?;
+    let server = store.identity().map(|i| i.server_url.clone()).context(
+        "this device is not enrolled: run `sidak device enroll --server URL --code CODE` first",
+    )?;
     let engine = SyncEngine::new(
         HttpTransport::new(&server)?,
-        SyncConfig { deadline, app_version: Some(env!("CARGO_PKG_VERSION").to_owned()), ..SyncConfig::default() },
+        SyncConfig {
+            deadline,
+            app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            ..SyncConfig::default()
+        },
     );
     let tty = std::io::stderr().is_terminal() && !json;
     let mut on_progress = move |p: &Progress| {
@@ -116,11 +135,15 @@ pub async fn sync(store: &mut Store, deadline: Duration, json: bool) -> Result<(
         }
         Err(f) => {
             if json {
-                println!("{}", json!({"error": f.error.to_string(), "report": report_json(&f.report)}));
+                println!(
+                    "{}",
+                    json!({"error": f.error.to_string(), "report": report_json(&f.report)})
+                );
             } else {
                 print_report(&f.report);
             }
-            Err(anyhow::Error::new(f.error).context("sync stopped; everything done so far is kept, run sync again"))
+            Err(anyhow::Error::new(f.error)
+                .context("sync stopped; everything done so far is kept, run sync again"))
         }
     }
 }

@@ -40,9 +40,16 @@ fn serve(dir: &Path) -> Server {
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = loop {
         assert!(Instant::now() < deadline, "server did not start");
-        let line = lines.next().expect("server printed its address").expect("utf-8");
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("utf-8");
         if let Some(rest) = line.split("password ").nth(1) {
-            admin_password = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            admin_password = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
         }
         if let Some(rest) = line.strip_prefix("sidak serving on http://") {
             break rest.split_whitespace().next().expect("address").to_owned();
@@ -50,16 +57,28 @@ fn serve(dir: &Path) -> Server {
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr, admin_password }
+    Server {
+        child,
+        addr,
+        admin_password,
+    }
 }
 
 /// A plain HTTP GET over a socket (no client library: this is what a load balancer's probe does).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
     (status, body)
 }
@@ -72,6 +91,12 @@ fn readme_server_command_serves_healthz_on_the_embedded_default() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"ok\""), "{body}");
     assert!(body.contains("sqlite"), "{body}");
-    assert!(dir.path().join("sidak.sqlite").exists(), "embedded SQLite file in the working directory");
-    assert!(!server.admin_password.is_empty(), "first start prints the admin password");
+    assert!(
+        dir.path().join("sidak.sqlite").exists(),
+        "embedded SQLite file in the working directory"
+    );
+    assert!(
+        !server.admin_password.is_empty(),
+        "first start prints the admin password"
+    );
 }

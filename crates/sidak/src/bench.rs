@@ -1,0 +1,490 @@
+//! `sidak bench`: the field sync workload, over real HTTP on loopback with both sides on SQLite.
+//!
+//! - S1: one device uploads N new worker registrations to an empty server.
+//! - S2: a fresh device pulls them all.
+//! - S3: two devices holding the same records each edit some offline (an overlap edited on
+//!   both, on different fields) and sync until converged; no edit may be lost.
+//!
+//! The server runs as a child process (this same binary, `sidak serve`) so that client and
+//! server memory are measured apart. Prints one JSON line of figures per scenario.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Map, Value as Json, json};
+use sidak_client::{HttpTransport, SyncConfig, SyncEngine, SyncReport};
+use sidak_core::{Kind, RecordV1};
+use sidak_store::{Changes, ListQuery, Store};
+
+use crate::admin::Session;
+use crate::workload::{self, EditLine, Generator, WorkerLine};
+
+/// Benchmark options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Record counts for S1 and S2, comma-separated.
+    #[arg(long, default_value = "10000,100000")]
+    pub n: String,
+    /// Scenarios to run, comma-separated (s1, s2, s3; s2 runs after s1).
+    #[arg(long, default_value = "s1,s2,s3")]
+    pub scenarios: String,
+    /// Seed of the generated records.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Read the records from JSON lines instead of generating them (see docs/bench.md).
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// S3: device A's edits as JSON lines (`{"id":…, "set":{field: value}}`).
+    #[arg(long, requires = "edits_b")]
+    pub edits_a: Option<PathBuf>,
+    /// S3: device B's edits as JSON lines.
+    #[arg(long, requires = "edits_a")]
+    pub edits_b: Option<PathBuf>,
+    /// S3: records both devices hold.
+    #[arg(long, default_value_t = 10_000)]
+    pub s3_records: usize,
+    /// S3: edits per device.
+    #[arg(long, default_value_t = 1_000)]
+    pub s3_edits: usize,
+    /// S3: how many of those edit the same records on both devices (different fields).
+    #[arg(long, default_value_t = 500)]
+    pub s3_overlap: usize,
+    /// Write the generated records (largest N) and S3 edits to this folder as JSON lines, then stop.
+    #[arg(long)]
+    pub write_workload: Option<PathBuf>,
+    /// Server database; default a fresh SQLite file per scenario. A `postgres://` URL is used as is
+    /// (the database must be empty).
+    #[arg(long, env = "SIDAK_BENCH_DATABASE")]
+    pub database: Option<String>,
+}
+
+/// A server child process; killed when dropped.
+struct ServerProc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+fn start_server(database: &str) -> Result<ServerProc> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+            "--admin-password",
+            ADMIN_PASSWORD,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start the server")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .context("the server stopped before listening")??;
+        if let Some(rest) = line.strip_prefix("sidak serving on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .context("no address")?
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(ServerProc { child, url })
+}
+
+/// Peak resident memory of a process in MiB (`VmHWM`).
+fn peak_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Resets a process's peak resident memory to its current size (Linux `clear_refs` 5).
+fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+async fn enrolled_device(
+    server: &ServerProc,
+    admin: &Session,
+    dir: &Path,
+    name: &str,
+    officer: &str,
+) -> Result<Store> {
+    let code: Json = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/admin/officers/{officer}/enrollment-codes"),
+            Some(&json!({})),
+        )
+        .await?;
+    let mut store = Store::open(dir.join(format!("{name}.sqlite")))?;
+    sidak_client::enroll(
+        &mut store,
+        &server.url,
+        code["code"].as_str().context("no code")?,
+        Some(name.to_owned()),
+    )
+    .await?;
+    Ok(store)
+}
+
+async fn sync(store: &mut Store, url: &str) -> Result<SyncReport> {
+    let engine = SyncEngine::new(
+        HttpTransport::new(url)?,
+        SyncConfig {
+            deadline: Duration::from_secs(3600),
+            ..SyncConfig::default()
+        },
+    );
+    engine
+        .sync(store, &mut |_| {})
+        .await
+        .map_err(|f| anyhow::Error::new(f.error))
+}
+
+/// Every record's state on a device, by id (a digest of its JSON), for comparing replicas.
+fn digest(store: &Store) -> Result<HashMap<String, u64>> {
+    use std::hash::{Hash, Hasher};
+    let mut out = HashMap::new();
+    for kind in Kind::ALL {
+        let mut q = ListQuery::new(kind);
+        q.limit = sidak_store::MAX_PAGE;
+        loop {
+            let page = store.list(&q)?;
+            for e in &page.items {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                serde_json::to_string(&RecordV1::from(&e.record))?.hash(&mut h);
+                out.insert(e.record.id.to_string(), h.finish());
+            }
+            if !page.more {
+                break;
+            }
+            q.offset += q.limit;
+        }
+    }
+    Ok(out)
+}
+
+fn load(store: &mut Store, records: &[WorkerLine]) -> Result<f64> {
+    let t = Instant::now();
+    for chunk in records.chunks(1_000) {
+        let changes: Vec<Changes> = chunk
+            .iter()
+            .map(WorkerLine::changes)
+            .collect::<Result<_>>()?;
+        store.transaction(|w| {
+            for (r, c) in chunk.iter().zip(&changes) {
+                w.create_with_id(r.id, Kind::Worker, &r.village, c)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn gzip_len(records: &[WorkerLine]) -> Result<(usize, usize)> {
+    let mut raw = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut raw, &r.to_json())?;
+        raw.push(b'\n');
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw)?;
+    Ok((raw.len(), gz.finish()?.len()))
+}
+
+fn database_for(args: &BenchArgs, dir: &Path) -> String {
+    args.database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", dir.join("server.sqlite").display()))
+}
+
+fn bytes_json(r: &SyncReport) -> Json {
+    json!({"up_wire": r.bytes.up_wire, "up_raw": r.bytes.up_raw, "down_wire": r.bytes.down_wire, "down_raw": r.bytes.down_raw})
+}
+
+async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = start_server(&database_for(args, dir.path()))?;
+    let admin = Session::login(&server.url, "admin", ADMIN_PASSWORD).await?;
+    let _: Json = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/admin/officers",
+            Some(&json!({"id": "bench", "name": "Bench Officer", "scope": ["73"]})),
+        )
+        .await?;
+    let me = std::process::id();
+    let n = records.len();
+
+    let mut a = enrolled_device(&server, &admin, dir.path(), "device-a", "bench").await?;
+    let local_s = load(&mut a, records)?;
+    let (jsonl, gz) = gzip_len(records)?;
+    reset_peak(me);
+    reset_peak(server.child.id());
+    let t = Instant::now();
+    let r = sync(&mut a, &server.url).await?;
+    let wall = t.elapsed().as_secs_f64();
+    if r.accepted as usize != n {
+        bail!(
+            "S1: {} of {n} accepted ({} rejected)",
+            r.accepted,
+            r.rejected.len()
+        );
+    }
+    println!(
+        "{}",
+        json!({
+            "scenario": "S1", "n": n, "wall_s": round(wall), "ops_per_s": (n as f64 / wall).round(),
+            "local_create_s": round(local_s), "bytes": bytes_json(&r), "jsonl_bytes": jsonl, "jsonl_gzip_bytes": gz,
+            "wire_up_over_gzip": round(r.bytes.up_wire as f64 / gz as f64),
+            "client_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
+            "requests": r.requests, "retries": r.retries,
+        })
+    );
+    if !run_s2 {
+        return Ok(());
+    }
+    let mut b = enrolled_device(&server, &admin, dir.path(), "device-b", "bench").await?;
+    reset_peak(me);
+    reset_peak(server.child.id());
+    let t = Instant::now();
+    let r = sync(&mut b, &server.url).await?;
+    let wall = t.elapsed().as_secs_f64();
+    let identical = digest(&a)? == digest(&b)?;
+    println!(
+        "{}",
+        json!({
+            "scenario": "S2", "n": n, "wall_s": round(wall), "ops_per_s": (r.pulled as f64 / wall).round(),
+            "pulled": r.pulled, "pages": r.pages, "bytes": bytes_json(&r),
+            "client_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
+            "replicas_identical": identical,
+        })
+    );
+    if !identical {
+        bail!("S2: the pulling device does not hold the same records as the uploader");
+    }
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The S3 edits: A changes the phone of records `0..edits`, B the address of records
+/// `edits-overlap..2*edits-overlap`, so `overlap` records are edited on both, on different fields.
+fn s3_edits(
+    records: &[WorkerLine],
+    edits: usize,
+    overlap: usize,
+) -> (Vec<EditLine>, Vec<EditLine>) {
+    let a = records[..edits]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EditLine {
+            id: r.id,
+            set: Map::from_iter([(
+                "phone".to_owned(),
+                json!(format!("0852{:08}", 10_000_000 + i)),
+            )]),
+        })
+        .collect();
+    let start = edits - overlap;
+    let b = records[start..start + edits]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EditLine {
+            id: r.id,
+            set: Map::from_iter([(
+                "address".to_owned(),
+                json!(format!("Jl. Poros Malino km {i}")),
+            )]),
+        })
+        .collect();
+    (a, b)
+}
+
+fn apply_edits(store: &mut Store, edits: &[EditLine]) -> Result<()> {
+    for chunk in edits.chunks(500) {
+        let changes: Vec<Changes> = chunk
+            .iter()
+            .map(|e| workload::changes_for(Kind::Worker, &e.set))
+            .collect::<Result<_>>()?;
+        store.transaction(|w| {
+            for (e, c) in chunk.iter().zip(&changes) {
+                w.update(e.id, c)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Counts edits whose value is not what the device now shows (a lost edit).
+fn lost_edits(store: &Store, edits: &[EditLine]) -> Result<usize> {
+    let mut lost = 0;
+    for e in edits {
+        let entry = store.get(e.id)?.context("edited record missing")?;
+        for (field, v) in &e.set {
+            let want = sidak_core::Value::from_json(v);
+            if entry.record.get(field) != want.as_ref() {
+                lost += 1;
+            }
+        }
+    }
+    Ok(lost)
+}
+
+async fn s3(
+    args: &BenchArgs,
+    records: &[WorkerLine],
+    edits: (Vec<EditLine>, Vec<EditLine>),
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = start_server(&database_for(args, dir.path()))?;
+    let admin = Session::login(&server.url, "admin", ADMIN_PASSWORD).await?;
+    let _: Json = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/admin/officers",
+            Some(&json!({"id": "bench", "name": "Bench Officer", "scope": ["73"]})),
+        )
+        .await?;
+    let mut a = enrolled_device(&server, &admin, dir.path(), "device-a", "bench").await?;
+    let mut b = enrolled_device(&server, &admin, dir.path(), "device-b", "bench").await?;
+    load(&mut a, records)?;
+    sync(&mut a, &server.url).await?;
+    sync(&mut b, &server.url).await?;
+    apply_edits(&mut a, &edits.0)?;
+    apply_edits(&mut b, &edits.1)?;
+    let me = std::process::id();
+    reset_peak(me);
+    reset_peak(server.child.id());
+    let t = Instant::now();
+    let mut rounds = 0;
+    let mut up = 0;
+    let mut down = 0;
+    loop {
+        rounds += 1;
+        let ra = sync(&mut a, &server.url).await?;
+        let rb = sync(&mut b, &server.url).await?;
+        up += ra.bytes.up_wire + rb.bytes.up_wire;
+        down += ra.bytes.down_wire + rb.bytes.down_wire;
+        let quiet = ra.pushed + rb.pushed + ra.pulled + rb.pulled == 0;
+        if quiet || rounds > 5 {
+            break;
+        }
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let (da, db) = (digest(&a)?, digest(&b)?);
+    // A third device pulls everything: the server's merged state.
+    let mut c = enrolled_device(&server, &admin, dir.path(), "device-c", "bench").await?;
+    sync(&mut c, &server.url).await?;
+    let dc = digest(&c)?;
+    let lost = lost_edits(&a, &edits.0)?
+        + lost_edits(&a, &edits.1)?
+        + lost_edits(&b, &edits.0)?
+        + lost_edits(&b, &edits.1)?;
+    let conflicts = b.counts()?.conflicted_records;
+    println!(
+        "{}",
+        json!({
+            "scenario": "S3", "records": records.len(), "edits_a": edits.0.len(), "edits_b": edits.1.len(),
+            "wall_s": round(wall), "sync_rounds": rounds, "bytes_up_wire": up, "bytes_down_wire": down,
+            "client_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
+            "replicas_identical": da == db && db == dc, "lost_edits": lost, "conflicted_records": conflicts,
+        })
+    );
+    if da != db || db != dc || lost > 0 {
+        bail!("S3 did not converge without loss");
+    }
+    Ok(())
+}
+
+/// Runs the benchmark.
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let ns: Vec<usize> = args
+        .n
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .context("--n takes numbers like 10000,100000")?;
+    let scenarios: Vec<String> = args
+        .scenarios
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .collect();
+    let max_n = ns.iter().copied().max().unwrap_or(0).max(args.s3_records);
+    let records = match &args.records {
+        Some(path) => workload::read_records(path)?,
+        None => {
+            let mut g = Generator::new(args.seed);
+            (0..max_n).map(|_| g.worker()).collect()
+        }
+    };
+    if let Some(dir) = &args.write_workload {
+        std::fs::create_dir_all(dir)?;
+        workload::write_records(&dir.join("records.jsonl"), &records)?;
+        let s3_base = &records[..args.s3_records.min(records.len())];
+        let (a, b) = s3_edits(s3_base, args.s3_edits, args.s3_overlap);
+        workload::write_edits(&dir.join("edits-a.jsonl"), &a)?;
+        workload::write_edits(&dir.join("edits-b.jsonl"), &b)?;
+        eprintln!(
+            "wrote {} records and {}+{} edits to {}",
+            records.len(),
+            a.len(),
+            b.len(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    let has = |s: &str| scenarios.iter().any(|x| x == s);
+    if has("s1") || has("s2") {
+        for &n in &ns {
+            if n > records.len() {
+                bail!("asked for {n} records, have {}", records.len());
+            }
+            s1_s2(&args, &records[..n], has("s2")).await?;
+        }
+    }
+    if has("s3") {
+        let base = &records[..args.s3_records.min(records.len())];
+        let edits = match (&args.edits_a, &args.edits_b) {
+            (Some(a), Some(b)) => (workload::read_edits(a)?, workload::read_edits(b)?),
+            _ => {
+                if args.s3_edits > base.len()
+                    || args.s3_overlap > args.s3_edits
+                    || 2 * args.s3_edits - args.s3_overlap > base.len()
+                {
+                    bail!("S3 needs 2*edits - overlap <= records");
+                }
+                s3_edits(base, args.s3_edits, args.s3_overlap)
+            }
+        };
+        s3(&args, base, edits).await?;
+    }
+    Ok(())
+}
