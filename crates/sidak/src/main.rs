@@ -9,6 +9,7 @@
 
 mod admin;
 mod bench;
+mod demo;
 mod device;
 mod fields;
 mod output;
@@ -36,6 +37,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Act as one field device on a SQLite file.
     Device(device::DeviceArgs),
+    /// A self-contained field day: a server, five field devices, offline edits, sync, conflicts.
+    Demo,
     /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits), one JSON line per scenario.
     Bench(bench::BenchArgs),
 }
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::Admin(args) => runtime().and_then(|rt| rt.block_on(admin::run(args))),
         Command::Device(args) => run_device(args),
+        Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
