@@ -198,6 +198,8 @@ struct Figures {
     find_ms: Vec<f64>,
     bytes_remote: Vec<f64>,
     bytes_local: Vec<f64>,
+    cpu_us: Vec<f64>,
+    state_json: Vec<f64>,
 }
 
 fn rate(n: usize, d: Duration) -> f64 {
@@ -205,17 +207,53 @@ fn rate(n: usize, d: Duration) -> f64 {
 }
 
 fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
 fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
-    let n = ws.len();
     let d = tempfile::tempdir().unwrap();
 
+    if only("local") {
+        local(ws, f, d.path());
+    }
+    if only("remote") {
+        remote(ops, f, d.path());
+    }
+    if only("plain") {
+        plain(ws, f, d.path());
+    }
+    if only("remote") {
+        // The part of applying a remote op that is not SQLite: decode, merge, encode the state.
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        for op in ops {
+            let op = op.decode().unwrap();
+            let mut r = sidak_core::Record::for_op(&op);
+            r.apply(&op).unwrap();
+            bytes += serde_json::to_string(&sidak_core::RecordV1::from(&r))
+                .unwrap()
+                .len();
+        }
+        f.cpu_us
+            .push(t.elapsed().as_secs_f64() * 1e6 / ops.len() as f64);
+        f.state_json.push(bytes as f64 / ops.len() as f64);
+    }
+}
+
+/// Whether `SIDAK_BENCH_ONLY` (unset: everything) selects this scenario (for profiling one at a time).
+fn only(scenario: &str) -> bool {
+    std::env::var("SIDAK_BENCH_ONLY").map_or(true, |o| o == scenario)
+}
+
+fn local(ws: &[Worker], f: &mut Figures, dir: &Path) {
+    let n = ws.len();
     // Local edits, one transaction each (as an app does).
-    let path = d.path().join("local-one.db");
+    let path = dir.join("local-one.db");
     let mut s = Store::open(&path).unwrap();
     s.set_identity(identity(1)).unwrap();
     let t = Instant::now();
@@ -234,7 +272,7 @@ fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
         .push(checkpointed_size(&path) as f64 / n as f64);
 
     // Local edits in transactions of 1,000.
-    let mut s = Store::open(d.path().join("local-batched.db")).unwrap();
+    let mut s = Store::open(dir.join("local-batched.db")).unwrap();
     s.set_identity(identity(1)).unwrap();
     let t = Instant::now();
     for chunk in ws.chunks(PAGE) {
@@ -258,11 +296,15 @@ fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
         .unwrap();
     }
     f.change_batched.push(rate(n, t.elapsed()));
-    drop(s);
+}
+
+fn remote(ops: &[OpV1], f: &mut Figures, dir: &Path) {
+    let n = ops.len();
 
     // Remote ops in pages of 1,000 (pages are built beforehand, as the client decodes them off the wire).
-    let path = d.path().join("remote.db");
+    let path = dir.join("remote.db");
     let mut s = Store::open(&path).unwrap();
+
     s.set_identity(identity(2)).unwrap();
     let pages: Vec<PullResponse> = ops
         .chunks(PAGE)
@@ -298,10 +340,13 @@ fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
     let found = s.find_workers("hasnah", 50).unwrap();
     f.find_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     assert!(!found.is_empty());
-    drop(s);
+}
+
+fn plain(ws: &[Worker], f: &mut Figures, dir: &Path) {
+    let n = ws.len();
 
     // The floor: the same records as plain rows, one column per field, one transaction, same pragmas.
-    let mut c = Connection::open(d.path().join("plain.db")).unwrap();
+    let mut c = Connection::open(dir.join("plain.db")).unwrap();
     c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
         .unwrap();
     c.pragma_update(None, "synchronous", "NORMAL").unwrap();
@@ -350,7 +395,11 @@ fn main() {
     let ws = workers(n);
     let ops = remote_ops(&ws);
     let mut f = Figures::default();
-    for _ in 0..if benching { RUNS } else { 1 } {
+    let runs = std::env::var("SIDAK_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(RUNS);
+    for _ in 0..if benching { runs } else { 1 } {
         run(&ws, &ops, &mut f);
     }
     let lines = [
