@@ -35,12 +35,22 @@ use super::{
 };
 use crate::ingest::{self, Batch, Known, RecordRow};
 
+mod office;
+
 /// Read connections kept open between requests; more are opened under load and closed after.
 const IDLE_READERS: usize = 8;
 
 /// How long a connection waits for a lock held by another process (a backup, the `sidak`
 /// command) before giving up with `unavailable`.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Page cache of the write connection (SQLite's unit: negative means KiB). A push reads the
+/// record states it merges into; keeping the hot part of the records table in memory
+/// avoids a disk read per op.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Numbered schema migrations; `PRAGMA user_version` says how many ran.
 const MIGRATIONS: &[&str] = &[r#"
@@ -169,6 +179,14 @@ pub struct SqliteStorage {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    stop_checkpointer: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        self.stop_checkpointer
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -185,7 +203,37 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // Checkpoints run on the checkpointer thread, not inside a push's commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
+}
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`], on its own
+/// connection and thread, until `stop` is set. A passive checkpoint never blocks the
+/// writer or readers; left to SQLite's automatic checkpoints, the push whose commit
+/// crosses 1,000 WAL pages would do the copying (and its fsyncs) before answering.
+fn spawn_checkpointer(path: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        let conn = match Connection::open(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "checkpointer cannot open the database; SQLite's automatic checkpoints are off");
+                return;
+            }
+        };
+        let _ = conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()));
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "checkpoint failed; will retry");
+            }
+        }
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the checkpointer thread");
+    }
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
@@ -218,15 +266,19 @@ impl SqliteStorage {
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
             let mut c = open_writer(&p)?;
             migrate(&mut c)?;
+            office::prepare(&c)?;
             Ok(c)
         })
         .await
         .map_err(|e| StorageError::Internal(e.to_string()))?
         .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let stop_checkpointer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        spawn_checkpointer(path.clone(), stop_checkpointer.clone());
         Ok(SqliteStorage {
             path,
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            stop_checkpointer,
         })
     }
 
@@ -903,5 +955,9 @@ impl Storage for SqliteStorage {
             state.as_deref().map(unjson).transpose()
         })
         .await
+    }
+
+    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
+        Some(self)
     }
 }
