@@ -1,0 +1,414 @@
+//! Field devices against a real server: offline edits by several devices converge in every
+//! sync order; interrupted syncs lose and duplicate nothing; a phone clock ahead, a scope
+//! change while offline and a revoked device are handled as the protocol says.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use sidak_client::{Call, HttpTransport, Reply, Transport, TransportError};
+use sidak_core::{Kind, Value};
+use sidak_store::{Changes, ListQuery};
+
+#[tokio::test]
+async fn three_devices_converge_in_every_sync_order() {
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let server = Server::start().await;
+        server.officer("team", &["7371"]).await;
+        let mut devs = vec![
+            server.device("team", "a").await,
+            server.device("team", "b").await,
+            server.device("team", "c").await,
+        ];
+        // A shared worker and visit everyone holds before going offline.
+        let w = devs[0]
+            .create(
+                Kind::Worker,
+                MAKASSAR,
+                &worker("7371015506900003", "Hasnah"),
+            )
+            .unwrap()
+            .id;
+        let company = devs[0]
+            .create(
+                Kind::Company,
+                MAKASSAR,
+                &Changes::new()
+                    .set("name", "PT Laut")
+                    .set("compliance", "unknown")
+                    .set("status", "active"),
+            )
+            .unwrap()
+            .id;
+        let visit = devs[0]
+            .create(
+                Kind::Visit,
+                MAKASSAR,
+                &Changes::new()
+                    .set("company", company.to_string())
+                    .set("status", "in_progress"),
+            )
+            .unwrap()
+            .id;
+        for d in devs.iter_mut() {
+            sync(d, &server.url).await;
+        }
+        // Offline: a and b write the same multi-value field (a conflict); c edits other fields.
+        devs[0]
+            .update(visit, &Changes::new().set("workers_observed", 57i64))
+            .unwrap();
+        devs[1]
+            .update(visit, &Changes::new().set("workers_observed", 42i64))
+            .unwrap();
+        devs[2]
+            .update(
+                visit,
+                &Changes::new()
+                    .add("team", "Rahmat")
+                    .set("summary", "Pemeriksaan awal"),
+            )
+            .unwrap();
+        devs[0]
+            .update(w, &Changes::new().set("phone", "081355501234"))
+            .unwrap();
+        devs[1]
+            .update(w, &Changes::new().add("heirs", "Ridwan (anak)"))
+            .unwrap();
+        devs[2]
+            .update(w, &Changes::new().add("programmes", "JHT"))
+            .unwrap();
+        devs[2]
+            .create(
+                Kind::Worker,
+                MAKASSAR_2,
+                &worker("7371011203850004", "Baharuddin"),
+            )
+            .unwrap();
+        for &i in &order {
+            sync(&mut devs[i], &server.url).await;
+        }
+        for &i in &order {
+            sync(&mut devs[i], &server.url).await;
+        }
+        let mut auditor = server.device("team", "auditor").await;
+        sync(&mut auditor, &server.url).await;
+        let want = states(&auditor);
+        assert_eq!(want.len(), 4, "order {order:?}");
+        for d in &devs {
+            assert_eq!(
+                states(d),
+                want,
+                "order {order:?}: a device differs from the server"
+            );
+        }
+        let v = auditor.get(visit).unwrap().unwrap();
+        let c = v.conflicts();
+        assert_eq!(c.len(), 1, "order {order:?}");
+        assert_eq!(c[0].field, "workers_observed");
+        assert_eq!(v.record.members("team"), vec!["Rahmat"]);
+        let wk = auditor.get(w).unwrap().unwrap();
+        assert!(wk.conflicts().is_empty());
+        assert_eq!(wk.record.get_str("phone"), Some("081355501234"));
+        assert_eq!(wk.record.members("heirs"), vec!["Ridwan (anak)"]);
+        assert_eq!(wk.record.members("programmes"), vec!["JHT", "JKK", "JKM"]);
+    }
+}
+
+/// Forwards to the real transport but, once, loses the reply of a push after the server applied it.
+struct LoseOneReply {
+    inner: HttpTransport,
+    lost: Arc<AtomicUsize>,
+}
+
+impl Transport for LoseOneReply {
+    async fn post(&self, call: Call<'_>) -> Result<Reply, TransportError> {
+        let reply = self.inner.post(call).await?;
+        let pushes = call.path == "/v1/push"
+            || call.path == "/v1/sync" && call.body.windows(11).any(|w| w == b"\"batch_seq\"");
+        if pushes && self.lost.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(TransportError(
+                "connection reset after the server answered".into(),
+            ));
+        }
+        Ok(reply)
+    }
+}
+
+#[tokio::test]
+async fn a_lost_reply_is_retried_without_duplicates() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    for i in 0..30u32 {
+        let nik = format!("737101150690{:04}", i + 1);
+        a.create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker(&nik, &format!("Pekerja {i}")),
+        )
+        .unwrap();
+    }
+    let lost = Arc::new(AtomicUsize::new(0));
+    let t = LoseOneReply {
+        inner: HttpTransport::new(&server.url).unwrap(),
+        lost: lost.clone(),
+    };
+    let r = sync_with(&mut a, t, config()).await.unwrap();
+    assert!(
+        lost.load(Ordering::SeqCst) >= 2,
+        "the reply was lost once and the batch resent"
+    );
+    assert_eq!(r.pending_after, 0);
+    assert_eq!(r.rejected.len(), 0);
+    let mut b = server.device("ani", "b").await;
+    let rb = sync(&mut b, &server.url).await;
+    assert_eq!(rb.pulled, 30, "every op reached the server exactly once");
+    assert_eq!(states(&a), states(&b));
+}
+
+/// Forwards to the real transport and fails every request after the first `pages` pulls.
+struct DiesAfterPages {
+    inner: HttpTransport,
+    calls: AtomicUsize,
+    pages: usize,
+}
+
+impl Transport for DiesAfterPages {
+    async fn post(&self, call: Call<'_>) -> Result<Reply, TransportError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.pages {
+            return Err(TransportError("network gone".into()));
+        }
+        self.inner.post(call).await
+    }
+}
+
+#[tokio::test]
+async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    a.transaction(|w| {
+        for i in 0..250u32 {
+            let nik = format!("737101150690{:04}", i + 1);
+            w.create(
+                Kind::Worker,
+                MAKASSAR,
+                &worker(&nik, &format!("Pekerja {i}")),
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    sync(&mut a, &server.url).await;
+    let mut b = server.device("ani", "b").await;
+    let small_pages = sidak_client::SyncConfig {
+        page_ops: Some(40),
+        retry: sidak_client::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        },
+        ..config()
+    };
+    let t = DiesAfterPages {
+        inner: HttpTransport::new(&server.url).unwrap(),
+        calls: AtomicUsize::new(0),
+        pages: 3,
+    };
+    let cut = sync_with(&mut b, t, small_pages.clone()).await;
+    assert!(cut.is_err(), "the network went away mid-sync");
+    let held = b.counts().unwrap().records;
+    assert!(
+        held > 0 && held < 250,
+        "some pages were applied before the cut: {held}"
+    );
+    // The app is killed here: reopen its file and sync again.
+    let path = b.path().to_owned();
+    drop(b);
+    let mut b = sidak_store::Store::open(&path).unwrap();
+    let r = sync_with(
+        &mut b,
+        HttpTransport::new(&server.url).unwrap(),
+        small_pages,
+    )
+    .await
+    .unwrap();
+    assert_eq!(held + r.pulled, 250, "the rest arrived, nothing twice");
+    assert_eq!(states(&a), states(&b));
+}
+
+#[tokio::test]
+async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut honest = server.device("ani", "honest").await;
+    let w = honest
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900003", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    sync(&mut honest, &server.url).await;
+    let mut ahead = server.device("ani", "ahead").await;
+    sync(&mut ahead, &server.url).await;
+    ahead.set_wall_clock(Box::new(|| {
+        sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 3_600_000
+    }));
+    ahead
+        .update(w, &Changes::new().set("phone", "081299990000"))
+        .unwrap();
+    let r = sync(&mut ahead, &server.url).await;
+    assert_eq!(r.set_aside.len(), 1, "{r:?}");
+    assert_eq!(r.set_aside[0].code, "clock_ahead");
+    assert!(r.clock_ahead);
+    // Kept on the device, with its reason.
+    let refused = ahead.refused().unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].code, "clock_ahead");
+    assert_eq!(
+        ahead.get(w).unwrap().unwrap().record.get_str("phone"),
+        Some("081299990000")
+    );
+    // Not merged: the honest device's later edit is not beaten by the future stamp.
+    honest
+        .update(w, &Changes::new().set("phone", "081311112222"))
+        .unwrap();
+    sync(&mut honest, &server.url).await;
+    let mut fresh = server.device("ani", "fresh").await;
+    sync(&mut fresh, &server.url).await;
+    assert_eq!(
+        fresh.get(w).unwrap().unwrap().record.get_str("phone"),
+        Some("081311112222")
+    );
+    // The central office sees it aside.
+    let devices = server
+        .admin(
+            reqwest::Method::GET,
+            "/v1/admin/devices",
+            serde_json::json!(null),
+        )
+        .await;
+    let set_aside: u64 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["set_aside"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(set_aside, 1);
+}
+
+#[tokio::test]
+async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_edits() {
+    let server = Server::start().await;
+    server.officer("ani", &[MAKASSAR]).await;
+    server.officer("gowa", &[GOWA]).await;
+    let mut g = server.device("gowa", "gowa").await;
+    let gowa_worker = g
+        .create(Kind::Worker, GOWA, &worker("7306015506900003", "Besse"))
+        .unwrap()
+        .id;
+    sync(&mut g, &server.url).await;
+    let mut a = server.device("ani", "a").await;
+    let mine = a
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900004", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    sync(&mut a, &server.url).await;
+    assert!(
+        a.get(gowa_worker).unwrap().is_none(),
+        "outside the scope is never sent"
+    );
+    // While the device is offline, the officer moves to Gowa, and edits her old village offline.
+    a.update(mine, &Changes::new().set("phone", "081355501234"))
+        .unwrap();
+    let other = a
+        .create(Kind::Worker, MAKASSAR, &worker("7371015506900005", "Nurul"))
+        .unwrap()
+        .id;
+    server.set_scope("ani", &[GOWA]).await;
+    let r = try_sync(&mut a, &server.url).await;
+    let r = match r {
+        Ok(r) => r,
+        Err(f) => f.report,
+    };
+    assert_eq!(r.scope, vec![GOWA.to_owned()]);
+    // The added area's whole history arrived; her unsynced edits in the old village are kept, refused as out of scope.
+    assert!(
+        a.get(gowa_worker).unwrap().is_some(),
+        "history of the added area"
+    );
+    assert!(
+        a.get(mine).unwrap().is_some(),
+        "a record with unsynced edits is kept"
+    );
+    assert!(a.get(other).unwrap().is_some());
+    let refused = a.refused().unwrap();
+    assert!(
+        refused.iter().all(|x| x.code == "out_of_scope"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.len(), 2);
+    // Grow back: her old village's history returns.
+    server.set_scope("ani", &[GOWA, MAKASSAR]).await;
+    sync(&mut a, &server.url).await;
+    let mut q = ListQuery::new(Kind::Worker);
+    q.region_prefix = Some(MAKASSAR.to_owned());
+    assert!(!a.list(&q).unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_revoked_device_stops_and_keeps_its_data() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    sync(&mut a, &server.url).await;
+    let w = a
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900003", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    let device = a.device_id().unwrap();
+    server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/devices/{device}/revoke"),
+            serde_json::json!({}),
+        )
+        .await;
+    let f = try_sync(&mut a, &server.url)
+        .await
+        .expect_err("a revoked device cannot sync");
+    assert!(
+        matches!(f.error, sidak_client::SyncError::Revoked(_)),
+        "{:?}",
+        f.error
+    );
+    let kept = a.get(w).unwrap().unwrap();
+    assert_eq!(kept.record.get("full_name"), Some(&Value::from("Hasnah")));
+    assert_eq!(
+        a.counts().unwrap().pending_ops,
+        1,
+        "its edit is kept for the office to recover"
+    );
+    // Nothing it sent reached the others.
+    let mut b = server.device("ani", "b").await;
+    assert_eq!(sync(&mut b, &server.url).await.pulled, 0);
+}
