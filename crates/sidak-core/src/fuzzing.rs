@@ -20,7 +20,9 @@ pub fn op_json(data: &[u8]) {
         let once = r.clone();
         let _ = r.apply(&op);
         assert_eq!(once, r, "applying an op twice changed the record");
-        let back = RecordV1::from(&r).decode().expect("a state we produced decodes");
+        let back = RecordV1::from(&r)
+            .decode()
+            .expect("a state we produced decodes");
         assert_eq!(back, r, "record state did not round-trip");
     }
     let again = OpV1::from(&op).decode().expect("an op we produced decodes");
@@ -37,13 +39,17 @@ pub fn record_json(data: &[u8]) {
     m.merge(&r).expect("a record merges with itself");
     assert_eq!(m, r, "merge is not idempotent");
     let _ = r.conflicts();
-    let back = RecordV1::from(&r).decode().expect("a state we produced decodes");
+    let back = RecordV1::from(&r)
+        .decode()
+        .expect("a state we produced decodes");
     assert_eq!(back, r);
 }
 
 /// Parses bytes as a timestamp and round-trips it.
 pub fn hlc_text(data: &[u8]) {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(h) = s.parse::<Hlc>() {
         assert_eq!(h.to_string().parse::<Hlc>().ok(), Some(h));
     }

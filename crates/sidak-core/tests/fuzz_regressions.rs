@@ -14,7 +14,9 @@ fn fuzz_regressions_still_pass() {
     ];
     let mut n = 0;
     for (name, run) in targets {
-        let Ok(dir) = std::fs::read_dir(root.join(name)) else { continue };
+        let Ok(dir) = std::fs::read_dir(root.join(name)) else {
+            continue;
+        };
         for entry in dir.flatten() {
             let data = std::fs::read(entry.path()).unwrap();
             run(&data);
