@@ -16,6 +16,7 @@ use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 
 use crate::ingest::Batch;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Why a storage operation failed.
@@ -311,6 +312,9 @@ pub trait Storage: Send + Sync + 'static {
 /// Opens the backend named by a database URL: `sqlite:FILE` (or a bare path ending in
 /// `.sqlite`/`.db`). Creates and migrates the database when needed.
 pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStorage::open(url).await?));
+    }
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
         let s = sqlite::SqliteStorage::open(path).await?;

@@ -18,6 +18,8 @@ use sidak_core::{DeviceId, Edit, Hlc, HlcClock, Kind, OpV1, Record, RecordId, Re
 use sidak_server::{AppState, Config, Storage};
 use tokio::sync::oneshot;
 
+pub mod pg;
+
 /// Password of the bootstrap admin in tests.
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -26,11 +28,17 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub enum Backend {
     /// One SQLite file in a temporary directory.
     Sqlite,
+    /// A fresh PostgreSQL database per server (see [`pg`]), dropped with the server.
+    Postgres,
 }
 
-/// The backends to run: SQLite always (PostgreSQL joins when issue 7 lands).
+/// The backends to run: SQLite always, PostgreSQL when [`pg::database_url`] names one.
 pub fn backends() -> Vec<Backend> {
-    vec![Backend::Sqlite]
+    let mut all = vec![Backend::Sqlite];
+    if pg::database_url().is_some() {
+        all.push(Backend::Postgres);
+    }
+    all
 }
 
 /// A running server.
@@ -40,6 +48,7 @@ pub struct TestServer {
     pub storage: Arc<dyn Storage>,
     pub admin: String,
     _dir: tempfile::TempDir,
+    _pg: Option<pg::TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -57,9 +66,15 @@ impl TestServer {
             bootstrap_admin_password: Some(ADMIN_PASSWORD.to_owned()),
             ..Config::default()
         };
+        let mut pg_db = None;
         match backend {
             Backend::Sqlite => {
                 config.database = format!("sqlite:{}", dir.path().join("server.sqlite").display())
+            }
+            Backend::Postgres => {
+                let db = pg::TestDatabase::create().await;
+                config.database = db.url.clone();
+                pg_db = Some(db);
             }
         }
         tweak(&mut config);
@@ -84,6 +99,7 @@ impl TestServer {
             storage,
             admin: String::new(),
             _dir: dir,
+            _pg: pg_db,
             stop: Some(stop),
             task: Some(task),
         };
@@ -98,6 +114,17 @@ impl TestServer {
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
+        }
+        // A test may still read the storage after the server stopped: the database goes
+        // when the last handle does (or when the test's runtime ends).
+        if let Some(db) = self._pg.take() {
+            let storage = Arc::downgrade(&self.storage);
+            tokio::spawn(async move {
+                while storage.strong_count() > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                drop(db);
+            });
         }
     }
 

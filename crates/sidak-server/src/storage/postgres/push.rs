@@ -1,0 +1,452 @@
+//! One push batch as one PostgreSQL transaction, safe with other instances writing at once.
+//!
+//! The decisions are [`crate::ingest`]'s; this file makes the reads it needs consistent
+//! with the writes that follow when other transactions run concurrently (READ COMMITTED):
+//!
+//! 1. **The batch is claimed first**: `INSERT … ON CONFLICT DO NOTHING` on
+//!    `(device, batch_seq)`. When two instances get the same batch at once, the second
+//!    insert waits for the first transaction and then inserts nothing; it reads the stored
+//!    reply and returns it. So a batch is applied once and both answers are the same.
+//! 2. **The device row is updated next**, which locks it: two batches of one device run one
+//!    after the other, so a device never races itself on its own ops' timestamps.
+//! 3. **Records are read `FOR UPDATE`, in id order**: another device's concurrent edit of
+//!    the same record waits, and re-reads the merged state afterwards, so no merge is
+//!    lost; the fixed lock order rules out deadlocks between pushes.
+//! 4. A record that did not exist cannot be locked; it is inserted with `ON CONFLICT DO
+//!    NOTHING`, and if a concurrent transaction created it first the whole transaction is
+//!    retried (it then finds and locks the row). Unique violations (`ops.hlc`), deadlocks
+//!    and serialization failures are retried the same way.
+//! 5. Ops are numbered under a reservation ([`reserve_and_number`], see [`super`]) as the
+//!    last step before the writes, and inserted in one statement per table (`unnest` of
+//!    arrays) rather than one round trip per op.
+
+use std::collections::HashMap;
+
+use sidak_core::protocol::PushResponse;
+use sidak_core::{Kind, RecordId, RecordV1};
+use tokio_postgres::error::SqlState;
+
+use super::{db, json, pool_error, unjson};
+use crate::ingest::{self, Batch, Known, RecordRow};
+use crate::storage::{DeviceAuth, StorageError, StorageResult};
+
+/// How many times a push transaction is retried after losing a race (unique violation,
+/// deadlock, serialization failure, a record created concurrently). Each retry sees the
+/// winner's commit, so one retry nearly always suffices; the bound only stops a livelock.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Why one attempt failed: a race to retry, or an answer to return.
+pub(super) enum Attempt {
+    Retry(String),
+    Fail(StorageError),
+}
+
+impl From<StorageError> for Attempt {
+    fn from(e: StorageError) -> Self {
+        Attempt::Fail(e)
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> Attempt {
+    let retry = matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    );
+    if retry {
+        Attempt::Retry(e.to_string())
+    } else {
+        Attempt::Fail(db(e))
+    }
+}
+
+/// Applies one batch (see the module docs), retrying lost races.
+pub(super) async fn push_batch(
+    pool: &deadpool_postgres::Pool,
+    device: &DeviceAuth,
+    batch: &Batch,
+    now_ms: u64,
+    max_skew_ms: u64,
+) -> StorageResult<PushResponse> {
+    let mut last = String::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let mut client = pool.get().await.map_err(pool_error)?;
+        match attempt(&mut client, device, batch, now_ms, max_skew_ms).await {
+            Ok(reply) => return Ok(reply),
+            Err(Attempt::Fail(e)) => return Err(e),
+            Err(Attempt::Retry(why)) => {
+                tracing::debug!(%why, batch_seq = batch.batch_seq, "push lost a race; retrying");
+                last = why;
+            }
+        }
+    }
+    Err(StorageError::Unavailable(format!(
+        "push kept conflicting with concurrent pushes ({MAX_ATTEMPTS} attempts): {last}"
+    )))
+}
+
+async fn attempt(
+    client: &mut deadpool_postgres::Client,
+    device: &DeviceAuth,
+    batch: &Batch,
+    now_ms: u64,
+    max_skew_ms: u64,
+) -> Result<PushResponse, Attempt> {
+    let tx = client.transaction().await.map_err(pg)?;
+    let dev = device.device.to_string();
+    let now = now_ms as i64;
+    let batch_seq = batch.batch_seq as i64;
+
+    // 1. Claim the batch (waits for a concurrent claim of the same batch to finish).
+    let claim = tx
+        .prepare_cached(
+            "INSERT INTO batches (device_id, batch_seq, digest, reply, received_ms) \
+             VALUES ($1, $2, $3, NULL, $4) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(pg)?;
+    let claimed = tx
+        .execute(&claim, &[&dev, &batch_seq, &batch.digest, &now])
+        .await
+        .map_err(pg)?
+        == 1;
+
+    // 2. The device's status (and its row lock).
+    let offset = batch
+        .status
+        .as_ref()
+        .filter(|s| s.clock_ms > 0)
+        .map(|s| s.clock_ms as i64 - now);
+    let status_json = batch.status.as_ref().map(json).transpose()?;
+    let touch = tx
+        .prepare_cached(
+            "UPDATE devices SET last_sync_ms = $2, last_status = COALESCE($3, last_status), \
+             clock_offset_ms = COALESCE($4, clock_offset_ms) WHERE id = $1",
+        )
+        .await
+        .map_err(pg)?;
+    tx.execute(&touch, &[&dev, &now, &status_json, &offset])
+        .await
+        .map_err(pg)?;
+
+    if !claimed {
+        let row = tx
+            .query_opt(
+                "SELECT digest, reply FROM batches WHERE device_id = $1 AND batch_seq = $2",
+                &[&dev, &batch_seq],
+            )
+            .await
+            .map_err(pg)?;
+        // The claim lost to a row that is committed (ON CONFLICT waited for it), so the
+        // row is there and its reply is set; anything else is a defect worth a retry.
+        let Some(row) = row else {
+            return Err(Attempt::Retry("claimed batch vanished".into()));
+        };
+        let digest: String = row.try_get(0).map_err(pg)?;
+        let reply: Option<String> = row.try_get(1).map_err(pg)?;
+        if digest != batch.digest {
+            return Err(StorageError::BatchMismatch {
+                batch_seq: batch.batch_seq,
+            }
+            .into());
+        }
+        let Some(reply) = reply else {
+            return Err(Attempt::Retry("stored batch has no reply yet".into()));
+        };
+        let mut reply: PushResponse = unjson(&reply)?;
+        reply.server_time_ms = now_ms;
+        tx.commit().await.map_err(pg)?;
+        return Ok(reply);
+    }
+
+    // 3. What ingest needs, with the edited records locked.
+    let needs = ingest::needs(batch);
+    let mut known = Known::default();
+    let mut ids: Vec<String> = needs.records.iter().map(|id| id.to_string()).collect();
+    ids.sort();
+    let lock = tx
+        .prepare_cached("SELECT id, state FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await
+        .map_err(pg)?;
+    for row in tx.query(&lock, &[&ids]).await.map_err(pg)? {
+        let id: String = row.try_get(0).map_err(pg)?;
+        let state: String = row.try_get(1).map_err(pg)?;
+        let id: RecordId = super::parse(&id)?;
+        let w: RecordV1 = unjson(&state)?;
+        let rec = w
+            .decode()
+            .map_err(|e| StorageError::Internal(format!("stored record {id} unreadable: {e}")))?;
+        known.records.insert(id, rec);
+    }
+    let hlcs: Vec<String> = needs.hlcs.iter().map(|h| h.to_string()).collect();
+    let logged = tx
+        .prepare_cached("SELECT hlc FROM ops WHERE hlc = ANY($1)")
+        .await
+        .map_err(pg)?;
+    let logged: HashMap<String, ()> = tx
+        .query(&logged, &[&hlcs])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0).map(|h| (h, ())))
+        .collect::<Result<_, _>>()
+        .map_err(pg)?;
+    for h in &needs.hlcs {
+        if logged.contains_key(&h.to_string()) {
+            known.logged.insert(*h);
+        }
+    }
+    let refs: Vec<String> = needs.refs.iter().map(|id| id.to_string()).collect();
+    let kinds = tx
+        .prepare_cached("SELECT id, kind FROM records WHERE id = ANY($1)")
+        .await
+        .map_err(pg)?;
+    for row in tx.query(&kinds, &[&refs]).await.map_err(pg)? {
+        let id: String = row.try_get(0).map_err(pg)?;
+        let kind: String = row.try_get(1).map_err(pg)?;
+        if let Ok(k) = kind.parse::<Kind>() {
+            known.kinds.insert(super::parse(&id)?, k);
+        }
+    }
+    let existed: Vec<RecordId> = known.records.keys().copied().collect();
+
+    // 4. The decisions.
+    let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
+
+    // 5. The writes. Reserve, then number, as late as possible: the reservation holds back
+    // every pull's watermark until this transaction ends (see the module docs of `super`).
+    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
+    if !out.accepted.is_empty() {
+        let seqs = reserve_and_number(&tx, out.accepted.len()).await?;
+        let mut seq = Vec::with_capacity(out.accepted.len());
+        let mut record_id = Vec::with_capacity(out.accepted.len());
+        let mut kind = Vec::with_capacity(out.accepted.len());
+        let mut region = Vec::with_capacity(out.accepted.len());
+        let mut hlc = Vec::with_capacity(out.accepted.len());
+        let mut op = Vec::with_capacity(out.accepted.len());
+        for (w, pos) in out.accepted.iter().zip(seqs) {
+            seq.push(pos);
+            record_id.push(w.id.to_string());
+            kind.push(w.kind.clone());
+            region.push(w.region.clone());
+            hlc.push(w.hlc.to_string());
+            op.push(json(w)?);
+            last_seq.insert(w.id, pos);
+        }
+        let ins = tx
+            .prepare_cached(
+                "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+                 SELECT s, r, k, g, $5, $6, h, o, $9 \
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
+                 AS t(s, r, k, g, h, o)",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &ins,
+            &[
+                &seq,
+                &record_id,
+                &kind,
+                &region,
+                &dev,
+                &device.officer_id,
+                &hlc,
+                &op,
+                &now,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+
+    let mut upd = Columns::default();
+    let mut new = Columns::default();
+    for rec in &out.states {
+        let row = RecordRow::of(rec);
+        let seq = last_seq.get(&row.id).copied().unwrap_or(0);
+        if existed.contains(&row.id) {
+            upd.push(&row, seq)?;
+        } else {
+            new.push(&row, seq)?;
+        }
+    }
+    if !upd.id.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE records AS r SET state = t.state, status = t.status, conflicts = t.conflicts, \
+                 nik = t.nik, nib = t.nib, updated_hlc = t.updated_hlc, updated_ms = t.updated_ms, \
+                 last_seq = t.last_seq \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
+                             $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
+                 AS t(id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 WHERE r.id = t.id",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&stmt, &upd.params()).await.map_err(pg)?;
+    }
+    if !new.id.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
+                                      $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        let n = tx.execute(&stmt, &new.params()).await.map_err(pg)?;
+        if n as usize != new.id.len() {
+            // Another transaction created one of these records after our read: our merge
+            // lacks its ops. Roll back (drop) and redo the batch, which will lock the row.
+            return Err(Attempt::Retry("record created concurrently".into()));
+        }
+    }
+
+    if !out.set_aside.is_empty() {
+        let mut record_id = Vec::new();
+        let mut region = Vec::new();
+        let mut hlc = Vec::new();
+        let mut op = Vec::new();
+        for w in &out.set_aside {
+            record_id.push(w.id.to_string());
+            region.push(w.region.clone());
+            hlc.push(w.hlc.to_string());
+            op.push(json(w)?);
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO set_aside (device_id, officer_id, record_id, region, hlc, op, received_ms) \
+                 SELECT $1, $2, r, g, h, o, $7 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) \
+                 AS t(r, g, h, o) ON CONFLICT (hlc) DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &stmt,
+            &[
+                &dev,
+                &device.officer_id,
+                &record_id,
+                &region,
+                &hlc,
+                &op,
+                &now,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+
+    let reply = PushResponse {
+        batch_seq: batch.batch_seq,
+        results: out.results,
+        server_time_ms: now_ms,
+    };
+    let reply_json = json(&reply)?;
+    let store = tx
+        .prepare_cached("UPDATE batches SET reply = $3 WHERE device_id = $1 AND batch_seq = $2")
+        .await
+        .map_err(pg)?;
+    tx.execute(&store, &[&dev, &batch_seq, &reply_json])
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+    Ok(reply)
+}
+
+/// Reserves, then draws, `n` sequence numbers for ops this transaction will insert.
+///
+/// The reservation is a shared advisory lock on `last_value + 1` of `ops_seq` (read in
+/// the same statement), a lower bound of every number drawn after it; it lasts until the
+/// transaction ends. Scans never expose a number at or above a held reservation, which is
+/// why every insert into `ops` must take its numbers here.
+pub(super) async fn reserve_and_number(
+    tx: &deadpool_postgres::Transaction<'_>,
+    n: usize,
+) -> Result<Vec<i64>, Attempt> {
+    let reserve = tx
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock_shared(($1::bigint << 48) | \
+             CASE WHEN is_called THEN last_value + 1 ELSE last_value END) FROM ops_seq",
+        )
+        .await
+        .map_err(pg)?;
+    tx.execute(&reserve, &[&super::RESERVATION_NS])
+        .await
+        .map_err(pg)?;
+    let draw = tx
+        .prepare_cached("SELECT nextval('ops_seq') FROM generate_series(1, $1::int)")
+        .await
+        .map_err(pg)?;
+    let count = i32::try_from(n).map_err(|_| {
+        Attempt::Fail(StorageError::Internal(format!(
+            "{n} ops in one transaction"
+        )))
+    })?;
+    let rows = tx.query(&draw, &[&count]).await.map_err(pg)?;
+    let seqs = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<i64>, _>>()
+        .map_err(pg)?;
+    // generate_series yields its rows, and so calls nextval, in order; check rather than trust.
+    if seqs.len() != n || seqs.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Attempt::Fail(StorageError::Internal(
+            "sequence numbers did not come back in order".into(),
+        )));
+    }
+    Ok(seqs)
+}
+
+/// Record rows as column arrays, for one `unnest` statement.
+#[derive(Default)]
+struct Columns {
+    id: Vec<String>,
+    kind: Vec<String>,
+    region: Vec<String>,
+    state: Vec<String>,
+    status: Vec<Option<String>>,
+    conflicts: Vec<i32>,
+    nik: Vec<Option<String>>,
+    nib: Vec<Option<String>>,
+    updated_hlc: Vec<Option<String>>,
+    updated_ms: Vec<Option<i64>>,
+    last_seq: Vec<i64>,
+}
+
+impl Columns {
+    fn push(&mut self, row: &RecordRow, seq: i64) -> StorageResult<()> {
+        self.id.push(row.id.to_string());
+        self.kind.push(row.kind.as_str().to_owned());
+        self.region.push(row.region.clone());
+        self.state.push(json(&row.state)?);
+        self.status.push(row.status.clone());
+        self.conflicts
+            .push(i32::try_from(row.conflicts).unwrap_or(i32::MAX));
+        self.nik.push(row.nik.clone());
+        self.nib.push(row.nib.clone());
+        self.updated_hlc.push(row.updated.map(|h| h.to_string()));
+        self.updated_ms.push(row.updated.map(|h| h.ms as i64));
+        self.last_seq.push(seq);
+        Ok(())
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 11] {
+        [
+            &self.id,
+            &self.kind,
+            &self.region,
+            &self.state,
+            &self.status,
+            &self.conflicts,
+            &self.nik,
+            &self.nib,
+            &self.updated_hlc,
+            &self.updated_ms,
+            &self.last_seq,
+        ]
+    }
+}

@@ -1,0 +1,161 @@
+//! The PostgreSQL schema and its migrations, run at start by every instance.
+//!
+//! Several instances may start at once against one database, so the whole migration run
+//! is one transaction that first takes a transaction-level advisory lock: the second
+//! instance waits on the lock, then finds the migrations done and does nothing. The lock
+//! is released by commit or rollback, so a crashed instance cannot leave it held.
+//! DDL is transactional in PostgreSQL, so a failed migration leaves no half-made schema.
+
+use deadpool_postgres::Pool;
+
+use super::{db, pool_error};
+use crate::storage::StorageResult;
+
+/// Key of the advisory lock that serialises migrations (ASCII "sidakmig"): any fixed
+/// number works, as long as nothing else in the database uses it.
+const MIGRATION_LOCK: i64 = 0x7369_6461_6b6d_6967;
+
+/// Numbered migrations; `sidak_migrations` records which ran. Append, never edit.
+///
+/// Differences from the SQLite schema, and why:
+/// - `ops.seq` comes from the sequence `ops_seq` (`CACHE 1`, so every session draws from
+///   one counter and a value read from `last_value` bounds every later `nextval`), taken
+///   only under a reservation (see the module docs of [`super`]). Its maximum keeps a
+///   sequence number inside the 48 bits a reservation key has room for.
+/// - region columns use the `"C"` collation: prefix tests must compare bytes, whatever
+///   the database's default collation is.
+/// - `batches.reply` is NULL while the transaction that claimed the batch runs; it is set
+///   before that transaction commits, so no other transaction ever sees it NULL.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE officers (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    created_ms  BIGINT NOT NULL,
+    updated_ms  BIGINT NOT NULL
+);
+CREATE TABLE devices (
+    id               TEXT PRIMARY KEY,
+    officer_id       TEXT NOT NULL REFERENCES officers(id),
+    token_hash       TEXT NOT NULL UNIQUE,
+    name             TEXT,
+    enrolled_ms      BIGINT NOT NULL,
+    revoked_ms       BIGINT,
+    last_sync_ms     BIGINT,
+    last_status      TEXT,
+    clock_offset_ms  BIGINT
+);
+CREATE INDEX devices_officer ON devices(officer_id);
+CREATE TABLE enrollment_codes (
+    code_hash   TEXT PRIMARY KEY,
+    officer_id  TEXT NOT NULL REFERENCES officers(id),
+    created_ms  BIGINT NOT NULL,
+    expires_ms  BIGINT NOT NULL,
+    used_by     TEXT,
+    used_ms     BIGINT
+);
+CREATE SEQUENCE ops_seq AS BIGINT MINVALUE 1 MAXVALUE 281474976710655 CACHE 1;
+CREATE TABLE ops (
+    seq          BIGINT PRIMARY KEY,
+    record_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    region       TEXT COLLATE "C" NOT NULL,
+    device_id    TEXT NOT NULL,
+    officer_id   TEXT NOT NULL,
+    hlc          TEXT NOT NULL UNIQUE,
+    op           TEXT NOT NULL,
+    received_ms  BIGINT NOT NULL
+);
+CREATE INDEX ops_record ON ops(record_id, seq);
+CREATE TABLE records (
+    id           TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    region       TEXT COLLATE "C" NOT NULL,
+    state        TEXT NOT NULL,
+    status       TEXT,
+    conflicts    INTEGER NOT NULL,
+    nik          TEXT,
+    nib          TEXT,
+    updated_hlc  TEXT,
+    updated_ms   BIGINT,
+    last_seq     BIGINT NOT NULL
+);
+CREATE INDEX records_kind_region ON records(kind, region);
+CREATE INDEX records_kind_status ON records(kind, status);
+CREATE INDEX records_nik ON records(nik) WHERE nik IS NOT NULL;
+CREATE INDEX records_nib ON records(nib) WHERE nib IS NOT NULL;
+CREATE INDEX records_conflicts ON records(conflicts) WHERE conflicts > 0;
+CREATE TABLE batches (
+    device_id    TEXT NOT NULL,
+    batch_seq    BIGINT NOT NULL,
+    digest       TEXT NOT NULL,
+    reply        TEXT,
+    received_ms  BIGINT NOT NULL,
+    PRIMARY KEY (device_id, batch_seq)
+);
+CREATE TABLE set_aside (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id    TEXT NOT NULL,
+    officer_id   TEXT NOT NULL,
+    record_id    TEXT NOT NULL,
+    region       TEXT COLLATE "C" NOT NULL,
+    hlc          TEXT NOT NULL UNIQUE,
+    op           TEXT NOT NULL,
+    received_ms  BIGINT NOT NULL,
+    resolution   TEXT,
+    resolved_ms  BIGINT
+);
+CREATE INDEX set_aside_device ON set_aside(device_id) WHERE resolution IS NULL;
+CREATE TABLE users (
+    username       TEXT PRIMARY KEY,
+    password_hash  TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    created_ms     BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,
+    username    TEXT NOT NULL REFERENCES users(username),
+    created_ms  BIGINT NOT NULL,
+    expires_ms  BIGINT NOT NULL
+);
+"#];
+
+/// Runs the migrations not yet applied, under the migration lock; returns how many ran.
+pub(super) async fn migrate(pool: &Pool) -> StorageResult<usize> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS sidak_migrations (
+             version     INTEGER PRIMARY KEY,
+             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(db)?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM sidak_migrations",
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    let mut ran = 0;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
+        tx.batch_execute(sql).await.map_err(db)?;
+        let version = i as i32 + 1;
+        tx.execute(
+            "INSERT INTO sidak_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(db)?;
+        ran += 1;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(ran)
+}
