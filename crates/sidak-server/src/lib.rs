@@ -34,6 +34,7 @@ pub mod cursor;
 pub mod error;
 mod extract;
 pub mod ingest;
+pub mod office;
 mod routes;
 pub mod scope;
 mod secrets;
@@ -69,7 +70,7 @@ pub enum ServerError {
 /// before and after undoing `Content-Encoding`.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    routes::router()
+    office::throttle_logins(routes::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -38,4 +38,5 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/devices", get(admin::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
         .route("/v1/admin/users", post(admin::create_user))
+        .merge(crate::office::router())
 }

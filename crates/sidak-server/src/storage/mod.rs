@@ -307,6 +307,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;
+
+    /// The central office's queries (`docs/office.md`); `None` until a backend has them.
+    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
+        None
+    }
 }
 
 /// Opens the backend named by a database URL: `sqlite:FILE` (or a bare path ending in

@@ -35,6 +35,7 @@ use super::{
 };
 use crate::ingest::{self, Batch, Known, RecordRow};
 
+mod office;
 
 /// Read connections kept open between requests; more are opened under load and closed after.
 const IDLE_READERS: usize = 8;
@@ -265,6 +266,7 @@ impl SqliteStorage {
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
             let mut c = open_writer(&p)?;
             migrate(&mut c)?;
+            office::prepare(&c)?;
             Ok(c)
         })
         .await
@@ -953,5 +955,9 @@ impl Storage for SqliteStorage {
             state.as_deref().map(unjson).transpose()
         })
         .await
+    }
+
+    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
+        Some(self)
     }
 }

@@ -1,0 +1,267 @@
+//! The central office: the `/v1/office` API for supervisors and admins, and the dashboard.
+//!
+//! The parts:
+//!
+//! - [`storage::OfficeStorage`]: the reads and writes, a supertrait of every backend's
+//!   `Storage`; [`facts`], [`write`] and [`history`] are the pure decisions they share.
+//! - One file per endpoint family: `records` (list, detail, history), `conflicts`
+//!   (inbox, resolve), `duplicates` (suspects, link), `review` (queue, approve/return),
+//!   `set_aside` (list, accept, discard), `coverage` (report, overview), `devices`
+//!   (health), `export` (streamed CSV); `openapi` describes them all.
+//! - `dashboard`: the HTML page at `/` with its script and style, no build step.
+//! - `login_limit`: the in-memory throttle of `POST /v1/login`.
+//! - `auth`: the [`auth::Supervisor`] extractor every office endpoint starts with
+//!   (401 without an office session, 403 for officers).
+//!
+//! Office writes are ops: each office user writes as an actor with a stable id
+//! ([`actor_id`]), so resolutions, reviews and links go into the op log with a sequence
+//! number and reach the devices of the area at their next pull. `docs/office.md` is the
+//! guide for supervisors and backend authors.
+
+use axum::Router;
+use axum::routing::{get, post};
+use sidak_core::DeviceId;
+
+use crate::state::AppState;
+
+mod auth;
+mod conflicts;
+mod coverage;
+mod dashboard;
+mod devices;
+mod duplicates;
+mod export;
+pub mod facts;
+pub mod history;
+mod login_limit;
+mod openapi;
+mod params;
+mod records;
+mod review;
+mod set_aside;
+pub mod storage;
+pub mod write;
+
+pub use login_limit::throttle_logins;
+
+/// Prefix of the `officer_id` column of ops written by the office (`office:<username>`):
+/// it tells office writes from device writes in the log.
+pub const OFFICE_OFFICER_PREFIX: &str = "office:";
+
+/// The stable actor id of an office user: the "device" that stamps their writes.
+///
+/// Derived from the user name (BLAKE3, shaped as a UUIDv8), so every server instance
+/// and every backend agrees on it without storing it, and the same user always writes
+/// as the same actor, which keeps version vectors small.
+pub fn actor_id(username: &str) -> DeviceId {
+    let mut h = blake3::Hasher::new();
+    h.update(b"sidak office actor\0");
+    h.update(username.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    b[6] = (b[6] & 0x0F) | 0x80;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    DeviceId(uuid::Uuid::from_bytes(b))
+}
+
+/// One office endpoint, as the router, the OpenAPI description and the security test see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path with `{param}` placeholders.
+    pub path: &'static str,
+    /// One line for the OpenAPI description.
+    pub summary: &'static str,
+}
+
+const fn r(method: &'static str, path: &'static str, summary: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        summary,
+    }
+}
+
+/// Every `/v1/office` endpoint (all need a supervisor or admin session).
+pub const ROUTES: &[Route] = &[
+    r(
+        "GET",
+        "/v1/office/overview",
+        "Headline numbers of the dashboard",
+    ),
+    r(
+        "GET",
+        "/v1/office/records",
+        "List and filter records, newest change first",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}",
+        "A record's current values",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}/history",
+        "Every change of a record, in log order",
+    ),
+    r(
+        "POST",
+        "/v1/office/records/{id}/resolve",
+        "Resolve a field in conflict",
+    ),
+    r(
+        "POST",
+        "/v1/office/records/{id}/review",
+        "Approve or return a visit or registration",
+    ),
+    r(
+        "GET",
+        "/v1/office/conflicts",
+        "Records whose fields hold competing values",
+    ),
+    r(
+        "GET",
+        "/v1/office/duplicates",
+        "Workers sharing a NIK, companies sharing a NIB",
+    ),
+    r(
+        "POST",
+        "/v1/office/duplicates/link",
+        "Mark one record as a duplicate of another",
+    ),
+    r(
+        "GET",
+        "/v1/office/review",
+        "Visits and registrations waiting for review",
+    ),
+    r(
+        "GET",
+        "/v1/office/set-aside",
+        "Ops set aside because their device clock ran ahead",
+    ),
+    r(
+        "POST",
+        "/v1/office/set-aside/{id}/accept",
+        "Merge a set-aside op with a corrected stamp",
+    ),
+    r(
+        "POST",
+        "/v1/office/set-aside/{id}/discard",
+        "Close a set-aside op without merging it",
+    ),
+    r(
+        "GET",
+        "/v1/office/coverage",
+        "Coverage per regency or district",
+    ),
+    r("GET", "/v1/office/devices", "Device health"),
+    r(
+        "GET",
+        "/v1/office/export.csv",
+        "CSV export of records of a kind (streamed)",
+    ),
+];
+
+/// The office API, the OpenAPI description and the dashboard's files.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/dashboard.js", get(dashboard::script))
+        .route("/dashboard.css", get(dashboard::style))
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/v1/office/overview", get(coverage::overview))
+        .route("/v1/office/records", get(records::list))
+        .route("/v1/office/records/{id}", get(records::detail))
+        .route("/v1/office/records/{id}/history", get(records::history))
+        .route("/v1/office/records/{id}/resolve", post(conflicts::resolve))
+        .route("/v1/office/records/{id}/review", post(review::decide))
+        .route("/v1/office/conflicts", get(conflicts::inbox))
+        .route("/v1/office/duplicates", get(duplicates::list))
+        .route("/v1/office/duplicates/link", post(duplicates::link))
+        .route("/v1/office/review", get(review::queue))
+        .route("/v1/office/set-aside", get(set_aside::list))
+        .route("/v1/office/set-aside/{id}/accept", post(set_aside::accept))
+        .route(
+            "/v1/office/set-aside/{id}/discard",
+            post(set_aside::discard),
+        )
+        .route("/v1/office/coverage", get(coverage::report))
+        .route("/v1/office/devices", get(devices::health))
+        .route("/v1/office/export.csv", get(export::csv))
+}
+
+/// The backend's office queries, or 503 `office_unavailable` when it has none yet.
+fn store(state: &AppState) -> Result<&dyn storage::OfficeStorage, crate::error::ApiError> {
+    state.storage.office().ok_or_else(|| {
+        crate::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "office_unavailable",
+            format!(
+                "the {} storage backend does not serve the office API yet",
+                state.storage.engine()
+            ),
+        )
+    })
+}
+
+/// Performs an office write and answers with what it wrote; refusals become 404, 409 or 400.
+async fn perform(
+    state: &AppState,
+    who: &auth::Supervisor,
+    action: storage::OfficeAction,
+    note: Option<String>,
+) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    use axum::http::StatusCode;
+    let write = storage::OfficeWrite {
+        actor: who.actor(),
+        action,
+        note,
+    };
+    let summary = format!("{:?}", write.action);
+    match store(state)?.office_write(write, state.now_ms()).await? {
+        Ok(outcome) => {
+            tracing::info!(username = %who.0.username, action = %summary, ops = outcome.ops.len(), "office write");
+            Ok(axum::Json(serde_json::json!({
+                "ops": outcome.ops.iter().map(|(seq, op)| serde_json::json!({"seq": seq, "hlc": op.hlc, "record": op.id})).collect::<Vec<_>>(),
+                "actions": outcome.actions,
+            })))
+        }
+        Err(storage::WriteRefused::NotFound(what)) => {
+            Err(ApiError::not_found(format!("{what} not found")))
+        }
+        Err(storage::WriteRefused::Stale(m)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "stale", m))
+        }
+        Err(storage::WriteRefused::Invalid(m)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_action", m))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_ids_are_stable_and_distinct() {
+        assert_eq!(actor_id("siti"), actor_id("siti"));
+        assert_ne!(actor_id("siti"), actor_id("budi"));
+        assert_eq!(actor_id("siti").0.get_version_num(), 8);
+    }
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let spec = openapi::spec();
+        for route in ROUTES {
+            let m = route.method.to_ascii_lowercase();
+            assert!(
+                spec["paths"][route.path][&m].is_object(),
+                "{} {} is not in the OpenAPI description",
+                route.method,
+                route.path
+            );
+        }
+    }
+}

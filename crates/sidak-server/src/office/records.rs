@@ -1,0 +1,302 @@
+//! `GET /v1/office/records` (list and filter), `GET .../records/{id}` (current values)
+//! and `GET .../records/{id}/history` (every change).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use sidak_core::region::Regions;
+use sidak_core::schema::{FieldType, Register};
+use sidak_core::validate::mask_nik;
+use sidak_core::{Kind, Record, RecordId};
+
+use super::auth::Supervisor;
+use super::history;
+use super::params::{Params, clip, date_range, record_id};
+use super::storage::{PageAfter, RecordFilter, RecordSummary};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Records per page when the caller does not say.
+pub const DEFAULT_PAGE: usize = 50;
+/// Most records per page: a page is one screen of the dashboard, not an export.
+pub const MAX_PAGE: usize = 200;
+
+/// Query parameters shared by the record list, the conflicts inbox and the export.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `worker`, `company`, `visit` or `finding`.
+    pub kind: Option<String>,
+    /// A `status` value.
+    pub status: Option<String>,
+    /// Region code prefix.
+    pub region: Option<String>,
+    /// Officer id (who created the records).
+    pub officer: Option<String>,
+    /// Created on or after this date (`YYYY-MM-DD`, office time).
+    pub from: Option<String>,
+    /// Created on or before this date.
+    pub to: Option<String>,
+    /// Only records with (or without) competing values.
+    pub has_conflicts: Option<bool>,
+    /// Only records with ops set aside and not yet handled.
+    pub has_set_aside: Option<bool>,
+    /// Same as `has_set_aside` (the name the issue uses: refused ops kept on the server).
+    pub has_rejections: Option<bool>,
+    /// Only records approved and edited by a device since.
+    pub needs_review: Option<bool>,
+    /// NIK, NIB, record id or part of a name.
+    pub q: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Admins only: show NIKs whole (logged).
+    pub unmasked: Option<bool>,
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Reads a kind name.
+pub fn parse_kind(s: &str) -> Result<Kind, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::invalid_message(format!(
+            "kind must be worker, company, visit or finding, got {:?}",
+            clip(s)
+        ))
+    })
+}
+
+impl ListParams {
+    /// The storage filter these parameters ask for.
+    pub fn filter(&self) -> Result<RecordFilter, ApiError> {
+        let kind = nonempty(&self.kind).map(parse_kind).transpose()?;
+        let region = nonempty(&self.region).map(str::to_owned);
+        if let Some(r) = &region
+            && (r.len() > 10 || !r.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ApiError::invalid_message(format!(
+                "region must be a Kemendagri code prefix (digits, e.g. 7371), got {:?}",
+                clip(r)
+            )));
+        }
+        let (from_ms, to_ms) = date_range(nonempty(&self.from), nonempty(&self.to))?;
+        Ok(RecordFilter {
+            kind,
+            status: nonempty(&self.status).map(str::to_owned),
+            region,
+            officer: nonempty(&self.officer).map(str::to_owned),
+            from_ms,
+            to_ms,
+            has_conflicts: self.has_conflicts,
+            has_set_aside: self.has_set_aside.unwrap_or(false)
+                || self.has_rejections.unwrap_or(false),
+            needs_review: self.needs_review.unwrap_or(false),
+            q: nonempty(&self.q).map(|q| q.chars().take(100).collect()),
+        })
+    }
+
+    /// The page size asked for, within bounds.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::invalid_message(format!(
+                "limit must be 1 to {MAX_PAGE}"
+            ))),
+        }
+    }
+
+    /// Where the page starts.
+    pub fn after(&self) -> Result<Option<PageAfter>, ApiError> {
+        let Some(c) = nonempty(&self.cursor) else {
+            return Ok(None);
+        };
+        let bad =
+            || ApiError::invalid_message("cursor must be a next_cursor returned by this endpoint");
+        let (ms, id) = c.split_once('_').ok_or_else(bad)?;
+        Ok(Some(PageAfter {
+            updated_ms: ms.parse().map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        }))
+    }
+}
+
+/// The cursor that continues after `s`.
+pub fn cursor_of(s: &RecordSummary) -> String {
+    format!("{}_{}", s.updated_ms, s.id)
+}
+
+/// A record summary as the API shows it: NIK masked unless `unmasked`, place names added.
+pub fn view(s: &RecordSummary, unmasked: bool) -> Json {
+    let regions = Regions::get();
+    let name = |len: usize| {
+        s.region
+            .get(..len)
+            .and_then(|c| regions.lookup(c))
+            .map(|r| r.name.clone())
+    };
+    json!({
+        "id": s.id,
+        "kind": s.kind,
+        "region": s.region,
+        "village": name(10),
+        "district": name(6),
+        "regency": name(4),
+        "status": s.status,
+        "label": s.label,
+        "nik": s.nik.as_deref().map(|n| if unmasked { n.to_owned() } else { mask_nik(n) }),
+        "nib": s.nib,
+        "conflicts": s.conflicts,
+        "created_ms": s.created_ms,
+        "updated_ms": s.updated_ms,
+        "officer_id": s.officer_id,
+        "needs_review": s.needs_review,
+        "set_aside": s.set_aside,
+    })
+}
+
+/// Lists records matching the filters, newest change first, one page at a time.
+pub async fn list(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Params(p): Params<ListParams>,
+) -> Result<axum::Json<Json>, ApiError> {
+    let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record list")?;
+    let filter = p.filter()?;
+    let page = super::store(&state)?
+        .list_records(&filter, p.after()?, p.limit()?)
+        .await?;
+    let next = page
+        .more
+        .then(|| page.records.last().map(cursor_of))
+        .flatten();
+    Ok(axum::Json(json!({
+        "records": page.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
+        "total": page.total,
+        "next_cursor": next,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MaskParams {
+    unmasked: Option<bool>,
+}
+
+/// Device id → officer id, with office actors shown as `office`.
+pub async fn officers_by_device(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+    Ok(state
+        .storage
+        .devices()
+        .await?
+        .into_iter()
+        .map(|d| (d.device_id.to_string(), d.officer_id))
+        .collect())
+}
+
+/// Every field of a record with its value(s): competing values with who wrote each.
+pub fn fields_view(r: &Record, officers: &HashMap<String, String>, unmasked: bool) -> Vec<Json> {
+    let mask = |field: FieldType, v: &sidak_core::Value| -> Json {
+        match (field, v.as_str(), unmasked) {
+            (FieldType::Nik, Some(s), false) => Json::String(mask_nik(s)),
+            _ => v.to_json(),
+        }
+    };
+    r.kind
+        .schema()
+        .fields
+        .iter()
+        .map(|spec| {
+            let (value, values) = match spec.register {
+                Register::Set => (json!(r.members(spec.name)), Vec::new()),
+                Register::Lww => (
+                    r.get(spec.name)
+                        .map(|v| mask(spec.ty, v))
+                        .unwrap_or(Json::Null),
+                    Vec::new(),
+                ),
+                Register::Mv => {
+                    let vs: Vec<Json> = r
+                        .values(spec.name)
+                        .iter()
+                        .map(|s| {
+                            let device = s.hlc.device.to_string();
+                            json!({
+                                "value": mask(spec.ty, &s.value),
+                                "hlc": s.hlc,
+                                "device_id": device,
+                                "officer_id": officers.get(&device),
+                                "device_time_ms": s.hlc.ms,
+                            })
+                        })
+                        .collect();
+                    (
+                        r.get(spec.name)
+                            .map(|v| mask(spec.ty, v))
+                            .unwrap_or(Json::Null),
+                        vs,
+                    )
+                }
+            };
+            json!({
+                "name": spec.name,
+                "label": spec.label,
+                "register": spec.register,
+                "value": value,
+                "conflict": values.len() > 1,
+                "values": values,
+            })
+        })
+        .collect()
+}
+
+/// Loads a record's merged state, 404 when it does not exist.
+pub async fn load(state: &AppState, id: RecordId) -> Result<Record, ApiError> {
+    let w = state
+        .storage
+        .record(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("record {id} not found")))?;
+    w.decode().map_err(ApiError::internal)
+}
+
+/// A record's current values, with competing values and who wrote them.
+pub async fn detail(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Path(id): Path<String>,
+    Params(p): Params<MaskParams>,
+) -> Result<axum::Json<Json>, ApiError> {
+    let id = record_id(&id)?;
+    let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record detail")?;
+    let record = load(&state, id).await?;
+    let summary = super::store(&state)?.record_summary(id).await?;
+    let officers = officers_by_device(&state).await?;
+    Ok(axum::Json(json!({
+        "record": summary.as_ref().map(|s| view(s, unmasked)),
+        "created": record.created,
+        "updated": record.updated,
+        "fields": fields_view(&record, &officers, unmasked),
+    })))
+}
+
+/// Every change of a record in log order, replayed from its ops.
+pub async fn history(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Path(id): Path<String>,
+    Params(p): Params<MaskParams>,
+) -> Result<axum::Json<history::History>, ApiError> {
+    let id = record_id(&id)?;
+    let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record history")?;
+    let source = super::store(&state)?.history_source(id).await?;
+    if source.ops.is_empty() && source.set_aside.is_empty() {
+        return Err(ApiError::not_found(format!("record {id} not found")));
+    }
+    Ok(axum::Json(history::replay(id, source, unmasked)))
+}

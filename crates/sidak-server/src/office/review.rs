@@ -1,0 +1,113 @@
+//! `GET /v1/office/review` (the queue) and `POST /v1/office/records/{id}/review` (decide).
+//!
+//! **Re-review.** An approval is an office op; the office index remembers its sequence
+//! number (the `approve` action). A record whose status is still `approved`/`verified`
+//! and which has a device op numbered after its last approval "needs review": it shows
+//! in the queue's `flagged` list and in the record list with `needs_review=true`. This is
+//! computed from the log, so no device write is ever refused or changed, and approving
+//! again clears the flag.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use sidak_core::Kind;
+
+use super::auth::Supervisor;
+use super::facts::awaiting_review;
+use super::params::{Params, record_id};
+use super::records::view;
+use super::storage::{Decision, OfficeAction, RecordFilter};
+use crate::error::ApiError;
+use crate::extract::{Json as Body, Message};
+use crate::state::AppState;
+
+/// Records per list of the queue.
+const QUEUE_PAGE: usize = 100;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QueueParams {
+    region: Option<String>,
+    unmasked: Option<bool>,
+}
+
+/// Visits and worker registrations waiting for review (`awaiting`), and approved ones
+/// edited by a device since (`flagged`).
+pub async fn queue(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Params(p): Params<QueueParams>,
+) -> Result<axum::Json<Json>, ApiError> {
+    let unmasked = who.unmask(p.unmasked.unwrap_or(false), "review queue")?;
+    let region = p.region.filter(|r| !r.is_empty());
+    let mut awaiting = Vec::new();
+    let mut total = 0;
+    for kind in [Kind::Visit, Kind::Worker] {
+        for status in awaiting_review(kind) {
+            let filter = RecordFilter {
+                kind: Some(kind),
+                status: Some((*status).to_owned()),
+                region: region.clone(),
+                ..RecordFilter::default()
+            };
+            let page = super::store(&state)?
+                .list_records(&filter, None, QUEUE_PAGE)
+                .await?;
+            total += page.total;
+            awaiting.extend(page.records.iter().map(|s| view(s, unmasked)));
+        }
+    }
+    let flagged = super::store(&state)?
+        .list_records(
+            &RecordFilter {
+                needs_review: true,
+                region,
+                ..RecordFilter::default()
+            },
+            None,
+            QUEUE_PAGE,
+        )
+        .await?;
+    Ok(axum::Json(json!({
+        "awaiting": awaiting,
+        "awaiting_total": total,
+        "flagged": flagged.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
+        "flagged_total": flagged.total,
+    })))
+}
+
+/// `POST /v1/office/records/{id}/review` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// `approve` or `return`.
+    pub decision: Decision,
+    /// The comment for the officer (required to return); written to `review_note`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Message for ReviewRequest {
+    const VERSIONED: bool = false;
+}
+
+/// Approves (status `approved` for a visit, `verified` for a worker) or returns
+/// (status `returned` with the comment in `review_note`); the device sees it after its next sync.
+pub async fn decide(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Path(id): Path<String>,
+    Body(req): Body<ReviewRequest>,
+) -> Result<axum::Json<Json>, ApiError> {
+    let id = record_id(&id)?;
+    super::perform(
+        &state,
+        &who,
+        OfficeAction::Review {
+            record: id,
+            decision: req.decision,
+        },
+        req.note,
+    )
+    .await
+}

@@ -1,0 +1,430 @@
+//! What the central office reads and writes, as a storage trait of its own.
+//!
+//! A backend offers it through [`crate::storage::Storage::office`] (which answers `None`
+//! until the backend has it). The decisions live in pure modules shared by every backend:
+//! [`super::facts`] (the columns the office filters on, read from a record's state),
+//! [`super::write`] (what an office action writes) and [`super::history`] (a record's
+//! changes, replayed from its ops). A backend only loads, stores and counts.
+//!
+//! **The office index.** Office queries filter and count on facts that the sync tables
+//! do not hold as columns (occupation, compliance, finding deadline, creation time,
+//! creating officer). A backend keeps them in an index table that follows the op log:
+//! before answering, it re-reads the records touched by ops numbered after its
+//! watermark, computes [`super::facts::Facts`] for each and moves the watermark. The push
+//! path is not touched, so ingest speed does not depend on the office.
+//!
+//! Every method has a default that fails with `Internal("... not implemented")`, so a new
+//! backend compiles before it has office queries; `docs/office.md` lists what it must implement.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sidak_core::{DeviceId, Hlc, Kind, OpV1, RecordId, RecordV1, Value};
+
+use crate::storage::{StorageError, StorageResult};
+
+/// Filters of the record list, the conflicts inbox and the export; every one optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only this `status` value.
+    pub status: Option<String>,
+    /// Only regions starting with this prefix (digits).
+    pub region: Option<String>,
+    /// Only records created by this officer's devices.
+    pub officer: Option<String>,
+    /// Only records created at or after this time (device time of the creating op, ms).
+    pub from_ms: Option<u64>,
+    /// Only records created before this time (ms).
+    pub to_ms: Option<u64>,
+    /// Only records with (true) or without (false) competing values.
+    pub has_conflicts: Option<bool>,
+    /// Only records with ops set aside and not yet accepted or discarded.
+    pub has_set_aside: bool,
+    /// Only records approved by the office and edited by a device since.
+    pub needs_review: bool,
+    /// Free text: a 16-digit NIK, a 13-digit NIB, a record id, or part of the name.
+    pub q: Option<String>,
+}
+
+/// Where a page of the record list starts: after this `(updated_ms, id)` (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAfter {
+    /// Update time of the last record of the previous page.
+    pub updated_ms: u64,
+    /// Its id.
+    pub id: RecordId,
+}
+
+/// One record in a list, from the office index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    /// Record id.
+    pub id: RecordId,
+    /// Kind.
+    pub kind: Kind,
+    /// Village code.
+    pub region: String,
+    /// `status` field.
+    pub status: Option<String>,
+    /// A name to show: a worker's or company's name, a visit's company, a finding's type.
+    pub label: Option<String>,
+    /// Worker's NIK (unmasked here; the API masks it).
+    pub nik: Option<String>,
+    /// Company's NIB.
+    pub nib: Option<String>,
+    /// Fields holding competing values.
+    pub conflicts: u32,
+    /// Device time of the creating op (ms).
+    pub created_ms: Option<u64>,
+    /// Device time of the latest op (ms).
+    pub updated_ms: u64,
+    /// Officer whose device created it.
+    pub officer_id: Option<String>,
+    /// Approved by the office, then edited by a device: needs another review.
+    pub needs_review: bool,
+    /// Ops for it waiting in the set-aside list.
+    pub set_aside: u32,
+}
+
+/// A page of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPage {
+    /// The records, newest update first.
+    pub records: Vec<RecordSummary>,
+    /// How many records match the filter in all.
+    pub total: u64,
+    /// Whether more follow.
+    pub more: bool,
+}
+
+/// One op of a record as the log holds it, for history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedOp {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The op.
+    pub op: OpV1,
+    /// The device column of the log (an office actor for office writes).
+    pub device_id: String,
+    /// The officer column (`office:<username>` for office writes).
+    pub officer_id: String,
+    /// Server receipt time (ms).
+    pub received_ms: u64,
+}
+
+/// An office action as recorded (who did what, why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// Its number.
+    pub id: u64,
+    /// When (server time, ms).
+    pub at_ms: u64,
+    /// Office user.
+    pub username: String,
+    /// `resolve`, `approve`, `return`, `link_duplicate`, `linked_original`, `accept_set_aside`, `discard_set_aside`.
+    pub action: String,
+    /// The record it concerns.
+    pub record_id: Option<RecordId>,
+    /// The op it wrote, if it wrote one.
+    pub seq: Option<u64>,
+    /// That op's timestamp.
+    pub hlc: Option<Hlc>,
+    /// The note or reason the user gave.
+    pub note: Option<String>,
+    /// Action details (field resolved, set-aside op id, linked record).
+    pub detail: serde_json::Value,
+}
+
+/// An op kept aside because it was stamped too far ahead of the server's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetAsideOp {
+    /// Its number.
+    pub id: u64,
+    /// The device that pushed it.
+    pub device_id: String,
+    /// The device's officer.
+    pub officer_id: String,
+    /// The record.
+    pub record_id: RecordId,
+    /// Its region.
+    pub region: String,
+    /// The op as pushed.
+    pub op: OpV1,
+    /// When the server received it (ms).
+    pub received_ms: u64,
+    /// What the office decided (`null` while waiting).
+    pub resolution: Option<serde_json::Value>,
+    /// When it decided.
+    pub resolved_ms: Option<u64>,
+}
+
+/// What a record's history is replayed from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistorySource {
+    /// Its ops in log order.
+    pub ops: Vec<LoggedOp>,
+    /// Office actions on it, in order.
+    pub actions: Vec<ActionRecord>,
+    /// Its set-aside ops, pending or resolved.
+    pub set_aside: Vec<SetAsideOp>,
+    /// Device id → officer id for the devices that wrote its ops.
+    pub officers: Vec<(String, String)>,
+}
+
+/// A group of records that share a NIK (workers) or NIB (companies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateGroup {
+    /// The shared identifier.
+    pub key: String,
+    /// The records, oldest first.
+    pub records: Vec<RecordSummary>,
+}
+
+/// One cell of the coverage report: a count of records of a kind in an area, by category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageCell {
+    /// Region code prefix (regency: 4 digits, district: 6).
+    pub area: String,
+    /// Kind.
+    pub kind: Kind,
+    /// `status` (empty when absent).
+    pub status: String,
+    /// Worker's occupation or company's compliance (empty otherwise).
+    pub category: String,
+    /// Records.
+    pub count: u64,
+    /// Findings among them open past their deadline.
+    pub overdue: u64,
+}
+
+/// What the coverage report counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageQuery {
+    /// Region prefix to cover (`73`, `7371`...; empty for everything).
+    pub region: String,
+    /// Digits of the area code to group by: 4 (regency) or 6 (district).
+    pub area_len: usize,
+    /// Created at or after (ms).
+    pub from_ms: Option<u64>,
+    /// Created before (ms).
+    pub to_ms: Option<u64>,
+    /// Today's date (`YYYY-MM-DD`): findings with an earlier deadline are overdue.
+    pub today: String,
+}
+
+/// Headline numbers of the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Records per kind.
+    pub workers: u64,
+    /// Companies.
+    pub companies: u64,
+    /// Visits.
+    pub visits: u64,
+    /// Findings.
+    pub findings: u64,
+    /// Records holding competing values.
+    pub conflicts: u64,
+    /// Groups of workers sharing a NIK plus companies sharing a NIB.
+    pub duplicate_groups: u64,
+    /// Workers and visits waiting for review (submitted, or approved and edited since).
+    pub awaiting_review: u64,
+    /// Set-aside ops waiting for the office.
+    pub set_aside: u64,
+    /// Findings open past their deadline.
+    pub findings_overdue: u64,
+}
+
+/// The office user writing: their name and stable actor id (the "device" of office ops).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Office user name.
+    pub username: String,
+    /// Their actor id, see [`super::actor_id`].
+    pub device: DeviceId,
+}
+
+/// A review decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Accept the visit or registration (`approved` / `verified`).
+    Approve,
+    /// Send it back to the officer with a comment (`returned`).
+    Return,
+}
+
+/// What an office user asks to write. Each becomes ops in the log (except a discard),
+/// plus an [`ActionRecord`] per record touched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OfficeAction {
+    /// Write `value` to a field in conflict, superseding every competing value.
+    Resolve {
+        /// The record.
+        record: RecordId,
+        /// The field in conflict.
+        field: String,
+        /// The value chosen (one of the competing ones or a new one).
+        value: Value,
+    },
+    /// Approve or return a visit or worker registration.
+    Review {
+        /// The record.
+        record: RecordId,
+        /// The decision.
+        decision: Decision,
+    },
+    /// Mark `duplicate` as a duplicate of `original` (status `duplicate`, `duplicate_of`).
+    LinkDuplicate {
+        /// The registration that goes.
+        duplicate: RecordId,
+        /// The one that stays.
+        original: RecordId,
+    },
+    /// Merge a set-aside op, re-stamped at the server's time by the office actor.
+    AcceptSetAside {
+        /// The set-aside op.
+        id: u64,
+    },
+    /// Close a set-aside op without merging it.
+    DiscardSetAside {
+        /// The set-aside op.
+        id: u64,
+    },
+}
+
+impl OfficeAction {
+    /// The records whose state the backend must load.
+    pub fn records(&self) -> Vec<RecordId> {
+        match self {
+            OfficeAction::Resolve { record, .. } | OfficeAction::Review { record, .. } => {
+                vec![*record]
+            }
+            OfficeAction::LinkDuplicate {
+                duplicate,
+                original,
+            } => vec![*duplicate, *original],
+            OfficeAction::AcceptSetAside { .. } | OfficeAction::DiscardSetAside { .. } => vec![],
+        }
+    }
+
+    /// The set-aside op the backend must load, if any.
+    pub fn set_aside(&self) -> Option<u64> {
+        match self {
+            OfficeAction::AcceptSetAside { id } | OfficeAction::DiscardSetAside { id } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// An office write: who, what, and the note kept in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfficeWrite {
+    /// The office user.
+    pub actor: Actor,
+    /// What to do.
+    pub action: OfficeAction,
+    /// Their note, comment or reason.
+    pub note: Option<String>,
+}
+
+/// Why an office write was refused (nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteRefused {
+    /// A record or set-aside op does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The data changed since the user looked (conflict already resolved, op already handled...).
+    #[error("{0}")]
+    Stale(String),
+    /// The request does not fit the record (wrong kind, invalid value...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What an office write did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    /// The ops it appended, with their sequence numbers.
+    pub ops: Vec<(u64, OpV1)>,
+    /// The actions it recorded.
+    pub actions: Vec<u64>,
+}
+
+fn missing(what: &str) -> StorageError {
+    StorageError::Internal(format!(
+        "office query {what} is not implemented by this storage backend"
+    ))
+}
+
+/// The central office's reads and writes; see the module docs and `docs/office.md`.
+#[async_trait]
+pub trait OfficeStorage: Send + Sync {
+    /// A page of records matching `filter`, newest update first, starting after `after`.
+    async fn list_records(
+        &self,
+        _filter: &RecordFilter,
+        _after: Option<PageAfter>,
+        _limit: usize,
+    ) -> StorageResult<RecordPage> {
+        Err(missing("list_records"))
+    }
+
+    /// Up to `limit` records matching `filter` with their states, by id after `after`
+    /// (the export reads these chunks one after another).
+    async fn export_chunk(
+        &self,
+        _filter: &RecordFilter,
+        _after: Option<RecordId>,
+        _limit: usize,
+    ) -> StorageResult<Vec<(RecordSummary, RecordV1)>> {
+        Err(missing("export_chunk"))
+    }
+
+    /// One record's summary from the office index.
+    async fn record_summary(&self, _id: RecordId) -> StorageResult<Option<RecordSummary>> {
+        Err(missing("record_summary"))
+    }
+
+    /// Everything a record's history is replayed from.
+    async fn history_source(&self, _id: RecordId) -> StorageResult<HistorySource> {
+        Err(missing("history_source"))
+    }
+
+    /// Workers sharing a NIK (`Kind::Worker`) or companies sharing a NIB (`Kind::Company`),
+    /// leaving out records already marked duplicate or archived; at most `limit` groups.
+    async fn duplicate_groups(
+        &self,
+        _kind: Kind,
+        _limit: usize,
+    ) -> StorageResult<Vec<DuplicateGroup>> {
+        Err(missing("duplicate_groups"))
+    }
+
+    /// Set-aside ops, oldest first; only those waiting for the office when `pending_only`.
+    async fn set_aside_ops(&self, _pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
+        Err(missing("set_aside_ops"))
+    }
+
+    /// Counts for the coverage report.
+    async fn coverage(&self, _query: &CoverageQuery) -> StorageResult<Vec<CoverageCell>> {
+        Err(missing("coverage"))
+    }
+
+    /// Headline numbers; `today` as in [`CoverageQuery::today`].
+    async fn overview(&self, _today: &str) -> StorageResult<Overview> {
+        Err(missing("overview"))
+    }
+
+    /// Performs an office write in one transaction: loads what the action names, lets
+    /// [`super::write::plan`] decide, appends the ops (numbered like pushed ops, so devices
+    /// pull them), stores the new states, the actions and any set-aside resolution.
+    async fn office_write(
+        &self,
+        _write: OfficeWrite,
+        _now_ms: u64,
+    ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
+        Err(missing("office_write"))
+    }
+}

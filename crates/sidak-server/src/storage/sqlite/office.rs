@@ -1,0 +1,1012 @@
+//! The SQLite side of the central office: [`OfficeStorage`] for [`SqliteStorage`].
+//!
+//! Tables of its own, created idempotently at open by [`prepare`] (no migration number,
+//! so the sync schema's numbering stays the server engineer's):
+//!
+//! - `office_facts`: the office index, one row per record (see [`crate::office::facts`]),
+//!   following the op log by a watermark kept in `office_state`. Before a query,
+//!   [`SqliteStorage::office_fresh`] indexes the records touched by ops after the watermark,
+//!   in chunks of [`REFRESH_CHUNK`] ops per write transaction so a large catch-up never
+//!   holds the writer for long. The push path is untouched.
+//! - `office_actions`: who did what in the office, with the note, and the op it wrote.
+//! - `office_actors`: each office user's actor id and last timestamp, so office ops are
+//!   stamped in increasing order across restarts.
+//!
+//! Office writes append to `ops` inside the single writer transaction, exactly as pushes
+//! do, so they get sequence numbers in commit order and devices pull them.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sidak_core::{Hlc, Kind, OpV1, RecordId, RecordV1};
+
+use super::{SqliteStorage, db, json, parse, prefix_range, unjson};
+use crate::ingest::RecordRow;
+use crate::office::OFFICE_OFFICER_PREFIX;
+use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
+use crate::office::storage::{
+    ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
+    OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
+    SetAsideOp, WriteOutcome, WriteRefused,
+};
+use crate::office::write::{self, Loaded};
+use crate::storage::{StorageError, StorageResult};
+
+/// Ops indexed per write transaction when the office index catches up: about 50 ms of
+/// work, so pushes queued behind it wait little.
+const REFRESH_CHUNK: usize = 2_000;
+
+/// Most duplicate groups, set-aside ops or actions returned by one call.
+const LIST_CAP: usize = 1_000;
+
+/// The office's tables and indexes; every statement is idempotent.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS office_facts (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    status      TEXT,
+    label       TEXT,
+    nik         TEXT,
+    nib         TEXT,
+    occupation  TEXT,
+    compliance  TEXT,
+    deadline    TEXT,
+    conflicts   INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER,
+    officer_id  TEXT,
+    updated_ms  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS office_facts_updated ON office_facts(updated_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS office_facts_kind_updated ON office_facts(kind, updated_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS office_facts_kind_status ON office_facts(kind, status, updated_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS office_facts_region ON office_facts(region);
+CREATE INDEX IF NOT EXISTS office_facts_nik ON office_facts(nik) WHERE nik IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_nib ON office_facts(nib) WHERE nib IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_conflicts ON office_facts(updated_ms DESC, id DESC) WHERE conflicts > 0;
+CREATE TABLE IF NOT EXISTS office_state (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS office_actors (
+    username  TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    last_hlc  TEXT
+);
+CREATE TABLE IF NOT EXISTS office_actions (
+    id         INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    username   TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    record_id  TEXT,
+    seq        INTEGER,
+    hlc        TEXT,
+    note       TEXT,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS office_actions_record ON office_actions(record_id, id);
+CREATE INDEX IF NOT EXISTS office_set_aside_record ON set_aside(record_id);
+"#;
+
+/// Creates the office's tables and indexes if missing (called at open, after the migrations).
+pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+const WATERMARK: &str = "facts_seq";
+
+/// SQL: whether record `f` was approved by the office and a device wrote to it since.
+const NEEDS_REVIEW: &str = "(f.status IN ('approved', 'verified') AND EXISTS (\
+     SELECT 1 FROM ops o WHERE o.record_id = f.id AND o.officer_id NOT LIKE 'office:%' \
+     AND o.seq > (SELECT MAX(a.seq) FROM office_actions a WHERE a.record_id = f.id AND a.action = 'approve')))";
+
+const PENDING_SET_ASIDE: &str =
+    "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
+
+fn summary_cols() -> String {
+    format!(
+        "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
+         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}"
+    )
+}
+
+type SummaryRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    bool,
+    i64,
+);
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+    ))
+}
+
+fn to_summary(row: SummaryRow) -> StorageResult<RecordSummary> {
+    let (id, kind, region, status, label, nik, nib, conflicts, created, updated, officer, nr, sa) =
+        row;
+    Ok(RecordSummary {
+        id: parse(&id)?,
+        kind: parse::<Kind>(&kind)?,
+        region,
+        status,
+        label,
+        nik,
+        nib,
+        conflicts: conflicts.max(0) as u32,
+        created_ms: created.map(|v| v.max(0) as u64),
+        updated_ms: updated.max(0) as u64,
+        officer_id: officer,
+        needs_review: nr,
+        set_aside: sa.max(0) as u32,
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The `WHERE` conditions of `filter` over `office_facts f`, pushing their arguments.
+fn conditions(filter: &RecordFilter, args: &mut Vec<Sql>) -> Vec<String> {
+    let mut conds = Vec::new();
+    let arg = |args: &mut Vec<Sql>, v: Sql| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    if let Some(k) = filter.kind {
+        conds.push(format!(
+            "f.kind = {}",
+            arg(args, Sql::Text(k.as_str().into()))
+        ));
+    }
+    if let Some(s) = &filter.status {
+        conds.push(format!("f.status = {}", arg(args, Sql::Text(s.clone()))));
+    }
+    if let Some(p) = &filter.region {
+        conds.push(prefix_range("f.region", p, args));
+    }
+    if let Some(o) = &filter.officer {
+        conds.push(format!(
+            "f.officer_id = {}",
+            arg(args, Sql::Text(o.clone()))
+        ));
+    }
+    if let Some(t) = filter.from_ms {
+        conds.push(format!(
+            "f.created_ms >= {}",
+            arg(args, Sql::Integer(t as i64))
+        ));
+    }
+    if let Some(t) = filter.to_ms {
+        conds.push(format!(
+            "f.created_ms < {}",
+            arg(args, Sql::Integer(t as i64))
+        ));
+    }
+    match filter.has_conflicts {
+        Some(true) => conds.push("f.conflicts > 0".into()),
+        Some(false) => conds.push("f.conflicts = 0".into()),
+        None => {}
+    }
+    if filter.has_set_aside {
+        conds.push(format!("{PENDING_SET_ASIDE} > 0"));
+    }
+    if filter.needs_review {
+        conds.push(NEEDS_REVIEW.into());
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let digits = q.bytes().all(|b| b.is_ascii_digit());
+        if digits && q.len() == 16 {
+            conds.push(format!("f.nik = {}", arg(args, Sql::Text(q.into()))));
+        } else if digits && q.len() == 13 {
+            conds.push(format!("f.nib = {}", arg(args, Sql::Text(q.into()))));
+        } else if let Ok(id) = q.parse::<RecordId>() {
+            conds.push(format!("f.id = {}", arg(args, Sql::Text(id.to_string()))));
+        } else {
+            conds.push(format!(
+                "f.label LIKE {} ESCAPE '\\'",
+                arg(args, Sql::Text(like_pattern(q)))
+            ));
+        }
+    }
+    conds
+}
+
+fn where_sql(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+fn state_value(tx: &Connection, key: &str) -> StorageResult<i64> {
+    tx.prepare_cached("SELECT value FROM office_state WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(db)
+        .map(|v| v.unwrap_or(0))
+}
+
+/// Indexes one chunk of ops after the watermark; returns whether more remain.
+fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let wm = state_value(&tx, WATERMARK)?;
+    let rows: Vec<(i64, String)> = tx
+        .prepare_cached("SELECT seq, record_id FROM ops WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .and_then(|mut s| {
+            s.query_map(params![wm, REFRESH_CHUNK as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+        .map_err(db)?;
+    let Some(&(last, _)) = rows.last() else {
+        return Ok(false);
+    };
+    let mut seen = HashSet::new();
+    {
+        let mut get_state = tx
+            .prepare_cached("SELECT state FROM records WHERE id = ?1")
+            .map_err(db)?;
+        let mut first_officer = tx
+            .prepare_cached("SELECT officer_id FROM ops WHERE record_id = ?1 ORDER BY seq LIMIT 1")
+            .map_err(db)?;
+        let mut label_of = tx
+            .prepare_cached("SELECT label FROM office_facts WHERE id = ?1")
+            .map_err(db)?;
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO office_facts (id, kind, region, status, label, nik, nib, occupation, compliance, \
+                 deadline, conflicts, created_ms, officer_id, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
+                 nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
+                 compliance = excluded.compliance, deadline = excluded.deadline, \
+                 conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
+                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms",
+            )
+            .map_err(db)?;
+        for (_, id) in &rows {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let state: Option<String> = get_state
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            let Some(state) = state else { continue };
+            let w: RecordV1 = unjson(&state)?;
+            let rec = w.decode().map_err(|e| {
+                StorageError::Internal(format!("stored record {id} unreadable: {e}"))
+            })?;
+            let f = Facts::of(&rec);
+            let officer: Option<String> = first_officer
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            let label = match f.company {
+                Some(c) => label_of
+                    .query_row([c.to_string()], |r| r.get::<_, Option<String>>(0))
+                    .optional()
+                    .map_err(db)?
+                    .flatten()
+                    .or(f.label.clone()),
+                None => f.label.clone(),
+            };
+            upsert
+                .execute(params![
+                    id,
+                    f.kind.as_str(),
+                    f.region,
+                    f.status,
+                    label,
+                    f.nik,
+                    f.nib,
+                    f.occupation,
+                    f.compliance,
+                    f.deadline,
+                    f.conflicts,
+                    f.created_ms.map(|v| v as i64),
+                    officer,
+                    f.updated_ms as i64,
+                ])
+                .map_err(db)?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO office_state (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut s| s.execute(params![WATERMARK, last]))
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(rows.len() == REFRESH_CHUNK)
+}
+
+fn is_stale(conn: &Connection) -> StorageResult<bool> {
+    let max: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM ops")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)?;
+    Ok(max > state_value(conn, WATERMARK)?)
+}
+
+fn set_aside_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SetAsideRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+type SetAsideRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+);
+
+const SET_ASIDE_COLS: &str =
+    "id, device_id, officer_id, record_id, region, op, received_ms, resolution, resolved_ms";
+
+fn to_set_aside(r: SetAsideRow) -> StorageResult<SetAsideOp> {
+    let (id, device_id, officer_id, record_id, region, op, received, resolution, resolved) = r;
+    Ok(SetAsideOp {
+        id: id as u64,
+        device_id,
+        officer_id,
+        record_id: parse(&record_id)?,
+        region,
+        op: unjson(&op)?,
+        received_ms: received as u64,
+        resolution: resolution.as_deref().map(unjson).transpose()?,
+        resolved_ms: resolved.map(|v| v as u64),
+    })
+}
+
+type ActionRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+fn to_action(r: ActionRow) -> StorageResult<ActionRecord> {
+    let (id, at, username, action, record, seq, hlc, note, detail) = r;
+    Ok(ActionRecord {
+        id: id as u64,
+        at_ms: at as u64,
+        username,
+        action,
+        record_id: record.as_deref().map(parse).transpose()?,
+        seq: seq.map(|v| v as u64),
+        hlc: hlc.as_deref().map(parse).transpose()?,
+        note,
+        detail: unjson(&detail)?,
+    })
+}
+
+fn load_record(tx: &Connection, id: RecordId) -> StorageResult<Option<sidak_core::Record>> {
+    let state: Option<String> = tx
+        .prepare_cached("SELECT state FROM records WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+        .map_err(db)?;
+    state
+        .map(|s| {
+            unjson::<RecordV1>(&s)?
+                .decode()
+                .map_err(|e| StorageError::Internal(format!("stored record {id} unreadable: {e}")))
+        })
+        .transpose()
+}
+
+fn office_write_tx(
+    conn: &mut Connection,
+    write: &OfficeWrite,
+    now_ms: u64,
+) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut loaded = Loaded::default();
+    if let Some(id) = write.action.set_aside() {
+        loaded.set_aside = tx
+            .prepare_cached(&format!(
+                "SELECT {SET_ASIDE_COLS} FROM set_aside WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id as i64], set_aside_row).optional())
+            .map_err(db)?
+            .map(to_set_aside)
+            .transpose()?;
+    }
+    let mut ids = write.action.records();
+    if let Some(s) = &loaded.set_aside {
+        ids.push(s.record_id);
+    }
+    for id in ids {
+        if let Some(r) = load_record(&tx, id)? {
+            loaded.records.insert(id, r);
+        }
+    }
+    let actor = write.actor.device.to_string();
+    loaded.actor_last = tx
+        .prepare_cached("SELECT last_hlc FROM office_actors WHERE username = ?1")
+        .and_then(|mut s| {
+            s.query_row([&write.actor.username], |r| r.get::<_, Option<String>>(0))
+                .optional()
+        })
+        .map_err(db)?
+        .flatten()
+        .map(|h| parse::<Hlc>(&h))
+        .transpose()?;
+    let plan = match write::plan(write, loaded, now_ms) {
+        Ok(p) => p,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let now = now_ms as i64;
+    let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
+    let mut seqs = Vec::with_capacity(plan.ops.len());
+    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
+    {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?;
+        for w in &plan.ops {
+            ins.execute(params![
+                w.id.to_string(),
+                w.kind,
+                w.region,
+                actor,
+                officer,
+                w.hlc.to_string(),
+                json(w)?,
+                now
+            ])
+            .map_err(db)?;
+            let seq = tx.last_insert_rowid();
+            seqs.push(seq);
+            last_seq.insert(w.id, seq);
+        }
+        // Same columns as the push path writes, so sync and office see one state.
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, status = excluded.status, \
+                 conflicts = excluded.conflicts, nik = excluded.nik, nib = excluded.nib, \
+                 updated_hlc = excluded.updated_hlc, updated_ms = excluded.updated_ms, last_seq = excluded.last_seq",
+            )
+            .map_err(db)?;
+        for rec in &plan.states {
+            let row = RecordRow::of(rec);
+            upsert
+                .execute(params![
+                    row.id.to_string(),
+                    row.kind.as_str(),
+                    row.region,
+                    json(&row.state)?,
+                    row.status,
+                    row.conflicts,
+                    row.nik,
+                    row.nib,
+                    row.updated.map(|h| h.to_string()),
+                    row.updated.map(|h| h.ms as i64),
+                    last_seq.get(&row.id).copied().unwrap_or(0),
+                ])
+                .map_err(db)?;
+        }
+    }
+    let mut action_ids = Vec::with_capacity(plan.actions.len());
+    {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT INTO office_actions (at_ms, username, action, record_id, seq, hlc, note, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?;
+        let note = write
+            .note
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        for a in &plan.actions {
+            let seq = a.op.and_then(|i| seqs.get(i).copied());
+            let hlc =
+                a.op.and_then(|i| plan.ops.get(i))
+                    .map(|o| o.hlc.to_string());
+            ins.execute(params![
+                now,
+                write.actor.username,
+                a.action,
+                a.record.map(|r| r.to_string()),
+                seq,
+                hlc,
+                note,
+                json(&a.detail)?
+            ])
+            .map_err(db)?;
+            action_ids.push(tx.last_insert_rowid() as u64);
+        }
+    }
+    if let Some((id, resolution)) = &plan.set_aside {
+        tx.execute(
+            "UPDATE set_aside SET resolution = ?2, resolved_ms = ?3 WHERE id = ?1 AND resolution IS NULL",
+            params![*id as i64, json(resolution)?, now],
+        )
+        .map_err(db)?;
+    }
+    if let Some(last) = plan.actor_last {
+        tx.execute(
+            "INSERT INTO office_actors (username, device_id, last_hlc) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
+            params![write.actor.username, actor, last.to_string()],
+        )
+        .map_err(db)?;
+    }
+    tx.commit().map_err(db)?;
+    let ops: Vec<(u64, OpV1)> = seqs.into_iter().map(|s| s as u64).zip(plan.ops).collect();
+    Ok(Ok(WriteOutcome {
+        ops,
+        actions: action_ids,
+    }))
+}
+
+fn query_summaries(c: &Connection, sql: &str, args: &[Sql]) -> StorageResult<Vec<RecordSummary>> {
+    let rows: Vec<SummaryRow> = c
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_map(rusqlite::params_from_iter(args.iter()), summary_row)?
+                .collect()
+        })
+        .map_err(db)?;
+    rows.into_iter().map(to_summary).collect()
+}
+
+impl SqliteStorage {
+    /// Brings the office index up to date with the op log (see the module docs).
+    async fn office_fresh(&self) -> StorageResult<()> {
+        if !self.read(|c| is_stale(c)).await? {
+            return Ok(());
+        }
+        while self.write(refresh_chunk).await? {}
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OfficeStorage for SqliteStorage {
+    async fn list_records(
+        &self,
+        filter: &RecordFilter,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> StorageResult<RecordPage> {
+        self.office_fresh().await?;
+        let filter = filter.clone();
+        self.read(move |c| {
+            let mut args = Vec::new();
+            let conds = conditions(&filter, &mut args);
+            let count_args = args.clone();
+            let total: i64 = c
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM office_facts f{}",
+                    where_sql(&conds)
+                ))
+                .and_then(|mut s| {
+                    s.query_row(rusqlite::params_from_iter(count_args.iter()), |r| r.get(0))
+                })
+                .map_err(db)?;
+            let mut conds = conds;
+            if let Some(a) = after {
+                args.push(Sql::Integer(a.updated_ms as i64));
+                args.push(Sql::Text(a.id.to_string()));
+                let (u, i) = (args.len() - 1, args.len());
+                conds.push(format!(
+                    "(f.updated_ms < ?{u} OR (f.updated_ms = ?{u} AND f.id < ?{i}))"
+                ));
+            }
+            args.push(Sql::Integer(limit as i64 + 1));
+            let sql = format!(
+                "SELECT {} FROM office_facts f{} ORDER BY f.updated_ms DESC, f.id DESC LIMIT ?{}",
+                summary_cols(),
+                where_sql(&conds),
+                args.len()
+            );
+            let mut records = query_summaries(c, &sql, &args)?;
+            let more = records.len() > limit;
+            records.truncate(limit);
+            Ok(RecordPage {
+                records,
+                total: total as u64,
+                more,
+            })
+        })
+        .await
+    }
+
+    async fn export_chunk(
+        &self,
+        filter: &RecordFilter,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StorageResult<Vec<(RecordSummary, RecordV1)>> {
+        if after.is_none() {
+            self.office_fresh().await?;
+        }
+        let filter = filter.clone();
+        self.read(move |c| {
+            let mut args = Vec::new();
+            let mut conds = conditions(&filter, &mut args);
+            if let Some(a) = after {
+                args.push(Sql::Text(a.to_string()));
+                conds.push(format!("f.id > ?{}", args.len()));
+            }
+            args.push(Sql::Integer(limit as i64));
+            let sql = format!(
+                "SELECT {}, r.state FROM office_facts f JOIN records r ON r.id = f.id{} ORDER BY f.id LIMIT ?{}",
+                summary_cols(),
+                where_sql(&conds),
+                args.len()
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(db)?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(args.iter()))
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(limit);
+            while let Some(row) = rows.next().map_err(db)? {
+                let summary = to_summary(summary_row(row).map_err(db)?)?;
+                let state: String = row.get(13).map_err(db)?;
+                out.push((summary, unjson::<RecordV1>(&state)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_summary(&self, id: RecordId) -> StorageResult<Option<RecordSummary>> {
+        self.office_fresh().await?;
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {} FROM office_facts f WHERE f.id = ?1",
+                summary_cols()
+            );
+            Ok(query_summaries(c, &sql, &[Sql::Text(id.to_string())])?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    async fn history_source(&self, id: RecordId) -> StorageResult<HistorySource> {
+        self.read(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(db)?;
+            let key = id.to_string();
+            let ops: Vec<(i64, String, String, String, i64)> = tx
+                .prepare_cached(
+                    "SELECT seq, op, device_id, officer_id, received_ms FROM ops WHERE record_id = ?1 ORDER BY seq",
+                )
+                .and_then(|mut s| {
+                    s.query_map([&key], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect()
+                })
+                .map_err(db)?;
+            let ops = ops
+                .into_iter()
+                .map(|(seq, op, device_id, officer_id, received)| {
+                    Ok(LoggedOp {
+                        seq: seq as u64,
+                        op: unjson(&op)?,
+                        device_id,
+                        officer_id,
+                        received_ms: received as u64,
+                    })
+                })
+                .collect::<StorageResult<Vec<_>>>()?;
+            let actions: Vec<ActionRow> = tx
+                .prepare_cached(
+                    "SELECT id, at_ms, username, action, record_id, seq, hlc, note, detail \
+                     FROM office_actions WHERE record_id = ?1 ORDER BY id",
+                )
+                .and_then(|mut s| {
+                    s.query_map([&key], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(db)?;
+            let set_aside: Vec<SetAsideRow> = tx
+                .prepare_cached(&format!(
+                    "SELECT {SET_ASIDE_COLS} FROM set_aside WHERE record_id = ?1 ORDER BY id"
+                ))
+                .and_then(|mut s| s.query_map([&key], set_aside_row)?.collect())
+                .map_err(db)?;
+            Ok(HistorySource {
+                ops,
+                actions: actions
+                    .into_iter()
+                    .map(to_action)
+                    .collect::<StorageResult<_>>()?,
+                set_aside: set_aside
+                    .into_iter()
+                    .map(to_set_aside)
+                    .collect::<StorageResult<_>>()?,
+                officers: Vec::new(),
+            })
+        })
+        .await
+    }
+
+    async fn duplicate_groups(
+        &self,
+        kind: Kind,
+        limit: usize,
+    ) -> StorageResult<Vec<DuplicateGroup>> {
+        let col = match kind {
+            Kind::Worker => "nik",
+            Kind::Company => "nib",
+            other => {
+                return Err(StorageError::Internal(format!(
+                    "duplicates are searched among workers and companies, not {other}"
+                )));
+            }
+        };
+        self.office_fresh().await?;
+        self.read(move |c| {
+            let settled = SETTLED
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "WITH keys AS (SELECT {col} AS k FROM office_facts WHERE kind = ?1 AND {col} IS NOT NULL \
+                 AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1 \
+                 ORDER BY {col} LIMIT ?2) \
+                 SELECT {}, f.{col} FROM office_facts f JOIN keys ON f.{col} = keys.k \
+                 WHERE f.kind = ?1 AND COALESCE(f.status, '') NOT IN ({settled}) \
+                 ORDER BY f.{col}, f.created_ms, f.id",
+                summary_cols()
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(db)?;
+            let mut rows = stmt
+                .query(params![kind.as_str(), limit.min(LIST_CAP) as i64])
+                .map_err(db)?;
+            let mut groups: Vec<DuplicateGroup> = Vec::new();
+            while let Some(row) = rows.next().map_err(db)? {
+                let summary = to_summary(summary_row(row).map_err(db)?)?;
+                let key: String = row.get(13).map_err(db)?;
+                match groups.last_mut() {
+                    Some(g) if g.key == key => g.records.push(summary),
+                    _ => groups.push(DuplicateGroup {
+                        key,
+                        records: vec![summary],
+                    }),
+                }
+            }
+            Ok(groups)
+        })
+        .await
+    }
+
+    async fn set_aside_ops(&self, pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
+        self.read(move |c| {
+            let filter = if pending_only {
+                " WHERE resolution IS NULL"
+            } else {
+                ""
+            };
+            let rows: Vec<SetAsideRow> = c
+                .prepare_cached(&format!(
+                    "SELECT {SET_ASIDE_COLS} FROM set_aside{filter} ORDER BY id LIMIT {LIST_CAP}"
+                ))
+                .and_then(|mut s| s.query_map([], set_aside_row)?.collect())
+                .map_err(db)?;
+            rows.into_iter().map(to_set_aside).collect()
+        })
+        .await
+    }
+
+    async fn coverage(&self, query: &CoverageQuery) -> StorageResult<Vec<CoverageCell>> {
+        self.office_fresh().await?;
+        let query = query.clone();
+        self.read(move |c| {
+            let open = OPEN_FINDING
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut args: Vec<Sql> = vec![
+                Sql::Integer(query.area_len as i64),
+                Sql::Text(query.today.clone()),
+            ];
+            let mut conds = vec![prefix_range("region", &query.region, &mut args)];
+            if let Some(t) = query.from_ms {
+                args.push(Sql::Integer(t as i64));
+                conds.push(format!("created_ms >= ?{}", args.len()));
+            }
+            if let Some(t) = query.to_ms {
+                args.push(Sql::Integer(t as i64));
+                conds.push(format!("created_ms < ?{}", args.len()));
+            }
+            let sql = format!(
+                "SELECT substr(region, 1, ?1) AS area, kind, COALESCE(status, '') AS st, \
+                 CASE kind WHEN 'worker' THEN COALESCE(occupation, '') WHEN 'company' THEN COALESCE(compliance, '') ELSE '' END AS cat, \
+                 COUNT(*), \
+                 SUM(CASE WHEN kind = 'finding' AND status IN ({open}) AND deadline IS NOT NULL AND deadline < ?2 THEN 1 ELSE 0 END) \
+                 FROM office_facts WHERE {} GROUP BY area, kind, st, cat",
+                conds.join(" AND ")
+            );
+            let rows: Vec<(String, String, String, String, i64, i64)> = c
+                .prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })?
+                    .collect()
+                })
+                .map_err(db)?;
+            rows.into_iter()
+                .map(|(area, kind, status, category, count, overdue)| {
+                    Ok(CoverageCell {
+                        area,
+                        kind: parse(&kind)?,
+                        status,
+                        category,
+                        count: count.max(0) as u64,
+                        overdue: overdue.max(0) as u64,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn overview(&self, today: &str) -> StorageResult<Overview> {
+        self.office_fresh().await?;
+        let today = today.to_owned();
+        self.read(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(db)?;
+            let list = |xs: &[&str]| {
+                xs.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let sql = format!(
+                "SELECT kind, COUNT(*), SUM(conflicts > 0), \
+                 SUM((kind = 'worker' AND status IN ({})) OR (kind = 'visit' AND status IN ({}))), \
+                 SUM(kind = 'finding' AND status IN ({}) AND deadline IS NOT NULL AND deadline < ?1) \
+                 FROM office_facts GROUP BY kind",
+                list(awaiting_review(Kind::Worker)),
+                list(awaiting_review(Kind::Visit)),
+                list(OPEN_FINDING)
+            );
+            let rows: Vec<(String, i64, i64, i64, i64)> = tx
+                .prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.query_map([&today], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect()
+                })
+                .map_err(db)?;
+            let mut o = Overview::default();
+            for (kind, n, conflicts, awaiting, overdue) in rows {
+                let n = n.max(0) as u64;
+                match parse::<Kind>(&kind)? {
+                    Kind::Worker => o.workers = n,
+                    Kind::Company => o.companies = n,
+                    Kind::Visit => o.visits = n,
+                    Kind::Finding => o.findings = n,
+                }
+                o.conflicts += conflicts.max(0) as u64;
+                o.awaiting_review += awaiting.max(0) as u64;
+                o.findings_overdue += overdue.max(0) as u64;
+            }
+            let flagged: i64 = tx
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM office_facts f WHERE {NEEDS_REVIEW}"
+                ))
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db)?;
+            o.awaiting_review += flagged.max(0) as u64;
+            let settled = list(SETTLED);
+            for (kind, col) in [("worker", "nik"), ("company", "nib")] {
+                let groups: i64 = tx
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM (SELECT {col} FROM office_facts WHERE kind = ?1 AND {col} IS NOT NULL \
+                         AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1)"
+                    ))
+                    .and_then(|mut s| s.query_row([kind], |r| r.get(0)))
+                    .map_err(db)?;
+                o.duplicate_groups += groups.max(0) as u64;
+            }
+            let pending: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM set_aside WHERE resolution IS NULL")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db)?;
+            o.set_aside = pending.max(0) as u64;
+            Ok(o)
+        })
+        .await
+    }
+
+    async fn office_write(
+        &self,
+        write: OfficeWrite,
+        now_ms: u64,
+    ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
+        self.write(move |c| office_write_tx(c, &write, now_ms))
+            .await
+    }
+}
