@@ -65,6 +65,15 @@ pub enum DeviceCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         deadline_secs: u64,
+        /// Ops per pull page to ask for (default: the server's).
+        #[arg(long)]
+        page_ops: Option<u32>,
+    },
+    /// Register workers from JSON lines (the `sidak bench` record format, docs/bench.md), 1,000 per transaction.
+    Import {
+        /// The JSON-lines file.
+        #[arg(long)]
+        records: std::path::PathBuf,
     },
 }
 
@@ -335,8 +344,9 @@ pub fn run_local(store: &mut Store, command: &DeviceCommand, json: bool) -> Resu
         DeviceCommand::Conflicts => conflicts(store, json),
         DeviceCommand::Rejected => rejected(store, json),
         DeviceCommand::Status => status(store, json),
+        DeviceCommand::Import { records } => import(store, records, json),
         DeviceCommand::Enroll { .. } | DeviceCommand::Sync { .. } => {
-            unreachable!("handled by the caller")
+            bail!("enroll and sync need the network; the caller runs them")
         }
     }
 }
@@ -631,5 +641,29 @@ fn status(store: &Store, json: bool) -> Result<()> {
         "{} edits waiting to sync, {} refused, {} records in conflict",
         counts.pending_ops, counts.refused_ops, counts.conflicted_records
     );
+    Ok(())
+}
+
+fn import(store: &mut Store, path: &std::path::Path, json: bool) -> Result<()> {
+    let records = crate::workload::read_records(path)?;
+    let mut created = 0usize;
+    for chunk in records.chunks(1_000) {
+        let changes: Vec<Changes> = chunk
+            .iter()
+            .map(crate::workload::WorkerLine::changes)
+            .collect::<Result<_>>()?;
+        store.transaction(|w| {
+            for (r, c) in chunk.iter().zip(&changes) {
+                w.create_with_id(r.id, Kind::Worker, &r.village, c)?;
+            }
+            Ok(())
+        })?;
+        created += chunk.len();
+    }
+    if json {
+        println!("{}", json!({"imported": created}));
+    } else {
+        println!("imported {created} registrations");
+    }
     Ok(())
 }

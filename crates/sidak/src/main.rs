@@ -75,9 +75,13 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
             name.clone(),
             args.json,
         )),
-        device::DeviceCommand::Sync { deadline_secs } => runtime()?.block_on(sync::sync(
+        device::DeviceCommand::Sync {
+            deadline_secs,
+            page_ops,
+        } => runtime()?.block_on(sync::sync(
             &mut store,
             std::time::Duration::from_secs(*deadline_secs),
+            *page_ops,
             args.json,
         )),
         other => device::run_local(&mut store, other, args.json),

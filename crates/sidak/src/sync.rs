@@ -92,7 +92,12 @@ fn print_report(r: &SyncReport) {
 }
 
 /// Syncs now, with a progress line on a terminal.
-pub async fn sync(store: &mut Store, deadline: Duration, json: bool) -> Result<()> {
+pub async fn sync(
+    store: &mut Store,
+    deadline: Duration,
+    page_ops: Option<u32>,
+    json: bool,
+) -> Result<()> {
     let server = store.identity().map(|i| i.server_url.clone()).context(
         "this device is not enrolled: run `sidak device enroll --server URL --code CODE` first",
     )?;
@@ -100,6 +105,7 @@ pub async fn sync(store: &mut Store, deadline: Duration, json: bool) -> Result<(
         HttpTransport::new(&server)?,
         SyncConfig {
             deadline,
+            page_ops,
             app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             ..SyncConfig::default()
         },

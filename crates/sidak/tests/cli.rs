@@ -100,3 +100,230 @@ fn readme_server_command_serves_healthz_on_the_embedded_default() {
         "first start prints the admin password"
     );
 }
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("sidak runs");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn admin(server: &Server, args: &[&str]) -> serde_json::Value {
+    let url = format!("http://{}", server.addr);
+    let mut cmd = sidak();
+    cmd.args([
+        "admin",
+        "--server",
+        &url,
+        "--password",
+        &server.admin_password,
+        "--json",
+    ])
+    .args(args);
+    json(&run(&mut cmd))
+}
+
+fn device(db: &Path, args: &[&str]) -> serde_json::Value {
+    let mut cmd = sidak();
+    cmd.args(["device", "--db"])
+        .arg(db)
+        .arg("--json")
+        .args(args);
+    json(&run(&mut cmd))
+}
+
+#[test]
+fn officers_enroll_work_offline_and_sync_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let url = format!("http://{}", server.addr);
+    admin(
+        &server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73.71",
+        ],
+    );
+    let a_db = dir.path().join("a.sqlite");
+    let b_db = dir.path().join("b.sqlite");
+    for db in [&a_db, &b_db] {
+        let code = admin(&server, &["code", "ani"]);
+        let e = device(
+            db,
+            &[
+                "enroll",
+                "--server",
+                &url,
+                "--code",
+                code["code"].as_str().unwrap(),
+            ],
+        );
+        assert_eq!(e["scope"], serde_json::json!(["7371"]));
+    }
+    let w = device(
+        &a_db,
+        &[
+            "worker",
+            "add",
+            "--village",
+            "73.71.01.1001",
+            "--nik",
+            "7371015506900003",
+            "--name",
+            "Hasnah Daeng Ngai",
+            "--birth-date",
+            "1990-06-15",
+            "--sex",
+            "female",
+            "--occupation",
+            "seaweed_farmer",
+            "--income",
+            "1.500.000",
+            "--consent",
+            "--programmes",
+            "JKK,JKM,JHT",
+        ],
+    );
+    let id = w["id"].as_str().unwrap().to_owned();
+    // A bad edit is refused with a message and changes nothing.
+    let out = sidak()
+        .args(["device", "--db"])
+        .arg(&a_db)
+        .args(["worker", "set", &id, "monthly_income=500000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("monthly_income"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = device(&a_db, &["sync"]);
+    assert_eq!(s["accepted"], 1);
+    let s = device(&b_db, &["sync"]);
+    assert_eq!(s["pulled"], 1);
+    device(&a_db, &["worker", "set", &id, "full_name=Hasnah Dg. Ngai"]);
+    device(
+        &b_db,
+        &[
+            "worker",
+            "set",
+            &id,
+            "full_name=Hasna Daeng Ngai",
+            "heirs+=Ridwan (anak)",
+        ],
+    );
+    device(&a_db, &["sync"]);
+    device(&b_db, &["sync"]);
+    device(&a_db, &["sync"]);
+    let a = device(&a_db, &["worker", "show", &id]);
+    let b = device(&b_db, &["worker", "show", &id]);
+    assert_eq!(a, b, "both devices show the same record");
+    assert_eq!(a["conflicts"], serde_json::json!(["full_name"]));
+    assert_eq!(a["fields"]["heirs"], serde_json::json!(["Ridwan (anak)"]));
+    let status = device(&a_db, &["status"]);
+    assert_eq!(status["pending_edits"], 0);
+    assert_eq!(status["conflicted_records"], 1);
+    let devices = admin(&server, &["devices"]);
+    assert_eq!(devices.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_device_killed_while_pulling_resumes_with_nothing_lost_or_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let url = format!("http://{}", server.addr);
+    admin(
+        &server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73",
+        ],
+    );
+    // Upload a few thousand registrations through the benchmark's generator on device A.
+    let workload = dir.path().join("workload");
+    run(sidak()
+        .args([
+            "bench",
+            "--n",
+            "3000",
+            "--s3-records",
+            "3000",
+            "--write-workload",
+        ])
+        .arg(&workload));
+    let a_db = dir.path().join("a.sqlite");
+    let code = admin(&server, &["code", "ani"]);
+    device(
+        &a_db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+        ],
+    );
+    let mut cmd = sidak();
+    cmd.args(["device", "--db"])
+        .arg(&a_db)
+        .args(["import", "--records"])
+        .arg(workload.join("records.jsonl"));
+    run(&mut cmd);
+    device(&a_db, &["sync"]);
+    // Device B pulls; it is killed at several moments, then finishes.
+    let b_db = dir.path().join("b.sqlite");
+    let code = admin(&server, &["code", "ani"]);
+    device(
+        &b_db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+        ],
+    );
+    let mut seen = Vec::new();
+    for delay_ms in [40u64, 80, 120, 160, 200, 240] {
+        let mut child = sidak()
+            .args(["device", "--db"])
+            .arg(&b_db)
+            .args(["sync", "--page-ops", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        seen.push(device(&b_db, &["status"])["records"].as_u64().unwrap());
+    }
+    assert!(
+        seen.iter().any(|n| *n > 0 && *n < 3000),
+        "some kill landed in the middle of the pull: {seen:?}"
+    );
+    let s = device(&b_db, &["sync"]);
+    let status = device(&b_db, &["status"]);
+    assert_eq!(status["records"], 3000, "every record once: {s}");
+    assert_eq!(status["by_kind"]["worker"], 3000);
+}
