@@ -1,1 +1,28 @@
-//! sidak's device sync engine (being written: see issue 5).
+//! sidak's device sync engine: what a field app runs when it finds signal.
+//!
+//! - [`SyncEngine`] (`engine`): the loop. Push every pending batch (or push and
+//!   pull together with `/v1/sync`), record each op's outcome, pull pages until
+//!   none is left, apply each in one store transaction; retries with backoff and
+//!   jitter, a total deadline, progress callbacks.
+//! - [`SyncReport`], [`Progress`] (`report`): what a sync did, for the officer and the app.
+//! - [`Transport`] (`transport`): one POST, one reply; a trait so tests inject faults.
+//! - [`HttpTransport`] (`http`): the real one, reqwest with rustls, zstd/gzip both ways.
+//! - [`enroll`] (`enroll`): a one-time code becomes the device's identity in the store.
+//! - [`SyncError`] (`error`): why a sync stopped, with stable codes.
+//!
+//! The store does the bookkeeping that makes the loop safe to kill at any point;
+//! `docs/client.md` describes the flow and every failure it handles.
+
+mod engine;
+mod enroll;
+mod error;
+mod http;
+mod report;
+mod transport;
+
+pub use engine::{OnProgress, RetryPolicy, SyncConfig, SyncEngine};
+pub use enroll::{enroll, enroll_with};
+pub use error::{SyncError, SyncFailure};
+pub use http::{Compression, HttpTransport};
+pub use report::{Bytes, Phase, Progress, SyncReport};
+pub use transport::{Call, Reply, Transport, TransportError};

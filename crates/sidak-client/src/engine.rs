@@ -1,0 +1,422 @@
+//! The sync loop: push every pending batch, then pull every page, retrying what fails.
+//!
+//! Every step is committed to the store before the next begins: a batch is
+//! persisted before it is sent and its answer recorded in one transaction; a
+//! page and its cursor are applied in one transaction. So the loop can be
+//! stopped at any instant (process killed, network gone, deadline) and the
+//! next run continues where this one stopped, resending the batch in flight
+//! under the same number (the server answers it again without applying it
+//! twice) and pulling from the last cursor applied.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sidak_core::hlc::unix_ms;
+use sidak_core::protocol::{
+    self, ErrorBody, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse,
+    SyncRequest, SyncResponse,
+};
+use sidak_store::{Batch, Store};
+
+use crate::error::{SyncError, SyncFailure};
+use crate::report::{Phase, Progress, SyncReport};
+use crate::transport::{Call, Transport};
+
+/// How failed requests are retried: exponential backoff with full jitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first retry waits up to this long.
+    pub first_delay: Duration,
+    /// No wait is longer than this (nor than the sync's remaining time).
+    pub max_delay: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Rural signal comes and goes within seconds to minutes: ten attempts over
+        // about two minutes ride out a short gap without hammering a busy server.
+        RetryPolicy {
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based): a random time up to `first_delay * 2^(retry-1)`, capped.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let cap = self
+            .first_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+            .min(self.max_delay);
+        // Full jitter, so that devices that lost signal together do not come back in step.
+        cap.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+    }
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Most ops per push batch.
+    pub max_batch_ops: usize,
+    /// Most uncompressed JSON bytes per push batch.
+    pub max_batch_bytes: usize,
+    /// Ops per pull page to ask for (`None`: the server's default).
+    pub page_ops: Option<u32>,
+    /// Use `POST /v1/sync` (push and pull in one round trip) rather than `/v1/push` then `/v1/pull`.
+    pub combined: bool,
+    /// The whole sync stops after this long; what was done is kept.
+    pub deadline: Duration,
+    /// One request may take at most this long.
+    pub request_timeout: Duration,
+    /// How failed requests are retried.
+    pub retry: RetryPolicy,
+    /// The app's version, reported to the central office's device health.
+    pub app_version: Option<String>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            max_batch_ops: protocol::MAX_BATCH_OPS,
+            max_batch_bytes: protocol::MAX_BATCH_BYTES,
+            page_ops: None,
+            combined: true,
+            // Ten minutes: a first sync of a whole regency on slow 3G, not a stuck loop.
+            deadline: Duration::from_secs(10 * 60),
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            app_version: None,
+        }
+    }
+}
+
+/// A callback that receives progress after every batch and page.
+pub type OnProgress<'a> = &'a mut (dyn FnMut(&Progress) + Send);
+
+/// The sync engine over a transport.
+#[derive(Debug, Clone)]
+pub struct SyncEngine<T> {
+    transport: T,
+    config: SyncConfig,
+}
+
+/// One running sync: its deadline, its report, its progress.
+struct Session<'a, T> {
+    transport: &'a T,
+    config: &'a SyncConfig,
+    token: Option<String>,
+    started: Instant,
+    report: SyncReport,
+    progress: Progress,
+    on_progress: OnProgress<'a>,
+}
+
+enum Failure {
+    /// Worth another attempt (network trouble, 5xx, 408, 429), after the server's wait if it gave one.
+    Retry(String, Option<Duration>),
+    /// Retrying will not help.
+    Stop(SyncError),
+}
+
+impl<T: Transport> SyncEngine<T> {
+    /// An engine over `transport` with `config`.
+    pub fn new(transport: T, config: SyncConfig) -> Self {
+        SyncEngine { transport, config }
+    }
+
+    /// The transport (tests inspect it).
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Pushes every pending edit and pulls every page, until nothing is left either way.
+    pub async fn sync(
+        &self,
+        store: &mut Store,
+        on_progress: OnProgress<'_>,
+    ) -> Result<SyncReport, SyncFailure> {
+        let mut s = Session {
+            transport: &self.transport,
+            config: &self.config,
+            token: store.identity().map(|i| i.token.clone()),
+            started: Instant::now(),
+            report: SyncReport::default(),
+            progress: Progress::default(),
+            on_progress,
+        };
+        let result = if s.token.is_none() {
+            Err(SyncError::NotEnrolled)
+        } else if self.config.combined {
+            s.run_combined(store).await
+        } else {
+            s.run_separate(store).await
+        };
+        s.finish(store, result)
+    }
+}
+
+impl<T: Transport> Session<'_, T> {
+    async fn run_separate(&mut self, store: &mut Store) -> Result<(), SyncError> {
+        self.phase(store, Phase::Push)?;
+        while let Some(batch) =
+            store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?
+        {
+            let req = self.push_request(store, &batch)?;
+            let answer: PushResponse = self.call("/v1/push", &req).await?;
+            self.record_push(store, &batch, &answer)?;
+        }
+        self.phase(store, Phase::Pull)?;
+        loop {
+            let req = self.pull_request(store)?;
+            let page: PullResponse = self.call("/v1/pull", &req).await?;
+            self.record_page(store, &page)?;
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn run_combined(&mut self, store: &mut Store) -> Result<(), SyncError> {
+        loop {
+            let batch = store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?;
+            self.phase(
+                store,
+                if batch.is_some() {
+                    Phase::Push
+                } else {
+                    Phase::Pull
+                },
+            )?;
+            let req = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                push: batch
+                    .as_ref()
+                    .map(|b| self.push_request(store, b))
+                    .transpose()?,
+                pull: self.pull_request(store)?,
+            };
+            let answer: SyncResponse = self.call("/v1/sync", &req).await?;
+            if let Some(batch) = &batch {
+                let push = answer.push.as_ref().ok_or_else(|| SyncError::BadResponse {
+                    path: "/v1/sync",
+                    reason: "a batch was sent but the answer has no push result".into(),
+                })?;
+                self.record_push(store, batch, push)?;
+            }
+            self.record_page(store, &answer.pull)?;
+            if batch.is_none() && !answer.pull.more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn push_request(&self, store: &Store, batch: &Batch) -> Result<PushRequest, SyncError> {
+        Ok(PushRequest {
+            protocol: PROTOCOL_VERSION,
+            batch_seq: batch.batch_seq,
+            ops: batch.ops.iter().map(|(_, op)| op.clone()).collect(),
+            status: Some(store.device_status(self.config.app_version.clone())?),
+        })
+    }
+
+    fn pull_request(&self, store: &Store) -> Result<PullRequest, SyncError> {
+        Ok(PullRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: store.pull_cursor()?,
+            limit: self.config.page_ops,
+        })
+    }
+
+    fn record_push(
+        &mut self,
+        store: &mut Store,
+        batch: &Batch,
+        answer: &PushResponse,
+    ) -> Result<(), SyncError> {
+        let out = store.complete_batch(answer)?;
+        let r = &mut self.report;
+        r.batches += 1;
+        r.pushed += batch.ops.len() as u64;
+        r.accepted += u64::from(out.accepted);
+        r.duplicate += u64::from(out.duplicate);
+        r.clock_ahead |= out.set_aside.iter().any(|x| x.code == "clock_ahead");
+        r.rejected.extend(out.rejected);
+        r.set_aside.extend(out.set_aside);
+        self.observe_server_time(answer.server_time_ms);
+        self.progress.ops_pushed += batch.ops.len() as u64;
+        self.emit(store)
+    }
+
+    fn record_page(&mut self, store: &mut Store, page: &PullResponse) -> Result<(), SyncError> {
+        let out = store.apply_page(page)?;
+        let r = &mut self.report;
+        r.pages += 1;
+        r.pulled += u64::from(out.ops);
+        r.new_records += u64::from(out.new_records);
+        r.purged += u64::from(out.purged);
+        r.kept_unsynced += u64::from(out.kept);
+        r.scope = page.scope.clone();
+        self.observe_server_time(page.server_time_ms);
+        self.progress.pages += 1;
+        self.progress.ops_pulled += u64::from(out.ops);
+        self.emit(store)
+    }
+
+    fn observe_server_time(&mut self, server_ms: u64) {
+        let local = unix_ms(std::time::SystemTime::now()) as i64;
+        self.report.clock_offset_ms = Some(local - server_ms as i64);
+    }
+
+    fn phase(&mut self, store: &Store, phase: Phase) -> Result<(), SyncError> {
+        if self.progress.phase != Some(phase) {
+            self.progress.phase = Some(phase);
+            self.emit(store)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, store: &Store) -> Result<(), SyncError> {
+        self.progress.ops_pending = store.counts()?.pending_ops;
+        self.progress.bytes = self.report.bytes;
+        (self.on_progress)(&self.progress);
+        Ok(())
+    }
+
+    /// Sends one request, retrying network failures, 5xx, 408 and 429 until the
+    /// attempts or the sync's deadline run out.
+    async fn call<Q: Serialize, A: DeserializeOwned>(
+        &mut self,
+        path: &'static str,
+        req: &Q,
+    ) -> Result<A, SyncError> {
+        let body = serde_json::to_vec(req).map_err(|e| SyncError::BadResponse {
+            path,
+            reason: format!("request does not encode: {e}"),
+        })?;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let remaining = self.config.deadline.saturating_sub(self.started.elapsed());
+            if remaining.is_zero() {
+                return Err(SyncError::Deadline(
+                    self.config.deadline,
+                    format!("before calling {path}"),
+                ));
+            }
+            self.report.requests += 1;
+            let call = Call {
+                path,
+                token: self.token.as_deref(),
+                body: &body,
+                timeout: self.config.request_timeout.min(remaining),
+            };
+            let failure = match self.transport.post(call).await {
+                Err(e) => Failure::Retry(e.to_string(), None),
+                Ok(reply) => {
+                    let b = &mut self.report.bytes;
+                    b.up_wire += reply.wire_up;
+                    b.up_raw += body.len() as u64;
+                    b.down_wire += reply.wire_down;
+                    b.down_raw += reply.body.len() as u64;
+                    match classify(path, reply.status, &reply.body, reply.retry_after) {
+                        None => {
+                            return serde_json::from_slice(&reply.body).map_err(|e| {
+                                SyncError::BadResponse {
+                                    path,
+                                    reason: e.to_string(),
+                                }
+                            });
+                        }
+                        Some(f) => f,
+                    }
+                }
+            };
+            let (last, wait) = match failure {
+                Failure::Stop(e) => return Err(e),
+                Failure::Retry(last, wait) => (last, wait),
+            };
+            if attempt >= self.config.retry.max_attempts {
+                return Err(SyncError::GaveUp {
+                    path,
+                    attempts: attempt,
+                    last,
+                });
+            }
+            let wait = wait.unwrap_or_else(|| self.config.retry.delay(attempt));
+            if self.started.elapsed() + wait >= self.config.deadline {
+                return Err(SyncError::Deadline(self.config.deadline, last));
+            }
+            self.report.retries += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn finish(
+        mut self,
+        store: &Store,
+        result: Result<(), SyncError>,
+    ) -> Result<SyncReport, SyncFailure> {
+        if let Ok(c) = store.counts() {
+            self.report.conflicts_open = c.conflicted_records;
+            self.report.pending_after = c.pending_ops;
+        }
+        if self.report.scope.is_empty()
+            && let Some(id) = store.identity()
+        {
+            self.report.scope = id.scope.clone();
+        }
+        self.report.duration = self.started.elapsed();
+        match result {
+            Ok(()) => {
+                self.progress.phase = Some(Phase::Done);
+                let _ = self.emit(store);
+                Ok(self.report)
+            }
+            Err(error) => Err(SyncFailure {
+                error,
+                report: Box::new(self.report),
+            }),
+        }
+    }
+}
+
+/// What a non-2xx reply means; `None` for success.
+fn classify(
+    path: &'static str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Option<Failure> {
+    if (200..300).contains(&status) {
+        return None;
+    }
+    let err: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let (code, message) = match err {
+        Some(e) => (e.code, e.message),
+        None => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
+    };
+    let f = match (status, code.as_str()) {
+        (408 | 429, _) | (500..=599, _) => {
+            Failure::Retry(format!("{status} {code} {message}"), retry_after)
+        }
+        (401, "device_revoked") => Failure::Stop(SyncError::Revoked(message)),
+        (401, _) => Failure::Stop(SyncError::Unauthorized(message)),
+        (_, "unsupported_protocol") => Failure::Stop(SyncError::ProtocolRefused(message)),
+        _ => Failure::Stop(SyncError::Refused {
+            path,
+            status,
+            code,
+            message,
+        }),
+    };
+    Some(f)
+}

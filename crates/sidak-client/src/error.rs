@@ -1,0 +1,101 @@
+//! Why a sync (or an enrollment) stopped, each with a stable code.
+
+use std::time::Duration;
+
+use sidak_store::StoreError;
+
+use crate::report::SyncReport;
+
+/// Why the engine stopped before finishing.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The device is not enrolled: there is no token to sync with.
+    #[error("this device is not enrolled yet: enroll it with a code from the central office")]
+    NotEnrolled,
+    /// The server revoked this device: sync stops; local data is kept for the central office to recover.
+    #[error(
+        "the central office revoked this device ({0}); its data stays on it: contact your supervisor"
+    )]
+    Revoked(String),
+    /// The token is not accepted (other than a revocation).
+    #[error("the server refused the device's token ({0}): enroll the device again")]
+    Unauthorized(String),
+    /// The server does not speak this app's protocol version.
+    #[error("the server does not accept this app's protocol version ({0}): update the app")]
+    ProtocolRefused(String),
+    /// The server refused the request for a reason retrying will not fix.
+    #[error("the server refused {path} with {status} {code}: {message}")]
+    Refused {
+        /// The endpoint.
+        path: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A successful status with a body that is not the expected message (a captive portal, a proxy).
+    #[error(
+        "the answer from {path} is not a sidak message ({reason}); check the server address or the network"
+    )]
+    BadResponse {
+        /// The endpoint.
+        path: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Retries used up without an answer.
+    #[error(
+        "no answer from {path} after {attempts} attempts (last: {last}); try again when the signal is better"
+    )]
+    GaveUp {
+        /// The endpoint.
+        path: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The sync's total deadline passed; what was done is kept and the next sync continues from there.
+    #[error(
+        "the sync took longer than {0:?} and stopped (last: {1}); the next sync continues from here"
+    )]
+    Deadline(Duration, String),
+    /// The local store failed.
+    #[error("device store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    /// A stable code for this kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::Revoked(_) => "device_revoked",
+            SyncError::Unauthorized(_) => "unauthorized",
+            SyncError::ProtocolRefused(_) => "unsupported_protocol",
+            SyncError::Refused { .. } => "refused",
+            SyncError::BadResponse { .. } => "bad_response",
+            SyncError::GaveUp { .. } => "network",
+            SyncError::Deadline(..) => "deadline",
+            SyncError::Store(e) => e.code(),
+        }
+    }
+
+    /// Whether trying again later may succeed (network trouble, a busy server).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SyncError::GaveUp { .. } | SyncError::Deadline(..))
+    }
+}
+
+/// A sync that stopped early: why, and what it had done until then (all of it kept).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct SyncFailure {
+    /// Why it stopped.
+    #[source]
+    pub error: SyncError,
+    /// What was done before it stopped (boxed: a report is large and errors travel by value).
+    pub report: Box<SyncReport>,
+}
