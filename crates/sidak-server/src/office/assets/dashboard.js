@@ -1,0 +1,361 @@
+// sidak central-office dashboard: plain JavaScript, no build step.
+// The session token lives in sessionStorage (gone when the tab closes). Every value
+// that comes from the data is put into the page with textContent, never as HTML.
+'use strict';
+
+const TOKEN_KEY = 'sidak.session';
+const $ = (id) => document.getElementById(id);
+const fmt = new Intl.NumberFormat('id-ID');
+const KINDS = { worker: 'Pekerja / Worker', company: 'Perusahaan / Company', visit: 'Kunjungan / Visit', finding: 'Temuan / Finding' };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'onclick') node.addEventListener('click', v);
+    else if (k === 'class') node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function flash(message, isError) {
+  const f = $('flash');
+  f.textContent = message;
+  f.className = isError ? 'error' : '';
+  f.hidden = false;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { f.hidden = true; }, 5000);
+}
+
+function when(ms) {
+  if (ms === null || ms === undefined) return '—';
+  return new Date(ms).toLocaleString('id-ID', { dateStyle: 'short', timeStyle: 'short' });
+}
+
+function show(v) {
+  if (v === null || v === undefined) return '—';
+  if (Array.isArray(v)) return v.length ? v.map(show).join(' | ') : '—';
+  return String(v);
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.code;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ''}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => null);
+  if (res.status === 401) {
+    logout('Sesi berakhir, silakan masuk lagi / Session ended, please log in again');
+    throw new ApiError(401, data);
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('app').hidden = true;
+  $('who').hidden = true;
+  $('login').hidden = false;
+  if (message) {
+    $('login-error').textContent = message;
+    $('login-error').hidden = false;
+  }
+}
+
+async function login(event) {
+  event.preventDefault();
+  $('login-error').hidden = true;
+  $('login-button').disabled = true;
+  try {
+    const res = await fetch('/v1/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: $('username').value, password: $('password').value }),
+    });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new ApiError(res.status, data);
+    if (data.role === 'officer') throw new ApiError(403, { message: 'Akun petugas lapangan tidak dapat membuka dasbor / Field officers use the app, not the dashboard' });
+    sessionStorage.setItem(TOKEN_KEY, data.token);
+    $('password').value = '';
+    await start();
+  } catch (e) {
+    $('login-error').textContent = e.message;
+    $('login-error').hidden = false;
+  } finally {
+    $('login-button').disabled = false;
+  }
+}
+
+async function start() {
+  const me = await api('GET', '/v1/me');
+  $('who-name').textContent = `${me.username} (${me.role})`;
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('who').hidden = false;
+  await refresh();
+}
+
+async function refresh() {
+  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadDevices()]);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed && failed.reason.status !== 401) flash(failed.reason.message, true);
+}
+
+async function loadOverview() {
+  const o = await api('GET', '/v1/office/overview');
+  const set = (id, n) => { $(id).textContent = fmt.format(n); };
+  set('stat-workers', o.workers);
+  set('stat-companies', o.companies);
+  set('stat-visits', o.visits);
+  set('stat-conflicts', o.conflicts);
+  set('stat-duplicates', o.duplicate_groups);
+  set('stat-review', o.awaiting_review);
+  set('stat-overdue', o.findings_overdue);
+  set('stat-setaside', o.set_aside);
+  set('stat-devices', o.devices);
+}
+
+function shortName(name) {
+  return (name || '').replace(/^Kabupaten /, 'Kab. ').replace(/^Kota /, 'Kota ');
+}
+
+async function loadCoverage() {
+  const report = await api('GET', '/v1/office/coverage?region=73');
+  const areas = report.areas.filter((a) => a.code.length === 4);
+  const max = Math.max(1, ...areas.map((a) => a.workers.total));
+  const NS = 'http://www.w3.org/2000/svg';
+  const rowH = 16, labelW = 190, barW = 330, width = labelW + barW + 60;
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${areas.length * rowH + 4}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'Pekerja terdaftar per kabupaten/kota / Workers registered per regency');
+  areas.forEach((a, i) => {
+    const y = i * rowH + 2;
+    const label = document.createElementNS(NS, 'text');
+    label.setAttribute('x', labelW - 6);
+    label.setAttribute('y', y + 11);
+    label.setAttribute('text-anchor', 'end');
+    label.textContent = shortName(a.name) || a.code;
+    const bar = document.createElementNS(NS, 'rect');
+    const w = a.workers.total ? Math.max(2, (a.workers.total / max) * barW) : 2;
+    bar.setAttribute('x', labelW);
+    bar.setAttribute('y', y + 2);
+    bar.setAttribute('width', w);
+    bar.setAttribute('height', rowH - 4);
+    bar.setAttribute('class', a.workers.total ? 'bar' : 'zero');
+    bar.setAttribute('data-code', a.code);
+    const title = document.createElementNS(NS, 'title');
+    title.textContent = `${a.name}: ${a.workers.total} pekerja, ${a.companies.total} perusahaan, ${a.visits.total} kunjungan`;
+    bar.append(title);
+    const value = document.createElementNS(NS, 'text');
+    value.setAttribute('x', labelW + w + 4);
+    value.setAttribute('y', y + 11);
+    value.textContent = fmt.format(a.workers.total);
+    svg.append(label, bar, value);
+  });
+  $('chart').replaceChildren(svg);
+}
+
+function recordLabel(r) {
+  return `${r.label || r.id.slice(0, 8)} · ${KINDS[r.kind] || r.kind}`;
+}
+
+async function loadConflicts() {
+  const inbox = await api('GET', '/v1/office/conflicts?limit=50');
+  const body = $('conflicts-body');
+  const rows = [];
+  for (const item of inbox.items) {
+    for (const field of item.conflicts) {
+      const buttons = field.values.map((v) => el('button', {
+        type: 'button',
+        class: 'resolve-btn',
+        'data-record': item.record.id,
+        'data-field': field.name,
+        title: `${v.officer_id || v.device_id} · ${when(v.device_time_ms)}`,
+        onclick: () => resolve(item.record.id, field.name, v.hlc),
+      }, `Pilih / Choose ${show(v.value)} (${v.officer_id || 'perangkat / device'})`));
+      rows.push(el('tr', { 'data-record': item.record.id },
+        el('td', {}, recordLabel(item.record), el('br'), el('small', {}, item.record.village || item.record.region)),
+        el('td', {}, field.label),
+        el('td', {}, ...buttons)));
+    }
+  }
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 3, class: 'empty' }, 'Tidak ada konflik / No conflicts')));
+  body.replaceChildren(...rows);
+}
+
+async function resolve(record, field, hlc) {
+  const note = $('resolve-note').value.trim() || undefined;
+  try {
+    await api('POST', `/v1/office/records/${record}/resolve`, { field, pick: hlc, note });
+    $('resolve-note').value = '';
+    flash('Konflik diselesaikan / Conflict resolved');
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+  await refresh();
+}
+
+async function loadDuplicates() {
+  const d = await api('GET', '/v1/office/duplicates');
+  const rows = [];
+  for (const group of [...d.workers, ...d.companies]) {
+    const items = group.records.map((r, i) => {
+      const original = group.records[i === 0 ? 1 : 0];
+      return el('div', { class: 'dup' },
+        `${recordLabel(r)} · ${r.officer_id || '—'} · ${when(r.created_ms)} `,
+        el('button', {
+          type: 'button',
+          class: 'link-btn secondary',
+          'data-record': r.id,
+          onclick: () => linkDuplicate(r.id, original.id),
+        }, 'Tandai duplikat / Mark duplicate'));
+    });
+    rows.push(el('tr', {}, el('td', {}, group.key), el('td', {}, ...items)));
+  }
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 2, class: 'empty' }, 'Tidak ada dugaan duplikat / No suspected duplicates')));
+  $('duplicates-body').replaceChildren(...rows);
+}
+
+async function linkDuplicate(duplicate, original) {
+  try {
+    await api('POST', '/v1/office/duplicates/link', { duplicate, original });
+    flash('Ditandai sebagai duplikat / Marked as duplicate');
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+  await refresh();
+}
+
+function offset(ms) {
+  if (ms === null || ms === undefined) return '—';
+  const minutes = Math.round(ms / 60000);
+  return minutes === 0 ? '0' : `${minutes > 0 ? '+' : ''}${minutes} mnt/min`;
+}
+
+async function loadDevices() {
+  const d = await api('GET', '/v1/office/devices');
+  const rows = d.devices.map((x) => el('tr', {},
+    el('td', {}, x.officer_name || x.officer_id, el('br'), el('small', {}, x.name || x.device_id.slice(0, 8)), x.revoked_ms ? el('small', { class: 'bad' }, ' dicabut / revoked') : null),
+    el('td', { class: x.silent ? 'bad' : '' }, when(x.last_sync_ms)),
+    el('td', {}, show(x.pending_ops)),
+    el('td', { class: x.rejected_ops ? 'bad' : '' }, show(x.rejected_ops), x.set_aside ? ` (+${x.set_aside} ditahan / set aside)` : ''),
+    el('td', { class: x.clock_warning ? 'bad' : '' }, offset(x.clock_offset_ms))));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'Belum ada perangkat / No devices yet')));
+  $('devices-body').replaceChildren(...rows);
+}
+
+let searchCursor = null;
+
+function searchQuery() {
+  const p = new URLSearchParams();
+  const add = (k, v) => { if (v) p.set(k, v); };
+  add('q', $('search-q').value.trim());
+  add('kind', $('search-kind').value);
+  add('status', $('search-status').value.trim());
+  add('region', $('search-region').value.trim());
+  if ($('search-conflicts').checked) p.set('has_conflicts', 'true');
+  if ($('search-review').checked) p.set('needs_review', 'true');
+  p.set('limit', '25');
+  return p;
+}
+
+async function search(event, more) {
+  if (event) event.preventDefault();
+  const p = searchQuery();
+  if (more && searchCursor) p.set('cursor', searchCursor);
+  try {
+    const page = await api('GET', `/v1/office/records?${p}`);
+    const rows = page.records.map((r) => el('tr', { class: 'clickable', 'data-record': r.id, onclick: () => openRecord(r.id) },
+      el('td', {}, r.label || r.id.slice(0, 8), r.conflicts ? el('small', { class: 'bad' }, ' konflik / conflict') : null, r.needs_review ? el('small', { class: 'bad' }, ' review ulang / re-review') : null),
+      el('td', {}, KINDS[r.kind] || r.kind),
+      el('td', {}, show(r.status)),
+      el('td', {}, show(r.nik || r.nib)),
+      el('td', {}, r.village || r.region, el('br'), el('small', {}, r.regency || '')),
+      el('td', {}, when(r.updated_ms))));
+    if (more) $('search-body').append(...rows);
+    else $('search-body').replaceChildren(...rows);
+    searchCursor = page.next_cursor;
+    $('search-more').hidden = !page.next_cursor;
+    $('search-total').textContent = `${fmt.format(page.total)} data ditemukan / records found`;
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
+function describe(change) {
+  const verb = { set: '', add: '+ ', remove: '− ' }[change.action] || '';
+  const parts = [el('b', {}, change.label.split(' / ')[0]), ': ', verb];
+  if (change.action === 'set' && change.old !== null && change.effective) {
+    parts.push(el('span', { class: 'old' }, show(change.old)), ' → ');
+  }
+  parts.push(show(change.new));
+  if (!change.effective) parts.push(el('small', {}, ' (tidak berubah / no change)'));
+  return el('div', {}, ...parts);
+}
+
+async function openRecord(id) {
+  try {
+    const [detail, history] = await Promise.all([
+      api('GET', `/v1/office/records/${id}`),
+      api('GET', `/v1/office/records/${id}/history`),
+    ]);
+    const r = detail.record;
+    $('detail-title').textContent = r ? `${recordLabel(r)} · ${r.status || ''} · ${r.village || r.region}` : id;
+    const actions = [];
+    if (r && (r.kind === 'worker' || r.kind === 'visit')) {
+      actions.push(el('button', { type: 'button', id: 'approve-btn', onclick: () => review(id, 'approve') }, 'Setujui / Approve'));
+      actions.push(el('button', { type: 'button', class: 'secondary', id: 'return-btn', onclick: () => review(id, 'return') }, 'Kembalikan / Return'));
+    }
+    $('detail-actions').replaceChildren(...actions);
+    $('detail-fields').replaceChildren(...detail.fields.filter((f) => f.value !== null && !(Array.isArray(f.value) && !f.value.length)).map((f) =>
+      el('tr', {}, el('th', {}, f.label), el('td', { class: f.conflict ? 'bad' : '' }, f.conflict ? f.values.map((v) => show(v.value)).join(' | ') : show(f.value)))));
+    $('history-body').replaceChildren(...history.entries.map((e) => el('tr', {},
+      el('td', {}, when(e.device_time_ms), el('br'), el('small', {}, `diterima / received ${when(e.received_ms)}`)),
+      el('td', {}, e.office ? e.officer_id.replace('office:', 'kantor / office: ') : e.officer_id, el('br'), el('small', {}, e.device_id.slice(0, 8))),
+      el('td', {}, ...e.changes.map(describe), ...e.actions.filter((a) => a.note).map((a) => el('div', {}, el('small', {}, `Catatan / Note: ${a.note}`)))))));
+    $('detail').hidden = false;
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
+async function review(id, decision) {
+  let note;
+  if (decision === 'return') {
+    note = window.prompt('Komentar untuk petugas / Comment for the officer', '');
+    if (!note) return;
+  }
+  try {
+    await api('POST', `/v1/office/records/${id}/review`, { decision, note });
+    flash(decision === 'approve' ? 'Disetujui / Approved' : 'Dikembalikan / Returned');
+    await openRecord(id);
+    await loadOverview();
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', login);
+  $('logout').addEventListener('click', async () => {
+    await fetch('/v1/logout', { method: 'POST', headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ''}` } }).catch(() => null);
+    logout();
+  });
+  $('refresh').addEventListener('click', refresh);
+  $('search-form').addEventListener('submit', (e) => search(e, false));
+  $('search-more').addEventListener('click', () => search(null, true));
+  if (sessionStorage.getItem(TOKEN_KEY)) start().catch(() => logout());
+});

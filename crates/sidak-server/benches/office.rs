@@ -1,0 +1,3 @@
+//! Office benchmark (filled in next).
+
+fn main() {}

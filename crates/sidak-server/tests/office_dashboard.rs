@@ -1,0 +1,328 @@
+//! The dashboard in a real browser: headless Chromium driven by chromedriver (WebDriver,
+//! through fantoccini) against a real server seeded through the real protocol.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium` and
+//! `chromium-driver`; `.ci/run` installs them). Without them the test fails under
+//! `CI=true` and is skipped with a message otherwise. The screenshot is written to
+//! `target/artifacts/dashboard.png` (and `dashboard-after.png` after the actions).
+
+mod office_seed;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use sidak_core::Value;
+
+use office_seed::{SUPERVISOR_PASSWORD, seed};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long the page may take to show what the test waits for (the debug build on a
+/// busy 2-core machine is slow; a healthy run needs well under a second).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A chromedriver process of ours, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(res) = http.get(format!("{}/status", driver.url)).send().await
+            && res.status().is_success()
+        {
+            return driver;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", format!("--user-data-dir={}", profile.display()),
+                "--window-size=1366,900", "--lang=id-ID",
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!("a JSON object")
+    };
+    // Both rustls providers are compiled in (see Cargo.toml); choose one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("start chromium")
+}
+
+/// Waits until `css` has `text` (trimmed).
+async fn wait_text(c: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if last.trim() == text {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} shows {last:?}, expected {text:?}");
+}
+
+/// Waits until `css` matches exactly `n` elements.
+async fn wait_count(c: &Client, css: &str, n: usize) -> Vec<fantoccini::elements::Element> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let found = c.find_all(Locator::Css(css)).await.unwrap_or_default();
+        if found.len() == n {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css}: {} elements, expected {n}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir
+}
+
+/// Saves the whole page (a tall window for the shot, then the laptop size again).
+async fn screenshot(c: &Client, name: &str) {
+    c.set_window_size(1366, 1900).await.expect("resize");
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(artifacts().join(name), png).expect("write screenshot");
+    c.set_window_size(1366, 900).await.expect("resize");
+}
+
+fn browser_available() -> bool {
+    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{CHROMIUM} and {CHROMEDRIVER} are needed in CI (apt-get install chromium chromium-driver)"
+        );
+        println!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; install chromium and chromium-driver to run the dashboard test"
+        );
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
+    if !browser_available() {
+        return;
+    }
+    let s = seed().await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let c = browser(&driver, profile.path()).await;
+
+    // The login page comes first.
+    c.goto(&format!("{}/", s.server.base)).await.expect("open");
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Id("login-form"))
+        .await
+        .expect("login form");
+    assert!(
+        !c.find(Locator::Id("app"))
+            .await
+            .expect("app")
+            .is_displayed()
+            .await
+            .expect("displayed"),
+        "nothing shows before login"
+    );
+    // A wrong password is refused on the page.
+    c.find(Locator::Id("username"))
+        .await
+        .expect("username")
+        .send_keys("supervisor")
+        .await
+        .expect("type");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("password")
+        .send_keys("wrong-password")
+        .await
+        .expect("type");
+    c.find(Locator::Id("login-button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("submit");
+    let error = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#login-error:not([hidden])"))
+        .await
+        .expect("login error");
+    assert!(!error.text().await.expect("text").is_empty());
+    let password = c.find(Locator::Id("password")).await.expect("password");
+    password.clear().await.expect("clear");
+    password.send_keys(SUPERVISOR_PASSWORD).await.expect("type");
+    c.find(Locator::Id("login-button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("log in");
+
+    // The numbers the seed implies.
+    wait_text(&c, "#stat-workers", "3").await;
+    wait_text(&c, "#stat-companies", "1").await;
+    wait_text(&c, "#stat-visits", "1").await;
+    wait_text(&c, "#stat-conflicts", "1").await;
+    wait_text(&c, "#stat-duplicates", "1").await;
+    wait_text(&c, "#stat-review", "3").await;
+    wait_text(&c, "#stat-devices", "2").await;
+    wait_count(&c, "#chart rect.bar", 1).await;
+    let bars = wait_count(&c, "#chart rect", 24).await;
+    assert_eq!(
+        bars.len(),
+        24,
+        "one bar per regency and city of South Sulawesi"
+    );
+    let buttons = wait_count(&c, "#conflicts-body .resolve-btn", 2).await;
+    wait_count(&c, "#duplicates-body .link-btn", 2).await;
+    wait_count(&c, "#devices-body tr", 2).await;
+    screenshot(&c, "dashboard.png").await;
+
+    // Resolve the conflict by choosing 45, with a note; the inbox empties.
+    let mut chosen = None;
+    for b in buttons {
+        if b.text().await.expect("text").contains("45") {
+            chosen = Some(b);
+        }
+    }
+    c.find(Locator::Id("resolve-note"))
+        .await
+        .expect("note")
+        .send_keys("dihitung ulang dari foto")
+        .await
+        .expect("type");
+    chosen
+        .expect("a button for 45")
+        .click()
+        .await
+        .expect("resolve");
+    wait_count(&c, "#conflicts-body .resolve-btn", 0).await;
+    wait_text(&c, "#stat-conflicts", "0").await;
+    let visit = s.server.record(s.visit).await.expect("visit");
+    assert!(visit.conflicts().is_empty());
+    assert_eq!(visit.get("workers_observed"), Some(&Value::Int(45)));
+
+    // Link the duplicate registration; neither record is deleted.
+    let links = wait_count(&c, "#duplicates-body .link-btn", 2).await;
+    links[0].click().await.expect("link");
+    wait_count(&c, "#duplicates-body .link-btn", 0).await;
+    wait_text(&c, "#stat-duplicates", "0").await;
+    wait_text(&c, "#stat-workers", "3").await;
+    let (w1, w2) = (
+        s.server.record(s.w1).await.expect("w1"),
+        s.server.record(s.w2).await.expect("w2"),
+    );
+    let linked = [&w1, &w2]
+        .iter()
+        .filter(|r| r.get_str("status") == Some("duplicate"))
+        .count();
+    assert_eq!(linked, 1, "exactly one of the pair is marked duplicate");
+
+    // Search for the visit and read its history: the supervisor's resolution is there.
+    c.find(Locator::Id("search-kind"))
+        .await
+        .expect("kind")
+        .select_by_value("visit")
+        .await
+        .expect("select");
+    c.find(Locator::Css("#search-form button[type=submit]"))
+        .await
+        .expect("search")
+        .click()
+        .await
+        .expect("search");
+    let rows = wait_count(&c, "#search-body tr", 1).await;
+    rows[0].click().await.expect("open record");
+    let history = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#history-body tr"))
+        .await
+        .expect("history");
+    drop(history);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = c
+            .find(Locator::Id("history-body"))
+            .await
+            .expect("history")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("dihitung ulang dari foto") && text.contains("supervisor") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "history lacks the resolution: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&c, "dashboard-after.png").await;
+    c.close().await.expect("close browser");
+}
