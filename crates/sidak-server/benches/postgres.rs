@@ -1,0 +1,297 @@
+//! PostgreSQL backend benchmark (issue 7), beside SQLite in the same run. Prints one JSON
+//! line per measurement and one per figure (the median of the repeats). Run in release:
+//!
+//! `SIDAK_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p sidak-server --bench postgres`
+//!
+//! - `ingest_one_device`: one device pushes N worker registrations (all fields) in batches
+//!   of 1,000, on SQLite and on PostgreSQL (one instance). Target: PostgreSQL within 2x.
+//! - `devices_at_once`: D devices (default 100) in 10 teams sync at once, each pushing rounds
+//!   of 100 ops and pulling its district, on SQLite (one instance) and on PostgreSQL with
+//!   one and with two instances over one database (devices split between them).
+//!   Target: two instances ingest at least 1.5x what one does.
+//!
+//! Instances run in this process, like the clients: every figure on a small machine is
+//! also bounded by the cores that client, server and database share; `machine_busy` (the
+//! whole machine's busy fraction during the measurement, from `/proc/stat`) says whether
+//! they were saturated. `SIDAK_BENCH_OPS`, `SIDAK_BENCH_DEVICES`, `SIDAK_BENCH_ROUNDS` and
+//! `SIDAK_BENCH_REPEAT` (default 3) change the sizes.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+use sidak_core::protocol::{OpStatus, PROTOCOL_VERSION, PushResponse, SyncResponse};
+use support::pg::TestDatabase;
+use support::{Backend, TestDevice, TestServer, villages};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// (busy, total) jiffies of the whole machine, from `/proc/stat`.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().sum();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+fn busy_since(start: (u64, u64)) -> f64 {
+    let now = machine_jiffies();
+    let total = now.1.saturating_sub(start.1).max(1);
+    (now.0.saturating_sub(start.0)) as f64 / total as f64
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Servers for one measurement: one or two instances over one fresh database.
+struct Setup {
+    servers: Vec<TestServer>,
+    _db: Option<TestDatabase>,
+}
+
+async fn setup(engine: &str, instances: usize) -> Setup {
+    if engine == "sqlite" {
+        return Setup {
+            servers: vec![TestServer::start(Backend::Sqlite).await],
+            _db: None,
+        };
+    }
+    let db = TestDatabase::create().await;
+    let mut servers = Vec::new();
+    for _ in 0..instances {
+        let url = db.url.clone();
+        // The backend argument only picks a default database; the tweak replaces it.
+        servers.push(TestServer::start_with(Backend::Sqlite, |c| c.database = url).await);
+    }
+    Setup {
+        servers,
+        _db: Some(db),
+    }
+}
+
+async fn post_bytes(dev: &TestDevice, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let res = dev
+        .http
+        .post(format!("{}{path}", dev.base))
+        .bearer_auth(&dev.token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let st = res.status().as_u16();
+    (st, res.bytes().await.expect("body").to_vec())
+}
+
+/// One device pushes `total` registrations in batches of 1,000; returns ops/s.
+async fn ingest_one_device(engine: &str, total: usize) -> f64 {
+    let setup = setup(engine, 1).await;
+    let s = &setup.servers[0];
+    s.officer("ingest", &["7371"]).await;
+    let mut writer = s.device("ingest").await;
+    let vs = villages("7371");
+    // Every batch is built before timing: the figure is the server's, not the client's.
+    let mut bodies = Vec::new();
+    let mut i = 0;
+    while i < total {
+        let n = 1_000.min(total - i);
+        for k in 0..n {
+            let id = writer.register_worker(&vs[(i + k) % vs.len()], &format!("Pekerja {}", i + k));
+            writer.records.remove(&id);
+        }
+        let ops: Vec<_> = writer.pending.drain(..).collect();
+        let seq = bodies.len() + 1;
+        bodies.push(
+            serde_json::to_vec(
+                &json!({"protocol": PROTOCOL_VERSION, "batch_seq": seq, "ops": ops}),
+            )
+            .expect("json"),
+        );
+        i += n;
+    }
+    let machine = machine_jiffies();
+    let t = Instant::now();
+    let mut ingested = 0;
+    for body in bodies {
+        let (st, bytes) = post_bytes(&writer, "/v1/push", body).await;
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&bytes));
+        let r: PushResponse = serde_json::from_slice(&bytes).expect("reply");
+        assert!(r.results.iter().all(|r| r.status == OpStatus::Accepted));
+        ingested += r.results.len();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let rate = ingested as f64 / secs;
+    println!(
+        "{}",
+        json!({"run": "ingest_one_device", "engine": engine, "ops": ingested, "batch": 1000,
+               "seconds": secs, "ops_per_s": rate.round(), "machine_busy": busy_since(machine)})
+    );
+    for s in setup.servers {
+        s.stop().await;
+    }
+    rate
+}
+
+/// `devices` devices sync at once through `instances` instances; returns pushed ops/s.
+async fn devices_at_once(engine: &str, instances: usize, devices: usize, rounds: usize) -> f64 {
+    let setup = setup(engine, instances).await;
+    let first = &setup.servers[0];
+    let districts: Vec<String> = sidak_core::region::Regions::get()
+        .children("7371", sidak_core::region::Level::District)
+        .into_iter()
+        .map(|r| r.code.clone())
+        .take(10)
+        .collect();
+    for (t, d) in districts.iter().enumerate() {
+        first.officer(&format!("team-{t}"), &[d.as_str()]).await;
+    }
+    let mut phones = Vec::new();
+    for k in 0..devices {
+        let server = &setup.servers[k % setup.servers.len()];
+        let mut dev = server
+            .device(&format!("team-{}", k % districts.len()))
+            .await;
+        dev.pull_all().await;
+        phones.push(dev);
+    }
+    let per_round = 100;
+    let machine = machine_jiffies();
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, mut dev) in phones.into_iter().enumerate() {
+        let vill = villages(&districts[k % districts.len()]);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            for r in 0..rounds {
+                for j in 0..per_round {
+                    dev.register_worker(&vill[(r * per_round + j) % vill.len()], "Pekerja");
+                }
+                loop {
+                    let push = (!dev.pending.is_empty()).then(|| dev.batch(1_000));
+                    let body = json!({"protocol": PROTOCOL_VERSION, "push": push,
+                                      "pull": {"protocol": PROTOCOL_VERSION, "cursor": dev.cursor}});
+                    let start = Instant::now();
+                    let (st, reply) = dev.post("/v1/sync", &body).await;
+                    lat.push(start.elapsed());
+                    if st != 200 {
+                        errors += 1;
+                        continue;
+                    }
+                    let reply: SyncResponse = serde_json::from_value::<SyncResponse>(reply)
+                        .expect("reply");
+                    if let Some(p) = &reply.push {
+                        dev.acknowledge(p);
+                    }
+                    dev.apply_page(&reply.pull);
+                    if dev.pending.is_empty() && !reply.pull.more {
+                        break;
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("device");
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let busy = busy_since(machine);
+    lat.sort();
+    let pushed = devices * rounds * per_round;
+    let rate = pushed as f64 / secs;
+    println!(
+        "{}",
+        json!({"run": "devices_at_once", "engine": engine, "instances": instances, "devices": devices,
+               "ops_pushed": pushed, "requests": lat.len(), "errors": errors, "seconds": secs,
+               "pushed_ops_per_s": rate.round(), "p50_ms": percentile(&lat, 0.5),
+               "p99_ms": percentile(&lat, 0.99), "machine_busy": busy})
+    );
+    assert_eq!(errors, 0, "no request may fail");
+    for s in setup.servers {
+        s.stop().await;
+    }
+    rate
+}
+
+async fn bench() {
+    if support::pg::database_url().is_none() {
+        return;
+    }
+    let total = env("SIDAK_BENCH_OPS", 100_000);
+    let devices = env("SIDAK_BENCH_DEVICES", 100);
+    let rounds = env("SIDAK_BENCH_ROUNDS", 5);
+    let repeat = env("SIDAK_BENCH_REPEAT", 3).max(1);
+
+    let mut ingest: Vec<(&str, Vec<f64>)> = vec![("sqlite", vec![]), ("postgres", vec![])];
+    for _ in 0..repeat {
+        for (engine, runs) in &mut ingest {
+            runs.push(ingest_one_device(engine, total).await);
+        }
+    }
+    let mut figures: Vec<Json> = Vec::new();
+    let sqlite = median(ingest[0].1.clone());
+    let postgres = median(ingest[1].1.clone());
+    figures.push(
+        json!({"figure": "ingest_one_device", "ops": total, "repeats": repeat,
+        "sqlite_ops_per_s": sqlite.round(), "postgres_ops_per_s": postgres.round(),
+        "sqlite_over_postgres": sqlite / postgres, "target_max": 2.0}),
+    );
+
+    let mut at_once: Vec<(&str, usize, Vec<f64>)> = vec![
+        ("sqlite", 1, vec![]),
+        ("postgres", 1, vec![]),
+        ("postgres", 2, vec![]),
+    ];
+    for _ in 0..repeat {
+        for (engine, instances, runs) in &mut at_once {
+            runs.push(devices_at_once(engine, *instances, devices, rounds).await);
+        }
+    }
+    let one = median(at_once[1].2.clone());
+    let two = median(at_once[2].2.clone());
+    figures.push(json!({"figure": "devices_at_once", "devices": devices, "repeats": repeat,
+        "sqlite_one_instance_ops_per_s": median(at_once[0].2.clone()).round(),
+        "postgres_one_instance_ops_per_s": one.round(), "postgres_two_instances_ops_per_s": two.round(),
+        "two_over_one": two / one, "target_min": 1.5}));
+    for f in figures {
+        println!("{f}");
+    }
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench());
+}
