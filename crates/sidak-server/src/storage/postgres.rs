@@ -45,9 +45,10 @@
 //! a push transaction (milliseconds; at most `idle_in_transaction_session_timeout`, which
 //! [`PostgresStorage::open`] sets, if an instance freezes mid-push).
 //!
-//! **Writes** are in [`push`]; the schema and its migrations (run at start under an
+//! **Writes** are in [`push`]; the central office's queries and writes in [`office`]; the schema and its migrations (run at start under an
 //! advisory lock, so instances starting together do not race) in [`schema`].
 
+mod office;
 mod push;
 mod schema;
 
@@ -293,6 +294,16 @@ const WATERMARK_SQL: &str = "SELECT s.last, ( \
          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND s.last IS NOT NULL \
      ) FROM (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM ops_seq) s";
+
+/// The high watermark `h = min(S, M - 1)` (see the module docs): every op numbered at most
+/// `h` is committed and visible to any statement that starts after this returns.
+async fn safe_high(c: &impl deadpool_postgres::GenericClient) -> StorageResult<u64> {
+    let stmt = c.prepare_cached(WATERMARK_SQL).await.map_err(db)?;
+    let row = c.query_one(&stmt, &[&RESERVATION_NS]).await.map_err(db)?;
+    let last: i64 = row.try_get(0).map_err(db)?;
+    let reserved: Option<i64> = row.try_get(1).map_err(db)?;
+    Ok(reserved.map_or(last, |m| last.min(m - 1)).max(0) as u64)
+}
 
 /// One page of ops at or below the watermark `$2`, in a statement (so a snapshot) that starts
 /// after the watermark was read. `limit + 1` rows are asked for, to learn `more`.
@@ -657,11 +668,7 @@ impl Storage for PostgresStorage {
         let c = self.client().await?;
         // Statement one: the watermark (see the module docs). Statement two, with its own
         // later snapshot: the page below it. Their order is the whole point; do not merge them.
-        let stmt = c.prepare_cached(WATERMARK_SQL).await.map_err(db)?;
-        let row = c.query_one(&stmt, &[&RESERVATION_NS]).await.map_err(db)?;
-        let last: i64 = row.try_get(0).map_err(db)?;
-        let reserved: Option<i64> = row.try_get(1).map_err(db)?;
-        let mut h = reserved.map_or(last, |m| last.min(m - 1)).max(0) as u64;
+        let mut h = safe_high(&c).await?;
         if let Some(upto) = scan.upto {
             h = h.min(upto);
         }
@@ -701,6 +708,10 @@ impl Storage for PostgresStorage {
             ops.push((seq as u64, unjson::<OpV1>(&text)?));
         }
         Ok(ScanResult { ops, more, high })
+    }
+
+    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
+        Some(self)
     }
 
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {

@@ -33,11 +33,13 @@ use crate::storage::{DeviceAuth, StorageError, StorageResult};
 /// How many times a push transaction is retried after losing a race (unique violation,
 /// deadlock, serialization failure, a record created concurrently). Each retry sees the
 /// winner's commit, so one retry nearly always suffices; the bound only stops a livelock.
-const MAX_ATTEMPTS: usize = 5;
+pub(super) const MAX_ATTEMPTS: usize = 5;
 
 /// Why one attempt failed: a race to retry, or an answer to return.
 pub(super) enum Attempt {
+    /// Lost a race; run the transaction again.
     Retry(String),
+    /// Failed; return this.
     Fail(StorageError),
 }
 
@@ -47,7 +49,8 @@ impl From<StorageError> for Attempt {
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> Attempt {
+/// Classifies a driver error: races to retry, the rest to return.
+pub(super) fn pg(e: tokio_postgres::Error) -> Attempt {
     let retry = matches!(
         e.code(),
         Some(c) if *c == SqlState::UNIQUE_VIOLATION
@@ -261,49 +264,7 @@ async fn attempt(
         .map_err(pg)?;
     }
 
-    let mut upd = Columns::default();
-    let mut new = Columns::default();
-    for rec in &out.states {
-        let row = RecordRow::of(rec);
-        let seq = last_seq.get(&row.id).copied().unwrap_or(0);
-        if existed.contains(&row.id) {
-            upd.push(&row, seq)?;
-        } else {
-            new.push(&row, seq)?;
-        }
-    }
-    if !upd.id.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE records AS r SET state = t.state, status = t.status, conflicts = t.conflicts, \
-                 nik = t.nik, nib = t.nib, updated_hlc = t.updated_hlc, updated_ms = t.updated_ms, \
-                 last_seq = t.last_seq \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
-                             $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
-                 AS t(id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
-                 WHERE r.id = t.id",
-            )
-            .await
-            .map_err(pg)?;
-        tx.execute(&stmt, &upd.params()).await.map_err(pg)?;
-    }
-    if !new.id.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
-                                      $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .await
-            .map_err(pg)?;
-        let n = tx.execute(&stmt, &new.params()).await.map_err(pg)?;
-        if n as usize != new.id.len() {
-            // Another transaction created one of these records after our read: our merge
-            // lacks its ops. Roll back (drop) and redo the batch, which will lock the row.
-            return Err(Attempt::Retry("record created concurrently".into()));
-        }
-    }
+    write_records(&tx, &out.states, &existed, &last_seq).await?;
 
     if !out.set_aside.is_empty() {
         let mut record_id = Vec::new();
@@ -357,6 +318,61 @@ async fn attempt(
     Ok(reply)
 }
 
+/// Stores new record states: an update for each record that existed (its row is locked),
+/// an insert for each new one. A new record another transaction created since our read
+/// means our merge lacks its ops: the caller's transaction must be retried.
+pub(super) async fn write_records(
+    tx: &deadpool_postgres::Transaction<'_>,
+    states: &[sidak_core::Record],
+    existed: &[RecordId],
+    last_seq: &HashMap<RecordId, i64>,
+) -> Result<(), Attempt> {
+    let mut upd = Columns::default();
+    let mut new = Columns::default();
+    for rec in states {
+        let row = RecordRow::of(rec);
+        let seq = last_seq.get(&row.id).copied().unwrap_or(0);
+        if existed.contains(&row.id) {
+            upd.push(&row, seq)?;
+        } else {
+            new.push(&row, seq)?;
+        }
+    }
+    if !upd.id.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE records AS r SET state = t.state, status = t.status, conflicts = t.conflicts, \
+                 nik = t.nik, nib = t.nib, updated_hlc = t.updated_hlc, updated_ms = t.updated_ms, \
+                 last_seq = t.last_seq \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
+                             $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
+                 AS t(id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 WHERE r.id = t.id",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&stmt, &upd.params()).await.map_err(pg)?;
+    }
+    if !new.id.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], \
+                                      $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        let n = tx.execute(&stmt, &new.params()).await.map_err(pg)?;
+        if n as usize != new.id.len() {
+            // Rolled back when the caller drops the transaction; the retry locks the row.
+            return Err(Attempt::Retry("record created concurrently".into()));
+        }
+    }
+
+    Ok(())
+}
+
 /// Reserves, then draws, `n` sequence numbers for ops this transaction will insert.
 ///
 /// The reservation is a shared advisory lock on `last_value + 1` of `ops_seq` (read in
@@ -403,8 +419,8 @@ pub(super) async fn reserve_and_number(
 
 /// Record rows as column arrays, for one `unnest` statement.
 #[derive(Default)]
-struct Columns {
-    id: Vec<String>,
+pub(super) struct Columns {
+    pub(super) id: Vec<String>,
     kind: Vec<String>,
     region: Vec<String>,
     state: Vec<String>,
@@ -418,7 +434,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn push(&mut self, row: &RecordRow, seq: i64) -> StorageResult<()> {
+    pub(super) fn push(&mut self, row: &RecordRow, seq: i64) -> StorageResult<()> {
         self.id.push(row.id.to_string());
         self.kind.push(row.kind.as_str().to_owned());
         self.region.push(row.region.clone());
@@ -434,7 +450,7 @@ impl Columns {
         Ok(())
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 11] {
+    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 11] {
         [
             &self.id,
             &self.kind,

@@ -16,6 +16,7 @@ use crate::storage::StorageResult;
 const MIGRATION_LOCK: i64 = 0x7369_6461_6b6d_6967;
 
 /// Numbered migrations; `sidak_migrations` records which ran. Append, never edit.
+/// 1: the sync tables; 2: the central office's tables (see [`super::office`]).
 ///
 /// Differences from the SQLite schema, and why:
 /// - `ops.seq` comes from the sequence `ops_seq` (`CACHE 1`, so every session draws from
@@ -26,7 +27,8 @@ const MIGRATION_LOCK: i64 = 0x7369_6461_6b6d_6967;
 ///   the database's default collation is.
 /// - `batches.reply` is NULL while the transaction that claimed the batch runs; it is set
 ///   before that transaction commits, so no other transaction ever sees it NULL.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE officers (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -118,7 +120,56 @@ CREATE TABLE sessions (
     created_ms  BIGINT NOT NULL,
     expires_ms  BIGINT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE office_facts (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    region      TEXT COLLATE "C" NOT NULL,
+    status      TEXT,
+    label       TEXT,
+    nik         TEXT,
+    nib         TEXT,
+    occupation  TEXT,
+    compliance  TEXT,
+    deadline    TEXT,
+    conflicts   INTEGER NOT NULL DEFAULT 0,
+    created_ms  BIGINT,
+    officer_id  TEXT,
+    updated_ms  BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX office_facts_updated ON office_facts(updated_ms DESC, id DESC);
+CREATE INDEX office_facts_kind_updated ON office_facts(kind, updated_ms DESC, id DESC);
+CREATE INDEX office_facts_kind_status ON office_facts(kind, status, updated_ms DESC, id DESC);
+CREATE INDEX office_facts_region ON office_facts(region);
+CREATE INDEX office_facts_nik ON office_facts(nik) WHERE nik IS NOT NULL;
+CREATE INDEX office_facts_nib ON office_facts(nib) WHERE nib IS NOT NULL;
+CREATE INDEX office_facts_conflicts ON office_facts(updated_ms DESC, id DESC) WHERE conflicts > 0;
+CREATE TABLE office_state (
+    key    TEXT PRIMARY KEY,
+    value  BIGINT NOT NULL
+);
+INSERT INTO office_state (key, value) VALUES ('facts_seq', 0);
+CREATE TABLE office_actors (
+    username  TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    last_hlc  TEXT
+);
+CREATE TABLE office_actions (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at_ms      BIGINT NOT NULL,
+    username   TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    record_id  TEXT,
+    seq        BIGINT,
+    hlc        TEXT,
+    note       TEXT,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX office_actions_record ON office_actions(record_id, id);
+CREATE INDEX office_set_aside_record ON set_aside(record_id);
+"#,
+];
 
 /// Runs the migrations not yet applied, under the migration lock; returns how many ran.
 pub(super) async fn migrate(pool: &Pool) -> StorageResult<usize> {

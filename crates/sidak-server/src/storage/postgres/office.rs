@@ -1,0 +1,954 @@
+//! The PostgreSQL side of the central office: [`OfficeStorage`] for [`PostgresStorage`].
+//!
+//! The same tables and answers as the SQLite side (`storage/sqlite/office.rs`), created by
+//! migration 2 (see [`super::schema`]). What differs is what several instances need:
+//!
+//! - **The office index follows the op log by a safe watermark.** Refreshing indexes the
+//!   ops numbered after `office_state.facts_seq` and at most [`super::safe_high`], never
+//!   beyond: a push still in flight below that number would otherwise be skipped for good,
+//!   exactly the trap of the pull cursor. Instances refresh one at a time: the refresh
+//!   transaction locks the watermark row (`FOR UPDATE`), and re-reads it once it holds it.
+//! - **Office writes lock what they read**: the set-aside op, the records (in id order, as
+//!   pushes do, so no deadlock) and the actor's last timestamp, all `FOR UPDATE`. Their ops
+//!   are numbered through [`push::reserve_and_number`], like pushed ops, so pulls see them
+//!   under the same rule. Lost races (a record created concurrently, a duplicate timestamp,
+//!   a deadlock) retry the whole write.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use sidak_core::{Hlc, Kind, OpV1, RecordId, RecordV1};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::push::{self, Attempt, MAX_ATTEMPTS, pg};
+use super::{PostgresStorage, db, json, parse, pool_error, safe_high, unjson};
+use crate::office::OFFICE_OFFICER_PREFIX;
+use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
+use crate::office::storage::{
+    ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
+    OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
+    SetAsideOp, WriteOutcome, WriteRefused,
+};
+use crate::office::write::{self, Loaded};
+use crate::storage::{StorageError, StorageResult};
+
+/// Ops indexed per refresh transaction: a large catch-up is done in steps, so the
+/// watermark row is never locked for long.
+const REFRESH_CHUNK: i64 = 2_000;
+
+/// Most duplicate groups or set-aside ops returned by one call (as on SQLite).
+const LIST_CAP: usize = 1_000;
+
+const WATERMARK: &str = "facts_seq";
+
+/// SQL: whether record `f` was approved by the office and a device wrote to it since.
+const NEEDS_REVIEW: &str = "COALESCE(f.status IN ('approved', 'verified') AND EXISTS (\
+     SELECT 1 FROM ops o WHERE o.record_id = f.id AND o.officer_id NOT LIKE 'office:%' \
+     AND o.seq > (SELECT MAX(a.seq) FROM office_actions a WHERE a.record_id = f.id AND a.action = 'approve')), false)";
+
+const PENDING_SET_ASIDE: &str =
+    "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
+
+const SET_ASIDE_COLS: &str =
+    "id, device_id, officer_id, record_id, region, op, received_ms, resolution, resolved_ms";
+
+fn summary_cols() -> String {
+    format!(
+        "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
+         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}"
+    )
+}
+
+fn to_summary(r: &Row) -> StorageResult<RecordSummary> {
+    let id: String = r.try_get(0).map_err(db)?;
+    let kind: String = r.try_get(1).map_err(db)?;
+    Ok(RecordSummary {
+        id: parse(&id)?,
+        kind: parse::<Kind>(&kind)?,
+        region: r.try_get(2).map_err(db)?,
+        status: r.try_get(3).map_err(db)?,
+        label: r.try_get(4).map_err(db)?,
+        nik: r.try_get(5).map_err(db)?,
+        nib: r.try_get(6).map_err(db)?,
+        conflicts: r.try_get::<_, i32>(7).map_err(db)?.max(0) as u32,
+        created_ms: r
+            .try_get::<_, Option<i64>>(8)
+            .map_err(db)?
+            .map(|v| v.max(0) as u64),
+        updated_ms: r.try_get::<_, i64>(9).map_err(db)?.max(0) as u64,
+        officer_id: r.try_get(10).map_err(db)?,
+        needs_review: r.try_get(11).map_err(db)?,
+        set_aside: r.try_get::<_, i64>(12).map_err(db)?.max(0) as u32,
+    })
+}
+
+fn to_set_aside(r: &Row) -> StorageResult<SetAsideOp> {
+    let record_id: String = r.try_get(3).map_err(db)?;
+    let op: String = r.try_get(5).map_err(db)?;
+    let resolution: Option<String> = r.try_get(7).map_err(db)?;
+    Ok(SetAsideOp {
+        id: r.try_get::<_, i64>(0).map_err(db)? as u64,
+        device_id: r.try_get(1).map_err(db)?,
+        officer_id: r.try_get(2).map_err(db)?,
+        record_id: parse(&record_id)?,
+        region: r.try_get(4).map_err(db)?,
+        op: unjson(&op)?,
+        received_ms: r.try_get::<_, i64>(6).map_err(db)? as u64,
+        resolution: resolution.as_deref().map(unjson).transpose()?,
+        resolved_ms: r
+            .try_get::<_, Option<i64>>(8)
+            .map_err(db)?
+            .map(|v| v as u64),
+    })
+}
+
+fn to_action(r: &Row) -> StorageResult<ActionRecord> {
+    let record: Option<String> = r.try_get(4).map_err(db)?;
+    let hlc: Option<String> = r.try_get(6).map_err(db)?;
+    let detail: String = r.try_get(8).map_err(db)?;
+    Ok(ActionRecord {
+        id: r.try_get::<_, i64>(0).map_err(db)? as u64,
+        at_ms: r.try_get::<_, i64>(1).map_err(db)? as u64,
+        username: r.try_get(2).map_err(db)?,
+        action: r.try_get(3).map_err(db)?,
+        record_id: record.as_deref().map(parse).transpose()?,
+        seq: r
+            .try_get::<_, Option<i64>>(5)
+            .map_err(db)?
+            .map(|v| v as u64),
+        hlc: hlc.as_deref().map(parse).transpose()?,
+        note: r.try_get(7).map_err(db)?,
+        detail: unjson(&detail)?,
+    })
+}
+
+/// Query arguments built alongside dynamic SQL; each push returns its `$n`.
+#[derive(Default)]
+struct Args(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl Args {
+    fn push<T: ToSql + Sync + Send + 'static>(&mut self, v: T) -> String {
+        self.0.push(Box::new(v));
+        format!("${}", self.0.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// `col` starts with `prefix`, as a range the `"C"`-collated region index can use
+/// (':' sorts right after '9', and regions are digits).
+fn prefix_range(col: &str, prefix: &str, args: &mut Args) -> String {
+    let lo = args.push(prefix.to_owned());
+    let hi = args.push(format!("{prefix}:"));
+    format!("({col} >= {lo} AND {col} < {hi})")
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern (backslash is PostgreSQL's escape).
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The `WHERE` conditions of `filter` over `office_facts f`.
+fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
+    let mut conds = Vec::new();
+    if let Some(k) = filter.kind {
+        conds.push(format!("f.kind = {}", args.push(k.as_str().to_owned())));
+    }
+    if let Some(s) = &filter.status {
+        conds.push(format!("f.status = {}", args.push(s.clone())));
+    }
+    if let Some(p) = &filter.region {
+        conds.push(prefix_range("f.region", p, args));
+    }
+    if let Some(o) = &filter.officer {
+        conds.push(format!("f.officer_id = {}", args.push(o.clone())));
+    }
+    if let Some(t) = filter.from_ms {
+        conds.push(format!("f.created_ms >= {}", args.push(t as i64)));
+    }
+    if let Some(t) = filter.to_ms {
+        conds.push(format!("f.created_ms < {}", args.push(t as i64)));
+    }
+    match filter.has_conflicts {
+        Some(true) => conds.push("f.conflicts > 0".into()),
+        Some(false) => conds.push("f.conflicts = 0".into()),
+        None => {}
+    }
+    if filter.has_set_aside {
+        conds.push(format!("{PENDING_SET_ASIDE} > 0"));
+    }
+    if filter.needs_review {
+        conds.push(NEEDS_REVIEW.into());
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let digits = q.bytes().all(|b| b.is_ascii_digit());
+        if digits && q.len() == 16 {
+            conds.push(format!("f.nik = {}", args.push(q.to_owned())));
+        } else if digits && q.len() == 13 {
+            conds.push(format!("f.nib = {}", args.push(q.to_owned())));
+        } else if let Ok(id) = q.parse::<RecordId>() {
+            conds.push(format!("f.id = {}", args.push(id.to_string())));
+        } else {
+            // ILIKE: SQLite's LIKE ignores ASCII case, and names are typed any which way.
+            conds.push(format!("f.label ILIKE {}", args.push(like_pattern(q))));
+        }
+    }
+    conds
+}
+
+fn where_sql(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+fn quoted(xs: &[&str]) -> String {
+    xs.iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PostgresStorage {
+    /// Brings the office index up to date with the op log (see the module docs).
+    async fn office_fresh(&self) -> StorageResult<()> {
+        while self.refresh_chunk().await? {}
+        Ok(())
+    }
+
+    /// Indexes one chunk of ops after the watermark, up to the safe high watermark;
+    /// returns whether more remain.
+    async fn refresh_chunk(&self) -> StorageResult<bool> {
+        let mut c = self.pool.get().await.map_err(pool_error)?;
+        let high = safe_high(&c).await? as i64;
+        let wm: i64 = c
+            .query_opt(
+                "SELECT value FROM office_state WHERE key = $1",
+                &[&WATERMARK],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db)?
+            .unwrap_or(0);
+        if wm >= high {
+            return Ok(false);
+        }
+        let tx = c.transaction().await.map_err(db)?;
+        // One refresher at a time across instances; the watermark is re-read under the lock.
+        let wm: i64 = tx
+            .query_one(
+                "SELECT value FROM office_state WHERE key = $1 FOR UPDATE",
+                &[&WATERMARK],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if wm >= high {
+            return Ok(false);
+        }
+        let rows = tx
+            .query(
+                "SELECT seq, record_id FROM ops WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                &[&wm, &high, &REFRESH_CHUNK],
+            )
+            .await
+            .map_err(db)?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut last = wm;
+        for r in &rows {
+            last = r.try_get(0).map_err(db)?;
+            let id: String = r.try_get(1).map_err(db)?;
+            if seen.insert(id.clone()) {
+                ids.push(id);
+            }
+        }
+        let more = rows.len() as i64 == REFRESH_CHUNK;
+        // A chunk that is not full covered everything up to `high`.
+        let next = if more { last } else { high };
+
+        let mut states: HashMap<String, String> = HashMap::new();
+        for r in tx
+            .query("SELECT id, state FROM records WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(db)?
+        {
+            states.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
+        }
+        let mut officers: HashMap<String, String> = HashMap::new();
+        for r in tx
+            .query(
+                "SELECT DISTINCT ON (record_id) record_id, officer_id FROM ops \
+                 WHERE record_id = ANY($1) ORDER BY record_id, seq",
+                &[&ids],
+            )
+            .await
+            .map_err(db)?
+        {
+            officers.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
+        }
+        let mut facts = Vec::new();
+        for id in &ids {
+            let Some(state) = states.get(id) else {
+                continue;
+            };
+            let w: RecordV1 = unjson(state)?;
+            let rec = w.decode().map_err(|e| {
+                StorageError::Internal(format!("stored record {id} unreadable: {e}"))
+            })?;
+            facts.push(Facts::of(&rec));
+        }
+        // A visit's label is its company's name: from this chunk if the company is in it,
+        // else from the index.
+        let companies: Vec<String> = facts
+            .iter()
+            .filter_map(|f| f.company.map(|c| c.to_string()))
+            .collect();
+        let mut labels: HashMap<String, Option<String>> = HashMap::new();
+        for r in tx
+            .query(
+                "SELECT id, label FROM office_facts WHERE id = ANY($1)",
+                &[&companies],
+            )
+            .await
+            .map_err(db)?
+        {
+            labels.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
+        }
+        for f in &facts {
+            if f.kind == Kind::Company {
+                labels.insert(f.id.to_string(), f.label.clone());
+            }
+        }
+        let mut cols = FactColumns::default();
+        for f in &facts {
+            let id = f.id.to_string();
+            let label = match f.company {
+                Some(c) => labels
+                    .get(&c.to_string())
+                    .cloned()
+                    .flatten()
+                    .or(f.label.clone()),
+                None => f.label.clone(),
+            };
+            let officer = officers.get(&id).cloned();
+            cols.push(f, id, label, officer);
+        }
+        if !cols.id.is_empty() {
+            tx.execute(
+                "INSERT INTO office_facts (id, kind, region, status, label, nik, nib, occupation, compliance, \
+                 deadline, conflicts, created_ms, officer_id, updated_ms) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::text[], $14::bigint[]) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
+                 nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
+                 compliance = excluded.compliance, deadline = excluded.deadline, \
+                 conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
+                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms",
+                &cols.params(),
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute(
+            "UPDATE office_state SET value = $2 WHERE key = $1",
+            &[&WATERMARK, &next],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(more)
+    }
+
+    async fn query_summaries(&self, sql: &str, args: &Args) -> StorageResult<Vec<RecordSummary>> {
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let stmt = c.prepare_cached(sql).await.map_err(db)?;
+        c.query(&stmt, &args.refs())
+            .await
+            .map_err(db)?
+            .iter()
+            .map(to_summary)
+            .collect()
+    }
+}
+
+/// Office facts as column arrays, for one `unnest` upsert.
+#[derive(Default)]
+struct FactColumns {
+    id: Vec<String>,
+    kind: Vec<String>,
+    region: Vec<String>,
+    status: Vec<Option<String>>,
+    label: Vec<Option<String>>,
+    nik: Vec<Option<String>>,
+    nib: Vec<Option<String>>,
+    occupation: Vec<Option<String>>,
+    compliance: Vec<Option<String>>,
+    deadline: Vec<Option<String>>,
+    conflicts: Vec<i32>,
+    created_ms: Vec<Option<i64>>,
+    officer_id: Vec<Option<String>>,
+    updated_ms: Vec<i64>,
+}
+
+impl FactColumns {
+    fn push(&mut self, f: &Facts, id: String, label: Option<String>, officer: Option<String>) {
+        self.id.push(id);
+        self.kind.push(f.kind.as_str().to_owned());
+        self.region.push(f.region.clone());
+        self.status.push(f.status.clone());
+        self.label.push(label);
+        self.nik.push(f.nik.clone());
+        self.nib.push(f.nib.clone());
+        self.occupation.push(f.occupation.clone());
+        self.compliance.push(f.compliance.clone());
+        self.deadline.push(f.deadline.clone());
+        self.conflicts
+            .push(i32::try_from(f.conflicts).unwrap_or(i32::MAX));
+        self.created_ms.push(f.created_ms.map(|v| v as i64));
+        self.officer_id.push(officer);
+        self.updated_ms.push(f.updated_ms as i64);
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.id,
+            &self.kind,
+            &self.region,
+            &self.status,
+            &self.label,
+            &self.nik,
+            &self.nib,
+            &self.occupation,
+            &self.compliance,
+            &self.deadline,
+            &self.conflicts,
+            &self.created_ms,
+            &self.officer_id,
+            &self.updated_ms,
+        ]
+    }
+}
+
+/// One office write as one transaction (see the module docs).
+async fn office_write_attempt(
+    client: &mut deadpool_postgres::Client,
+    write: &OfficeWrite,
+    now_ms: u64,
+) -> Result<Result<WriteOutcome, WriteRefused>, Attempt> {
+    let tx = client.transaction().await.map_err(pg)?;
+    let mut loaded = Loaded::default();
+    if let Some(id) = write.action.set_aside() {
+        let row = tx
+            .query_opt(
+                &format!("SELECT {SET_ASIDE_COLS} FROM set_aside WHERE id = $1 FOR UPDATE"),
+                &[&(id as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        loaded.set_aside = row.as_ref().map(to_set_aside).transpose()?;
+    }
+    let mut ids = write.action.records();
+    if let Some(s) = &loaded.set_aside {
+        ids.push(s.record_id);
+    }
+    let mut keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    keys.sort();
+    keys.dedup();
+    let lock = tx
+        .prepare_cached("SELECT id, state FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await
+        .map_err(pg)?;
+    for row in tx.query(&lock, &[&keys]).await.map_err(pg)? {
+        let id: String = row.try_get(0).map_err(pg)?;
+        let state: String = row.try_get(1).map_err(pg)?;
+        let id: RecordId = parse(&id)?;
+        let rec = unjson::<RecordV1>(&state)?
+            .decode()
+            .map_err(|e| StorageError::Internal(format!("stored record {id} unreadable: {e}")))?;
+        loaded.records.insert(id, rec);
+    }
+    let existed: Vec<RecordId> = loaded.records.keys().copied().collect();
+    let actor = write.actor.device.to_string();
+    let last: Option<String> = tx
+        .query_opt(
+            "SELECT last_hlc FROM office_actors WHERE username = $1 FOR UPDATE",
+            &[&write.actor.username],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| r.try_get::<_, Option<String>>(0))
+        .transpose()
+        .map_err(pg)?
+        .flatten();
+    loaded.actor_last = last.as_deref().map(parse::<Hlc>).transpose()?;
+    let plan = match write::plan(write, loaded, now_ms) {
+        Ok(p) => p,
+        // Nothing written; dropping the transaction rolls back the locks.
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let now = now_ms as i64;
+    let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
+    let mut seqs: Vec<i64> = Vec::new();
+    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
+    if !plan.ops.is_empty() {
+        seqs = push::reserve_and_number(&tx, plan.ops.len()).await?;
+        let mut record_id = Vec::new();
+        let mut kind = Vec::new();
+        let mut region = Vec::new();
+        let mut hlc = Vec::new();
+        let mut op = Vec::new();
+        for (w, seq) in plan.ops.iter().zip(&seqs) {
+            record_id.push(w.id.to_string());
+            kind.push(w.kind.clone());
+            region.push(w.region.clone());
+            hlc.push(w.hlc.to_string());
+            op.push(json(w)?);
+            last_seq.insert(w.id, *seq);
+        }
+        let ins = tx
+            .prepare_cached(
+                "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+                 SELECT s, r, k, g, $5, $6, h, o, $9 \
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
+                 AS t(s, r, k, g, h, o)",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &ins,
+            &[
+                &seqs, &record_id, &kind, &region, &actor, &officer, &hlc, &op, &now,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    // Same columns as the push path writes, so sync and office see one state.
+    push::write_records(&tx, &plan.states, &existed, &last_seq).await?;
+    let note = write
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    let mut action_ids = Vec::with_capacity(plan.actions.len());
+    for a in &plan.actions {
+        let seq = a.op.and_then(|i| seqs.get(i).copied());
+        let hlc =
+            a.op.and_then(|i| plan.ops.get(i))
+                .map(|o| o.hlc.to_string());
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO office_actions (at_ms, username, action, record_id, seq, hlc, note, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[
+                    &now,
+                    &write.actor.username,
+                    &a.action,
+                    &a.record.map(|r| r.to_string()),
+                    &seq,
+                    &hlc,
+                    &note,
+                    &json(&a.detail)?,
+                ],
+            )
+            .await
+            .map_err(pg)?
+            .try_get(0)
+            .map_err(pg)?;
+        action_ids.push(id as u64);
+    }
+    if let Some((id, resolution)) = &plan.set_aside {
+        tx.execute(
+            "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE id = $1 AND resolution IS NULL",
+            &[&(*id as i64), &json(resolution)?, &now],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    if let Some(last) = plan.actor_last {
+        tx.execute(
+            "INSERT INTO office_actors (username, device_id, last_hlc) VALUES ($1, $2, $3) \
+             ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
+            &[&write.actor.username, &actor, &last.to_string()],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    tx.commit().await.map_err(pg)?;
+    let ops: Vec<(u64, OpV1)> = seqs.into_iter().map(|s| s as u64).zip(plan.ops).collect();
+    Ok(Ok(WriteOutcome {
+        ops,
+        actions: action_ids,
+    }))
+}
+
+#[async_trait]
+impl OfficeStorage for PostgresStorage {
+    async fn list_records(
+        &self,
+        filter: &RecordFilter,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> StorageResult<RecordPage> {
+        self.office_fresh().await?;
+        let mut args = Args::default();
+        let mut conds = conditions(filter, &mut args);
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let total: i64 = c
+            .query_one(
+                &format!("SELECT COUNT(*) FROM office_facts f{}", where_sql(&conds)),
+                &args.refs(),
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        drop(c);
+        if let Some(a) = after {
+            let u = args.push(a.updated_ms as i64);
+            let i = args.push(a.id.to_string());
+            conds.push(format!(
+                "(f.updated_ms < {u} OR (f.updated_ms = {u} AND f.id < {i}))"
+            ));
+        }
+        let n = args.push(limit as i64 + 1);
+        let sql = format!(
+            "SELECT {} FROM office_facts f{} ORDER BY f.updated_ms DESC, f.id DESC LIMIT {n}",
+            summary_cols(),
+            where_sql(&conds),
+        );
+        let mut records = self.query_summaries(&sql, &args).await?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        Ok(RecordPage {
+            records,
+            total: total.max(0) as u64,
+            more,
+        })
+    }
+
+    async fn export_chunk(
+        &self,
+        filter: &RecordFilter,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StorageResult<Vec<(RecordSummary, RecordV1)>> {
+        if after.is_none() {
+            self.office_fresh().await?;
+        }
+        let mut args = Args::default();
+        let mut conds = conditions(filter, &mut args);
+        if let Some(a) = after {
+            conds.push(format!("f.id > {}", args.push(a.to_string())));
+        }
+        let n = args.push(limit as i64);
+        let sql = format!(
+            "SELECT {}, r.state FROM office_facts f JOIN records r ON r.id = f.id{} ORDER BY f.id LIMIT {n}",
+            summary_cols(),
+            where_sql(&conds),
+        );
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let stmt = c.prepare_cached(&sql).await.map_err(db)?;
+        c.query(&stmt, &args.refs())
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                let state: String = r.try_get(13).map_err(db)?;
+                Ok((to_summary(r)?, unjson::<RecordV1>(&state)?))
+            })
+            .collect()
+    }
+
+    async fn record_summary(&self, id: RecordId) -> StorageResult<Option<RecordSummary>> {
+        self.office_fresh().await?;
+        let mut args = Args::default();
+        let p = args.push(id.to_string());
+        let sql = format!(
+            "SELECT {} FROM office_facts f WHERE f.id = {p}",
+            summary_cols()
+        );
+        Ok(self.query_summaries(&sql, &args).await?.into_iter().next())
+    }
+
+    async fn history_source(&self, id: RecordId) -> StorageResult<HistorySource> {
+        let mut c = self.pool.get().await.map_err(pool_error)?;
+        // One snapshot for the three reads, so ops, actions and set-aside agree.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let key = id.to_string();
+        let ops = tx
+            .query(
+                "SELECT seq, op, device_id, officer_id, received_ms FROM ops WHERE record_id = $1 ORDER BY seq",
+                &[&key],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                let op: String = r.try_get(1).map_err(db)?;
+                Ok(LoggedOp {
+                    seq: r.try_get::<_, i64>(0).map_err(db)? as u64,
+                    op: unjson(&op)?,
+                    device_id: r.try_get(2).map_err(db)?,
+                    officer_id: r.try_get(3).map_err(db)?,
+                    received_ms: r.try_get::<_, i64>(4).map_err(db)? as u64,
+                })
+            })
+            .collect::<StorageResult<Vec<_>>>()?;
+        let actions = tx
+            .query(
+                "SELECT id, at_ms, username, action, record_id, seq, hlc, note, detail \
+                 FROM office_actions WHERE record_id = $1 ORDER BY id",
+                &[&key],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(to_action)
+            .collect::<StorageResult<Vec<_>>>()?;
+        let set_aside = tx
+            .query(
+                &format!("SELECT {SET_ASIDE_COLS} FROM set_aside WHERE record_id = $1 ORDER BY id"),
+                &[&key],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(to_set_aside)
+            .collect::<StorageResult<Vec<_>>>()?;
+        tx.commit().await.map_err(db)?;
+        Ok(HistorySource {
+            ops,
+            actions,
+            set_aside,
+            officers: Vec::new(),
+        })
+    }
+
+    async fn duplicate_groups(
+        &self,
+        kind: Kind,
+        limit: usize,
+    ) -> StorageResult<Vec<DuplicateGroup>> {
+        let col = match kind {
+            Kind::Worker => "nik",
+            Kind::Company => "nib",
+            other => {
+                return Err(StorageError::Internal(format!(
+                    "duplicates are searched among workers and companies, not {other}"
+                )));
+            }
+        };
+        self.office_fresh().await?;
+        let settled = quoted(SETTLED);
+        let sql = format!(
+            "WITH keys AS (SELECT {col} AS k FROM office_facts WHERE kind = $1 AND {col} IS NOT NULL \
+             AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1 \
+             ORDER BY {col} LIMIT $2) \
+             SELECT {}, f.{col} FROM office_facts f JOIN keys ON f.{col} = keys.k \
+             WHERE f.kind = $1 AND COALESCE(f.status, '') NOT IN ({settled}) \
+             ORDER BY f.{col}, f.created_ms, f.id",
+            summary_cols()
+        );
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let stmt = c.prepare_cached(&sql).await.map_err(db)?;
+        let rows = c
+            .query(&stmt, &[&kind.as_str(), &(limit.min(LIST_CAP) as i64)])
+            .await
+            .map_err(db)?;
+        let mut groups: Vec<DuplicateGroup> = Vec::new();
+        for row in &rows {
+            let summary = to_summary(row)?;
+            let key: String = row.try_get(13).map_err(db)?;
+            match groups.last_mut() {
+                Some(g) if g.key == key => g.records.push(summary),
+                _ => groups.push(DuplicateGroup {
+                    key,
+                    records: vec![summary],
+                }),
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn set_aside_ops(&self, pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
+        let filter = if pending_only {
+            " WHERE resolution IS NULL"
+        } else {
+            ""
+        };
+        let c = self.pool.get().await.map_err(pool_error)?;
+        c.query(
+            &format!("SELECT {SET_ASIDE_COLS} FROM set_aside{filter} ORDER BY id LIMIT {LIST_CAP}"),
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(to_set_aside)
+        .collect()
+    }
+
+    async fn coverage(&self, query: &CoverageQuery) -> StorageResult<Vec<CoverageCell>> {
+        self.office_fresh().await?;
+        let open = quoted(OPEN_FINDING);
+        let mut args = Args::default();
+        let len = args.push(i32::try_from(query.area_len).unwrap_or(i32::MAX));
+        let today = args.push(query.today.clone());
+        let mut conds = vec![prefix_range("region", &query.region, &mut args)];
+        if let Some(t) = query.from_ms {
+            conds.push(format!("created_ms >= {}", args.push(t as i64)));
+        }
+        if let Some(t) = query.to_ms {
+            conds.push(format!("created_ms < {}", args.push(t as i64)));
+        }
+        let sql = format!(
+            "SELECT substr(region, 1, {len}) AS area, kind, COALESCE(status, '') AS st, \
+             CASE kind WHEN 'worker' THEN COALESCE(occupation, '') WHEN 'company' THEN COALESCE(compliance, '') ELSE '' END AS cat, \
+             COUNT(*), \
+             COUNT(*) FILTER (WHERE kind = 'finding' AND status IN ({open}) AND deadline IS NOT NULL AND deadline < {today}) \
+             FROM office_facts WHERE {} GROUP BY 1, 2, 3, 4",
+            conds.join(" AND ")
+        );
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let stmt = c.prepare_cached(&sql).await.map_err(db)?;
+        c.query(&stmt, &args.refs())
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get(1).map_err(db)?;
+                Ok(CoverageCell {
+                    area: r.try_get(0).map_err(db)?,
+                    kind: parse(&kind)?,
+                    status: r.try_get(2).map_err(db)?,
+                    category: r.try_get(3).map_err(db)?,
+                    count: r.try_get::<_, i64>(4).map_err(db)?.max(0) as u64,
+                    overdue: r.try_get::<_, i64>(5).map_err(db)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn overview(&self, today: &str) -> StorageResult<Overview> {
+        self.office_fresh().await?;
+        let mut c = self.pool.get().await.map_err(pool_error)?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let sql = format!(
+            "SELECT kind, COUNT(*), COUNT(*) FILTER (WHERE conflicts > 0), \
+             COUNT(*) FILTER (WHERE (kind = 'worker' AND status IN ({})) OR (kind = 'visit' AND status IN ({}))), \
+             COUNT(*) FILTER (WHERE kind = 'finding' AND status IN ({}) AND deadline IS NOT NULL AND deadline < $1) \
+             FROM office_facts GROUP BY kind",
+            quoted(awaiting_review(Kind::Worker)),
+            quoted(awaiting_review(Kind::Visit)),
+            quoted(OPEN_FINDING)
+        );
+        let mut o = Overview::default();
+        for r in tx.query(&sql, &[&today]).await.map_err(db)? {
+            let kind: String = r.try_get(0).map_err(db)?;
+            let n = r.try_get::<_, i64>(1).map_err(db)?.max(0) as u64;
+            match parse::<Kind>(&kind)? {
+                Kind::Worker => o.workers = n,
+                Kind::Company => o.companies = n,
+                Kind::Visit => o.visits = n,
+                Kind::Finding => o.findings = n,
+            }
+            o.conflicts += r.try_get::<_, i64>(2).map_err(db)?.max(0) as u64;
+            o.awaiting_review += r.try_get::<_, i64>(3).map_err(db)?.max(0) as u64;
+            o.findings_overdue += r.try_get::<_, i64>(4).map_err(db)?.max(0) as u64;
+        }
+        let flagged: i64 = tx
+            .query_one(
+                &format!("SELECT COUNT(*) FROM office_facts f WHERE {NEEDS_REVIEW}"),
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        o.awaiting_review += flagged.max(0) as u64;
+        let settled = quoted(SETTLED);
+        for (kind, col) in [("worker", "nik"), ("company", "nib")] {
+            let groups: i64 = tx
+                .query_one(
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT {col} FROM office_facts WHERE kind = $1 AND {col} IS NOT NULL \
+                         AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1) g"
+                    ),
+                    &[&kind],
+                )
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+            o.duplicate_groups += groups.max(0) as u64;
+        }
+        let pending: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM set_aside WHERE resolution IS NULL",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        o.set_aside = pending.max(0) as u64;
+        tx.commit().await.map_err(db)?;
+        Ok(o)
+    }
+
+    async fn office_write(
+        &self,
+        write: OfficeWrite,
+        now_ms: u64,
+    ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
+        let mut last = String::new();
+        for _ in 0..MAX_ATTEMPTS {
+            let mut client = self.pool.get().await.map_err(pool_error)?;
+            match office_write_attempt(&mut client, &write, now_ms).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Retry(why)) => {
+                    tracing::debug!(%why, "office write lost a race; retrying");
+                    last = why;
+                }
+            }
+        }
+        Err(StorageError::Unavailable(format!(
+            "office write kept conflicting with concurrent writes ({MAX_ATTEMPTS} attempts): {last}"
+        )))
+    }
+}
