@@ -8,6 +8,20 @@ use serde_json::{Value as Json, json};
 use sidak_core::{Edit, Hlc, Value};
 
 use office_seed::{SHARED_NIK, Seed, seed};
+use support::{Backend, backends};
+
+/// Runs an office scenario on every backend the suite runs (SQLite always, PostgreSQL
+/// when `SIDAK_TEST_DATABASE_URL` names one), each on a freshly seeded server.
+macro_rules! on_every_backend {
+    ($name:ident, $case:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            for backend in backends() {
+                $case(backend).await;
+            }
+        }
+    };
+}
 
 async fn get(s: &Seed, path: &str) -> Json {
     let (status, body) = s.server.call("GET", path, Some(&s.supervisor), None).await;
@@ -21,9 +35,13 @@ async fn post(s: &Seed, path: &str, body: Json) -> (u16, Json) {
         .await
 }
 
-#[tokio::test]
-async fn overview_lists_and_detail_show_what_the_devices_pushed() {
-    let s = seed().await;
+on_every_backend!(
+    overview_lists_and_detail_show_what_the_devices_pushed,
+    overview_lists_and_detail_show_what_the_devices_pushed_on
+);
+
+async fn overview_lists_and_detail_show_what_the_devices_pushed_on(backend: Backend) {
+    let s = seed(backend).await;
     let o = get(&s, "/v1/office/overview").await;
     assert_eq!(o["workers"], 3, "{o}");
     assert_eq!(o["companies"], 1);
@@ -122,9 +140,13 @@ async fn overview_lists_and_detail_show_what_the_devices_pushed() {
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
-async fn resolving_a_conflict_supersedes_both_values_and_reaches_the_devices() {
-    let mut s = seed().await;
+on_every_backend!(
+    resolving_a_conflict_supersedes_both_values_and_reaches_the_devices,
+    resolving_a_conflict_supersedes_both_values_and_reaches_the_devices_on
+);
+
+async fn resolving_a_conflict_supersedes_both_values_and_reaches_the_devices_on(backend: Backend) {
+    let mut s = seed(backend).await;
     let inbox = get(&s, "/v1/office/conflicts").await;
     assert_eq!(inbox["total"], 1);
     let field = &inbox["items"][0]["conflicts"][0];
@@ -190,9 +212,13 @@ async fn resolving_a_conflict_supersedes_both_values_and_reaches_the_devices() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_are_linked_never_deleted() {
-    let mut s = seed().await;
+on_every_backend!(
+    duplicates_are_linked_never_deleted,
+    duplicates_are_linked_never_deleted_on
+);
+
+async fn duplicates_are_linked_never_deleted_on(backend: Backend) {
+    let mut s = seed(backend).await;
     let d = get(&s, "/v1/office/duplicates").await;
     let groups = d["workers"].as_array().expect("workers");
     assert_eq!(groups.len(), 1, "{d}");
@@ -239,9 +265,13 @@ async fn duplicates_are_linked_never_deleted() {
     );
 }
 
-#[tokio::test]
-async fn review_returns_with_a_comment_and_flags_edits_after_approval() {
-    let mut s = seed().await;
+on_every_backend!(
+    review_returns_with_a_comment_and_flags_edits_after_approval,
+    review_returns_with_a_comment_and_flags_edits_after_approval_on
+);
+
+async fn review_returns_with_a_comment_and_flags_edits_after_approval_on(backend: Backend) {
+    let mut s = seed(backend).await;
     let queue = get(&s, "/v1/office/review").await;
     assert_eq!(queue["awaiting_total"], 3);
 
@@ -303,9 +333,15 @@ async fn review_returns_with_a_comment_and_flags_edits_after_approval() {
     assert_eq!(status, 400, "companies are not reviewed");
 }
 
-#[tokio::test]
-async fn set_aside_ops_are_accepted_with_a_corrected_stamp_or_discarded_with_a_reason() {
-    let mut s = seed().await;
+on_every_backend!(
+    set_aside_ops_are_accepted_with_a_corrected_stamp_or_discarded_with_a_reason,
+    set_aside_ops_are_accepted_with_a_corrected_stamp_or_discarded_with_a_reason_on
+);
+
+async fn set_aside_ops_are_accepted_with_a_corrected_stamp_or_discarded_with_a_reason_on(
+    backend: Backend,
+) {
+    let mut s = seed(backend).await;
     let ahead = sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 24 * 60 * 60 * 1000;
     for (i, text) in ["Jl. Nelayan 1", "Jl. Nelayan 2"].iter().enumerate() {
         let rec = s.a.records[&s.w3].clone();
@@ -386,9 +422,13 @@ async fn set_aside_ops_are_accepted_with_a_corrected_stamp_or_discarded_with_a_r
     assert_eq!(accepted["actions"][0]["action"], "accept_set_aside");
 }
 
-#[tokio::test]
-async fn coverage_counts_per_regency_and_district() {
-    let s = seed().await;
+on_every_backend!(
+    coverage_counts_per_regency_and_district,
+    coverage_counts_per_regency_and_district_on
+);
+
+async fn coverage_counts_per_regency_and_district_on(backend: Backend) {
+    let s = seed(backend).await;
     let c = get(&s, "/v1/office/coverage?region=73").await;
     let areas = c["areas"].as_array().expect("areas");
     assert_eq!(
@@ -432,9 +472,10 @@ async fn coverage_counts_per_regency_and_district() {
     assert_eq!(status, 400);
 }
 
-#[tokio::test]
-async fn devices_and_csv_export() {
-    let s = seed().await;
+on_every_backend!(devices_and_csv_export, devices_and_csv_export_on);
+
+async fn devices_and_csv_export_on(backend: Backend) {
+    let s = seed(backend).await;
     let d = get(&s, "/v1/office/devices").await;
     let devices = d["devices"].as_array().expect("devices");
     assert_eq!(devices.len(), 2);

@@ -166,7 +166,7 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     if !browser_available() {
         return;
     }
-    let s = seed().await;
+    let s = seed(support::Backend::Sqlite).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&driver, profile.path()).await;

@@ -55,9 +55,9 @@ pub fn register(dev: &mut TestDevice, village: &str, nik: &str, name: &str) -> R
     dev.local(op)
 }
 
-/// Starts a server and seeds it (see the module docs).
-pub async fn seed() -> Seed {
-    let server = TestServer::start(Backend::Sqlite).await;
+/// Starts a server on `backend` and seeds it (see the module docs).
+pub async fn seed(backend: Backend) -> Seed {
+    let server = TestServer::start(backend).await;
     let (status, body) = server
         .call(
             "POST",

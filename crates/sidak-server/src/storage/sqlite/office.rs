@@ -41,31 +41,49 @@ const REFRESH_CHUNK: usize = 2_000;
 /// Most duplicate groups, set-aside ops or actions returned by one call.
 const LIST_CAP: usize = 1_000;
 
-/// The office's tables and indexes; every statement is idempotent.
-const SCHEMA: &str = r#"
+/// Version of the office index's layout. The index is derived data: when this changes,
+/// [`prepare`] drops it and the next query rebuilds it from the op log.
+const INDEX_VERSION: i64 = 2;
+
+/// The office index and its indexes (rebuilt when [`INDEX_VERSION`] changes).
+///
+/// The covering indexes `office_cov_*` let the coverage report and the overview read
+/// only an index, already in `GROUP BY` order, instead of the table.
+const INDEX_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS office_facts (
-    id          TEXT PRIMARY KEY,
-    kind        TEXT NOT NULL,
-    region      TEXT NOT NULL,
-    status      TEXT,
-    label       TEXT,
-    nik         TEXT,
-    nib         TEXT,
-    occupation  TEXT,
-    compliance  TEXT,
-    deadline    TEXT,
-    conflicts   INTEGER NOT NULL DEFAULT 0,
-    created_ms  INTEGER,
-    officer_id  TEXT,
-    updated_ms  INTEGER NOT NULL DEFAULT 0
+    id            TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    regency       TEXT NOT NULL,       -- first 4 digits of region
+    district      TEXT NOT NULL,       -- first 6 digits of region
+    status        TEXT,
+    label         TEXT,
+    nik           TEXT,
+    nib           TEXT,
+    occupation    TEXT,
+    compliance    TEXT,
+    deadline      TEXT,
+    conflicts     INTEGER NOT NULL DEFAULT 0,
+    created_ms    INTEGER,
+    officer_id    TEXT,
+    updated_ms    INTEGER NOT NULL DEFAULT 0,
+    approved_seq  INTEGER,             -- op of the office's last approval
+    device_seq    INTEGER              -- latest op from a device
 );
 CREATE INDEX IF NOT EXISTS office_facts_updated ON office_facts(updated_ms DESC, id DESC);
 CREATE INDEX IF NOT EXISTS office_facts_kind_updated ON office_facts(kind, updated_ms DESC, id DESC);
 CREATE INDEX IF NOT EXISTS office_facts_kind_status ON office_facts(kind, status, updated_ms DESC, id DESC);
 CREATE INDEX IF NOT EXISTS office_facts_region ON office_facts(region);
-CREATE INDEX IF NOT EXISTS office_facts_nik ON office_facts(nik) WHERE nik IS NOT NULL;
-CREATE INDEX IF NOT EXISTS office_facts_nib ON office_facts(nib) WHERE nib IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_kind_nik ON office_facts(kind, nik, status) WHERE nik IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_kind_nib ON office_facts(kind, nib, status) WHERE nib IS NOT NULL;
 CREATE INDEX IF NOT EXISTS office_facts_conflicts ON office_facts(updated_ms DESC, id DESC) WHERE conflicts > 0;
+CREATE INDEX IF NOT EXISTS office_facts_approved ON office_facts(updated_ms DESC, id DESC) WHERE approved_seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_cov_regency ON office_facts(kind, regency, status, occupation, compliance, created_ms, deadline, conflicts);
+CREATE INDEX IF NOT EXISTS office_cov_district ON office_facts(kind, district, status, occupation, compliance, created_ms, deadline);
+"#;
+
+/// The office's other tables; every statement is idempotent.
+const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS office_state (
     key    TEXT PRIMARY KEY,
     value  INTEGER NOT NULL
@@ -86,21 +104,40 @@ CREATE TABLE IF NOT EXISTS office_actions (
     note       TEXT,
     detail     TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS office_actions_record ON office_actions(record_id, id);
+CREATE INDEX IF NOT EXISTS office_actions_record ON office_actions(record_id, action, seq);
 CREATE INDEX IF NOT EXISTS office_set_aside_record ON set_aside(record_id);
 "#;
 
-/// Creates the office's tables and indexes if missing (called at open, after the migrations).
+/// Creates the office's tables and indexes if missing, and drops the office index when
+/// its layout changed (called at open, after the migrations).
 pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM office_state WHERE key = 'index_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if version != Some(INDEX_VERSION) {
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS office_facts; DELETE FROM office_state WHERE key = 'facts_seq';",
+        )?;
+        conn.execute(
+            "INSERT INTO office_state (key, value) VALUES ('index_version', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [INDEX_VERSION],
+        )?;
+    }
+    conn.execute_batch(INDEX_SCHEMA)
 }
 
 const WATERMARK: &str = "facts_seq";
 
-/// SQL: whether record `f` was approved by the office and a device wrote to it since.
-const NEEDS_REVIEW: &str = "(f.status IN ('approved', 'verified') AND EXISTS (\
-     SELECT 1 FROM ops o WHERE o.record_id = f.id AND o.officer_id NOT LIKE 'office:%' \
-     AND o.seq > (SELECT MAX(a.seq) FROM office_actions a WHERE a.record_id = f.id AND a.action = 'approve')))";
+/// SQL: whether record `f` was approved by the office and a device wrote to it since
+/// (`approved_seq IS NOT NULL` first, so the partial index `office_facts_approved` serves it).
+const NEEDS_REVIEW: &str = "(f.approved_seq IS NOT NULL AND f.status IN ('approved', 'verified') \
+     AND COALESCE(f.device_seq, 0) > f.approved_seq)";
 
 const PENDING_SET_ASIDE: &str =
     "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
@@ -290,16 +327,28 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
         let mut label_of = tx
             .prepare_cached("SELECT label FROM office_facts WHERE id = ?1")
             .map_err(db)?;
+        let mut approved_seq = tx
+            .prepare_cached(
+                "SELECT MAX(seq) FROM office_actions WHERE record_id = ?1 AND action = 'approve'",
+            )
+            .map_err(db)?;
+        let mut device_seq = tx
+            .prepare_cached(&format!(
+                "SELECT MAX(seq) FROM ops WHERE record_id = ?1 AND officer_id NOT LIKE '{OFFICE_OFFICER_PREFIX}%'"
+            ))
+            .map_err(db)?;
         let mut upsert = tx
             .prepare_cached(
-                "INSERT INTO office_facts (id, kind, region, status, label, nik, nib, occupation, compliance, \
-                 deadline, conflicts, created_ms, officer_id, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                "INSERT INTO office_facts (id, kind, region, regency, district, status, label, nik, nib, \
+                 occupation, compliance, deadline, conflicts, created_ms, officer_id, updated_ms, \
+                 approved_seq, device_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
                  nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
                  compliance = excluded.compliance, deadline = excluded.deadline, \
                  conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
-                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms",
+                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms, \
+                 approved_seq = excluded.approved_seq, device_seq = excluded.device_seq",
             )
             .map_err(db)?;
         for (_, id) in &rows {
@@ -329,11 +378,15 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
                     .or(f.label.clone()),
                 None => f.label.clone(),
             };
+            let approved: Option<i64> = approved_seq.query_row([id], |r| r.get(0)).map_err(db)?;
+            let from_device: Option<i64> = device_seq.query_row([id], |r| r.get(0)).map_err(db)?;
             upsert
                 .execute(params![
                     id,
                     f.kind.as_str(),
                     f.region,
+                    f.region.get(..4).unwrap_or(&f.region),
+                    f.region.get(..6).unwrap_or(&f.region),
                     f.status,
                     label,
                     f.nik,
@@ -345,6 +398,8 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
                     f.created_ms.map(|v| v as i64),
                     officer,
                     f.updated_ms as i64,
+                    approved,
+                    from_device,
                 ])
                 .map_err(db)?;
         }
@@ -883,48 +938,60 @@ impl OfficeStorage for SqliteStorage {
                 .map(|s| format!("'{s}'"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut args: Vec<Sql> = vec![
-                Sql::Integer(query.area_len as i64),
-                Sql::Text(query.today.clone()),
-            ];
-            let mut conds = vec![prefix_range("region", &query.region, &mut args)];
-            if let Some(t) = query.from_ms {
-                args.push(Sql::Integer(t as i64));
-                conds.push(format!("created_ms >= ?{}", args.len()));
-            }
-            if let Some(t) = query.to_ms {
-                args.push(Sql::Integer(t as i64));
-                conds.push(format!("created_ms < ?{}", args.len()));
-            }
-            let sql = format!(
-                "SELECT substr(region, 1, ?1) AS area, kind, COALESCE(status, '') AS st, \
-                 CASE kind WHEN 'worker' THEN COALESCE(occupation, '') WHEN 'company' THEN COALESCE(compliance, '') ELSE '' END AS cat, \
-                 COUNT(*), \
-                 SUM(CASE WHEN kind = 'finding' AND status IN ({open}) AND deadline IS NOT NULL AND deadline < ?2 THEN 1 ELSE 0 END) \
-                 FROM office_facts WHERE {} GROUP BY area, kind, st, cat",
-                conds.join(" AND ")
-            );
-            let rows: Vec<(String, String, String, String, i64, i64)> = c
-                .prepare_cached(&sql)
-                .and_then(|mut s| {
-                    s.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-                    })?
-                    .collect()
-                })
-                .map_err(db)?;
-            rows.into_iter()
-                .map(|(area, kind, status, category, count, overdue)| {
-                    Ok(CoverageCell {
-                        area,
-                        kind: parse(&kind)?,
-                        status,
-                        category,
-                        count: count.max(0) as u64,
-                        overdue: overdue.max(0) as u64,
+            // One range scan of a covering index per kind, already in GROUP BY order.
+            let col = if query.area_len == 4 { "regency" } else { "district" };
+            let mut out = Vec::new();
+            for kind in Kind::ALL {
+                let mut args: Vec<Sql> = vec![
+                    Sql::Text(kind.as_str().to_owned()),
+                    Sql::Text(query.today.clone()),
+                ];
+                let mut conds = vec![
+                    "kind = ?1".to_owned(),
+                    prefix_range(col, &query.region, &mut args),
+                ];
+                if let Some(t) = query.from_ms {
+                    args.push(Sql::Integer(t as i64));
+                    conds.push(format!("created_ms >= ?{}", args.len()));
+                }
+                if let Some(t) = query.to_ms {
+                    args.push(Sql::Integer(t as i64));
+                    conds.push(format!("created_ms < ?{}", args.len()));
+                }
+                let sql = format!(
+                    "SELECT {col}, status, occupation, compliance, COUNT(*), \
+                     SUM(CASE WHEN status IN ({open}) AND deadline IS NOT NULL AND deadline < ?2 THEN 1 ELSE 0 END) \
+                     FROM office_facts INDEXED BY office_cov_{col} WHERE {} \
+                     GROUP BY {col}, status, occupation, compliance",
+                    conds.join(" AND ")
+                );
+                type Row = (String, Option<String>, Option<String>, Option<String>, i64, i64);
+                let rows: Vec<Row> = c
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                        })?
+                        .collect()
                     })
-                })
-                .collect()
+                    .map_err(db)?;
+                for (area, status, occupation, compliance, count, overdue) in rows {
+                    let category = match kind {
+                        Kind::Worker => occupation,
+                        Kind::Company => compliance,
+                        Kind::Visit | Kind::Finding => None,
+                    };
+                    out.push(CoverageCell {
+                        area,
+                        kind,
+                        status: status.unwrap_or_default(),
+                        category: category.unwrap_or_default(),
+                        count: count.max(0) as u64,
+                        overdue: if kind == Kind::Finding { overdue.max(0) as u64 } else { 0 },
+                    });
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -946,7 +1013,7 @@ impl OfficeStorage for SqliteStorage {
                 "SELECT kind, COUNT(*), SUM(conflicts > 0), \
                  SUM((kind = 'worker' AND status IN ({})) OR (kind = 'visit' AND status IN ({}))), \
                  SUM(kind = 'finding' AND status IN ({}) AND deadline IS NOT NULL AND deadline < ?1) \
-                 FROM office_facts GROUP BY kind",
+                 FROM office_facts INDEXED BY office_cov_regency GROUP BY kind",
                 list(awaiting_review(Kind::Worker)),
                 list(awaiting_review(Kind::Visit)),
                 list(OPEN_FINDING)
