@@ -114,7 +114,7 @@ fn start_server(database: &str) -> Result<ServerProc> {
 }
 
 /// Peak resident memory of a process in MiB (`VmHWM`).
-fn peak_mib(pid: u32) -> Option<f64> {
+pub fn peak_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -188,6 +188,25 @@ fn digest(store: &Store) -> Result<HashMap<String, u64>> {
     Ok(out)
 }
 
+/// Syncs the device file `db` in a child process (`sidak device sync --json`), so that its
+/// memory is the client's alone; returns the report and the child's peak memory.
+fn sync_child(db: &Path) -> Result<(Json, Option<f64>)> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["device", "--db"])
+        .arg(db)
+        .args(["--json", "sync", "--deadline-secs", "3600"])
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: Json =
+        serde_json::from_str(text.trim()).with_context(|| format!("sync output: {text}"))?;
+    if !out.status.success() {
+        bail!("sync failed: {report}");
+    }
+    let peak = report["process_peak_rss_mib"].as_f64();
+    Ok((report, peak))
+}
+
 fn load(store: &mut Store, records: &[WorkerLine]) -> Result<f64> {
     let t = Instant::now();
     for chunk in records.chunks(1_000) {
@@ -222,10 +241,6 @@ fn database_for(args: &BenchArgs, dir: &Path) -> String {
         .unwrap_or_else(|| format!("sqlite:{}", dir.join("server.sqlite").display()))
 }
 
-fn bytes_json(r: &SyncReport) -> Json {
-    json!({"up_wire": r.bytes.up_wire, "up_raw": r.bytes.up_raw, "down_wire": r.bytes.down_wire, "down_raw": r.bytes.down_raw})
-}
-
 async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let server = start_server(&database_for(args, dir.path()))?;
@@ -237,50 +252,50 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
             Some(&json!({"id": "bench", "name": "Bench Officer", "scope": ["73"]})),
         )
         .await?;
-    let me = std::process::id();
     let n = records.len();
 
     let mut a = enrolled_device(&server, &admin, dir.path(), "device-a", "bench").await?;
     let local_s = load(&mut a, records)?;
     let (jsonl, gz) = gzip_len(records)?;
-    reset_peak(me);
+    let a_path = a.path().to_owned();
+    drop(a);
     reset_peak(server.child.id());
     let t = Instant::now();
-    let r = sync(&mut a, &server.url).await?;
+    let (r, client_peak) = sync_child(&a_path)?;
     let wall = t.elapsed().as_secs_f64();
-    if r.accepted as usize != n {
-        bail!(
-            "S1: {} of {n} accepted ({} rejected)",
-            r.accepted,
-            r.rejected.len()
-        );
+    if r["accepted"].as_u64() != Some(n as u64) {
+        bail!("S1: {} of {n} accepted: {r}", r["accepted"]);
     }
+    let a = Store::open(&a_path)?;
     println!(
         "{}",
         json!({
             "scenario": "S1", "n": n, "wall_s": round(wall), "ops_per_s": (n as f64 / wall).round(),
-            "local_create_s": round(local_s), "bytes": bytes_json(&r), "jsonl_bytes": jsonl, "jsonl_gzip_bytes": gz,
-            "wire_up_over_gzip": round(r.bytes.up_wire as f64 / gz as f64),
-            "client_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
-            "requests": r.requests, "retries": r.retries,
+            "local_create_s": round(local_s), "bytes": r["bytes"], "jsonl_bytes": jsonl, "jsonl_gzip_bytes": gz,
+            "wire_up_over_gzip": round(r["bytes"]["up_wire"].as_f64().unwrap_or(0.0) / gz as f64),
+            "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
+            "requests": r["requests"], "retries": r["retries"],
         })
     );
     if !run_s2 {
         return Ok(());
     }
-    let mut b = enrolled_device(&server, &admin, dir.path(), "device-b", "bench").await?;
-    reset_peak(me);
+    let b = enrolled_device(&server, &admin, dir.path(), "device-b", "bench").await?;
+    let b_path = b.path().to_owned();
+    drop(b);
     reset_peak(server.child.id());
     let t = Instant::now();
-    let r = sync(&mut b, &server.url).await?;
+    let (r, client_peak) = sync_child(&b_path)?;
     let wall = t.elapsed().as_secs_f64();
+    let b = Store::open(&b_path)?;
     let identical = digest(&a)? == digest(&b)?;
+    let pulled = r["pulled"].as_u64().unwrap_or(0);
     println!(
         "{}",
         json!({
-            "scenario": "S2", "n": n, "wall_s": round(wall), "ops_per_s": (r.pulled as f64 / wall).round(),
-            "pulled": r.pulled, "pages": r.pages, "bytes": bytes_json(&r),
-            "client_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
+            "scenario": "S2", "n": n, "wall_s": round(wall), "ops_per_s": (pulled as f64 / wall).round(),
+            "pulled": pulled, "pages": r["pages"], "bytes": r["bytes"],
+            "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
             "replicas_identical": identical,
         })
     );

@@ -133,7 +133,10 @@ pub async fn sync(
     match result {
         Ok(r) => {
             if json {
-                println!("{}", report_json(&r));
+                let mut v = report_json(&r);
+                // Peak memory of this process, for `sidak bench` which runs syncs as child processes.
+                v["process_peak_rss_mib"] = json!(crate::bench::peak_mib(std::process::id()));
+                println!("{v}");
             } else {
                 print_report(&r);
             }
