@@ -629,3 +629,79 @@ impl Proxy {
         self.tasks.shutdown().await;
     }
 }
+
+/// The office index follows the log under the same rule as pulls: it does not pass a push
+/// still in flight below a committed one (or it would never index it); and an office write
+/// at one instance reaches a device pulling at the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_office_index_never_passes_a_push_in_flight_and_office_writes_reach_devices() {
+    let Some(db) = database().await else { return };
+    let one = instance(&db.url).await;
+    let two = instance(&two_url(&db)).await;
+    one.officer("andi", &[MAKASSAR]).await;
+    let mut slow = one.device("andi").await;
+    let mut fast = two.device("andi").await;
+    let slow_id = slow.register_worker(&v(MAKASSAR, 0), "Slow");
+    let hlc = slow.pending[0].hlc.to_string();
+    let mut blocker = raw(&db.url).await;
+    let tx = blocker.transaction().await.expect("begin");
+    tx.execute(
+        "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+         VALUES (281474976710000, 'x', 'worker', '7371', 'x', 'x', $1, '{}', 0)",
+        &[&hlc],
+    )
+    .await
+    .expect("blocking row");
+    let slow_push = tokio::spawn(async move {
+        slow.push().await;
+        slow
+    });
+    let watcher = raw(&db.url).await;
+    wait_for_lock_waiters(&watcher, 1).await;
+    fast.register_worker(&v(MAKASSAR, 1), "Fast");
+    fast.push().await;
+
+    assert_eq!(
+        worker_total(&one).await,
+        0,
+        "the committed op above the one in flight is not indexed yet"
+    );
+    tx.rollback().await.expect("release");
+    let mut slow = slow_push.await.expect("slow push");
+    assert_eq!(
+        worker_total(&two).await,
+        2,
+        "both indexed, the lower one included"
+    );
+
+    let (status, body) = two
+        .call(
+            "POST",
+            &format!("/v1/office/records/{slow_id}/review"),
+            Some(&two.admin),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    slow.base = one.base.clone();
+    slow.pull_all().await;
+    assert_eq!(
+        slow.records[&slow_id].get_str("status"),
+        Some("verified"),
+        "the office's approval reached the device through the other instance"
+    );
+}
+
+/// How many workers the office list shows (as the bootstrap admin).
+async fn worker_total(s: &TestServer) -> u64 {
+    let (status, body) = s
+        .call(
+            "GET",
+            "/v1/office/records?kind=worker",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["total"].as_u64().expect("total")
+}
