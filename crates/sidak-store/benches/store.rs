@@ -424,6 +424,10 @@ fn main() {
             median(&f.remote),
         ),
         (
+            "  decode + merge + encode alone, no SQLite (us/op)",
+            median(&f.cpu_us),
+        ),
+        (
             "plain SQLite insert floor, one transaction (rows/s)",
             median(&f.plain),
         ),
@@ -436,6 +440,10 @@ fn main() {
             median(&f.open_page_ms),
         ),
         ("find workers by name prefix (ms)", median(&f.find_ms)),
+        (
+            "state JSON bytes per record (RecordV1)",
+            median(&f.state_json),
+        ),
         (
             "file bytes per record, pulled (state only)",
             median(&f.bytes_remote),

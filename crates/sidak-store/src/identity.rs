@@ -88,6 +88,12 @@ pub(crate) fn write(conn: &Connection, id: &Identity) -> Result<()> {
                 new: id.device_id.to_string(),
             });
         }
+        // The cursor and batch numbers were the old device's: the new one starts over
+        // (pulling again is harmless, pages apply idempotently).
+        conn.execute(
+            "UPDATE device SET pull_cursor = '', next_batch_seq = 1 WHERE one = 1",
+            [],
+        )?;
     }
     let scope =
         serde_json::to_string(&id.scope).map_err(|e| StoreError::corrupt("device scope", e))?;

@@ -111,8 +111,10 @@ fn edits_before_enrollment_are_refused() {
 fn the_device_id_cannot_change_once_it_has_edits() {
     let d = dir();
     let mut s = enrolled(d.path(), "a.db", 1);
-    // Before any edit, re-enrolling as another device is fine.
+    // Before any edit, re-enrolling as another device is fine, and the new device pulls from the start.
+    s.apply_page(&page(vec![], "cursor-of-device-1")).unwrap();
     s.set_identity(identity(2)).unwrap();
+    assert_eq!(s.pull_cursor().unwrap(), "");
     s.create(Kind::Company, VILLAGE, &company("PT Maju"))
         .unwrap();
     assert_eq!(
