@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sidak_core::hlc::unix_ms;
 use sidak_core::protocol::{
-    self, ErrorBody, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse,
-    SyncRequest, SyncResponse,
+    self, DeviceStatus, ErrorBody, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest,
+    PushResponse, SyncRequest, SyncResponse,
 };
 use sidak_store::{Batch, Store};
 
@@ -114,6 +114,9 @@ struct Session<'a, T> {
     started: Instant,
     report: SyncReport,
     progress: Progress,
+    /// Refused local edits on the device, kept up to date without asking the store
+    /// (counting 100,000 rows per batch would cost more than the batch).
+    refused_ops: u64,
     on_progress: OnProgress<'a>,
 }
 
@@ -141,13 +144,26 @@ impl<T: Transport> SyncEngine<T> {
         store: &mut Store,
         on_progress: OnProgress<'_>,
     ) -> Result<SyncReport, SyncFailure> {
+        let counts = match store.counts() {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(SyncFailure {
+                    error: e.into(),
+                    report: Box::default(),
+                });
+            }
+        };
         let mut s = Session {
             transport: &self.transport,
             config: &self.config,
             token: store.identity().map(|i| i.token.clone()),
             started: Instant::now(),
             report: SyncReport::default(),
-            progress: Progress::default(),
+            progress: Progress {
+                ops_pending: counts.pending_ops,
+                ..Progress::default()
+            },
+            refused_ops: counts.refused_ops,
             on_progress,
         };
         let result = if s.token.is_none() {
@@ -167,7 +183,7 @@ impl<T: Transport> Session<'_, T> {
         while let Some(batch) =
             store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?
         {
-            let req = self.push_request(store, &batch)?;
+            let req = self.push_request(&batch)?;
             let answer: PushResponse = self.call("/v1/push", &req).await?;
             self.record_push(store, &batch, &answer)?;
         }
@@ -197,7 +213,7 @@ impl<T: Transport> Session<'_, T> {
                 protocol: PROTOCOL_VERSION,
                 push: batch
                     .as_ref()
-                    .map(|b| self.push_request(store, b))
+                    .map(|b| self.push_request(b))
                     .transpose()?,
                 pull: self.pull_request(store)?,
             };
@@ -216,12 +232,17 @@ impl<T: Transport> Session<'_, T> {
         }
     }
 
-    fn push_request(&self, store: &Store, batch: &Batch) -> Result<PushRequest, SyncError> {
+    fn push_request(&self, batch: &Batch) -> Result<PushRequest, SyncError> {
         Ok(PushRequest {
             protocol: PROTOCOL_VERSION,
             batch_seq: batch.batch_seq,
             ops: batch.ops.iter().map(|(_, op)| op.clone()).collect(),
-            status: Some(store.device_status(self.config.app_version.clone())?),
+            status: Some(DeviceStatus {
+                pending_ops: self.progress.ops_pending,
+                rejected_ops: self.refused_ops,
+                clock_ms: unix_ms(std::time::SystemTime::now()),
+                app_version: self.config.app_version.clone(),
+            }),
         })
     }
 
@@ -240,6 +261,7 @@ impl<T: Transport> Session<'_, T> {
         answer: &PushResponse,
     ) -> Result<(), SyncError> {
         let out = store.complete_batch(answer)?;
+        let (out_rejected, out_set_aside) = (out.rejected.len(), out.set_aside.len());
         let r = &mut self.report;
         r.batches += 1;
         r.pushed += batch.ops.len() as u64;
@@ -250,6 +272,11 @@ impl<T: Transport> Session<'_, T> {
         r.set_aside.extend(out.set_aside);
         self.observe_server_time(answer.server_time_ms);
         self.progress.ops_pushed += batch.ops.len() as u64;
+        self.progress.ops_pending = self
+            .progress
+            .ops_pending
+            .saturating_sub(batch.ops.len() as u64);
+        self.refused_ops += (out_rejected + out_set_aside) as u64;
         self.emit(store)
     }
 
@@ -281,8 +308,7 @@ impl<T: Transport> Session<'_, T> {
         Ok(())
     }
 
-    fn emit(&mut self, store: &Store) -> Result<(), SyncError> {
-        self.progress.ops_pending = store.counts()?.pending_ops;
+    fn emit(&mut self, _store: &Store) -> Result<(), SyncError> {
         self.progress.bytes = self.report.bytes;
         (self.on_progress)(&self.progress);
         Ok(())
