@@ -23,6 +23,16 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -63,7 +73,9 @@ async fn no_change_round_trips(dev: &mut TestDevice, n: usize) -> Vec<Duration> 
 async fn bench() {
     let total = env("SIDAK_BENCH_OPS", 100_000);
     let devices = env("SIDAK_BENCH_DEVICES", 100);
-    let s = TestServer::start(Backend::Sqlite).await;
+    // `SIDAK_BENCH_SYNC=normal` measures `sqlite:FILE?synchronous=normal` (no fsync per commit).
+    let sync = std::env::var("SIDAK_BENCH_SYNC").unwrap_or_else(|_| "full".into());
+    let s = TestServer::start_with(Backend::Sqlite, |c| c.database = format!("{}?synchronous={sync}", c.database)).await;
     s.officer("ingest", &["7371"]).await;
     let mut writer = s.device("ingest").await;
     let mut reader = s.device("ingest").await;
@@ -96,6 +108,7 @@ async fn bench() {
     let small = no_change_round_trips(&mut reader, 2_000).await;
 
     // S1.
+    let cpu = cpu_seconds();
     let t = Instant::now();
     let mut ingested = 1_000.min(total);
     for body in &bodies[1..] {
@@ -113,7 +126,8 @@ async fn bench() {
     let timed = ingested - 1_000.min(total);
     println!(
         "{}",
-        json!({"bench": "S1_ingest", "ops": timed, "batch": 1000, "seconds": secs, "ops_per_s": (timed as f64 / secs).round()})
+        json!({"bench": "S1_ingest", "synchronous": sync, "ops": timed, "batch": 1000, "seconds": secs, "ops_per_s": (timed as f64 / secs).round(),
+               "cpu_seconds": cpu_seconds() - cpu})
     );
 
     // Initial pull of everything by a fresh device (context figure).
@@ -125,6 +139,10 @@ async fn bench() {
         json!({"bench": "initial_pull", "ops": pulled, "seconds": secs, "ops_per_s": (pulled as f64 / secs).round()})
     );
 
+    if std::env::var("SIDAK_BENCH_ONLY").is_ok_and(|v| v == "S1") {
+        return;
+    }
+
     // S2 after: N records.
     let big = no_change_round_trips(&mut reader, 2_000).await;
     for (records, lat) in [(1_000.min(total), &small), (total, &big)] {
@@ -135,10 +153,13 @@ async fn bench() {
         );
     }
 
-    // S3: devices in 10 teams, each team scoped to one district of Makassar.
+    // S3: devices in 10 teams, each scoped to one district outside Makassar (so the S1 data
+    // is not theirs to download first). The client only counts pulled ops and keeps the
+    // cursor: the figure is the server's, and client and server share the two cores.
     let districts: Vec<String> = sidak_core::region::Regions::get()
-        .children("7371", sidak_core::region::Level::District)
+        .children("73", sidak_core::region::Level::District)
         .into_iter()
+        .filter(|r| !r.code.starts_with("7371"))
         .map(|r| r.code.clone())
         .take(10)
         .collect();
@@ -168,19 +189,20 @@ async fn bench() {
                 loop {
                     let push = (!dev.pending.is_empty()).then(|| dev.batch(1_000));
                     let body = json!({"protocol": PROTOCOL_VERSION, "push": push, "pull": {"protocol": PROTOCOL_VERSION, "cursor": dev.cursor}});
+                    let body = serde_json::to_vec(&body).expect("json");
                     let start = Instant::now();
-                    let (st, reply) = dev.post("/v1/sync", &body).await;
+                    let (st, bytes) = post_bytes(&dev, "/v1/sync", body).await;
                     lat.push(start.elapsed());
                     if st != 200 {
                         errors += 1;
                         continue;
                     }
-                    let reply: SyncResponse = serde_json::from_value(reply).expect("reply");
+                    let reply: SyncResponse = serde_json::from_slice(&bytes).expect("reply");
                     if let Some(p) = &reply.push {
                         dev.acknowledge(p);
                     }
                     pulled += reply.pull.ops.len();
-                    dev.apply_page(&reply.pull);
+                    dev.cursor = reply.pull.next_cursor.clone();
                     if dev.pending.is_empty() && !reply.pull.more {
                         break;
                     }

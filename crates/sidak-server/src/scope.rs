@@ -41,11 +41,11 @@ mod tests {
     #[test]
     fn normalizes() {
         assert_eq!(
-            normalize(&v(&["7371", "73", "7371011001"])).unwrap(),
+            normalize(&v(&["7371", "73", "7371011001"])).expect("valid"),
             v(&["73"])
         );
         assert_eq!(
-            normalize(&v(&["7372", "7371", "7371"])).unwrap(),
+            normalize(&v(&["7372", "7371", "7371"])).expect("valid"),
             v(&["7371", "7372"])
         );
         assert!(normalize(&v(&[""])).is_err());

@@ -314,15 +314,29 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-/// Opens the backend named by a database URL: `sqlite:FILE` (or a bare path ending in
-/// `.sqlite`/`.db`). Creates and migrates the database when needed.
+/// Opens the backend named by a database URL: `sqlite:FILE` (options after `?`:
+/// `synchronous=full` (default) or `synchronous=normal`), or a bare path ending in
+/// `.sqlite`/`.db`. Creates and migrates the database when needed.
 pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(postgres::PostgresStorage::open(url).await?));
     }
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        let s = sqlite::SqliteStorage::open(path).await?;
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut sync = sqlite::Synchronous::Full;
+        for option in query.split('&').filter(|o| !o.is_empty()) {
+            match option {
+                "synchronous=full" => sync = sqlite::Synchronous::Full,
+                "synchronous=normal" => sync = sqlite::Synchronous::Normal,
+                other => {
+                    return Err(StorageError::Unavailable(format!(
+                        "unknown SQLite option {other:?} in {url:?}: expected synchronous=full or synchronous=normal"
+                    )));
+                }
+            }
+        }
+        let s = sqlite::SqliteStorage::open_with(path, sync).await?;
         return Ok(Arc::new(s));
     }
     if url.ends_with(".sqlite") || url.ends_with(".db") {
