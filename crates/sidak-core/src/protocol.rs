@@ -191,7 +191,9 @@ pub struct PullResponse {
     pub next_cursor: String,
     /// Whether more ops wait after this page.
     pub more: bool,
-    /// Region prefixes that left the device's scope: purge their records (keeping unsynced edits).
+    /// Region prefixes that left the device's scope: purge the records under them that are
+    /// not under a prefix of `scope` (a province narrowed to one regency purges the province
+    /// but keeps that regency), keeping records with unsynced edits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purge: Vec<String>,
     /// The device's scope now.
