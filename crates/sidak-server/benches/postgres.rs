@@ -13,7 +13,8 @@
 //! Instances run in this process, like the clients: every figure on a small machine is
 //! also bounded by the cores that client, server and database share; `machine_busy` (the
 //! whole machine's busy fraction during the measurement, from `/proc/stat`) says whether
-//! they were saturated. `SIDAK_BENCH_OPS`, `SIDAK_BENCH_DEVICES`, `SIDAK_BENCH_ROUNDS` and
+//! they were saturated, and `cpu_s_bench_process` / `cpu_s_postgres` where the CPU time went
+//! (clients and instances in this process; the database). `SIDAK_BENCH_OPS`, `SIDAK_BENCH_DEVICES`, `SIDAK_BENCH_ROUNDS` and
 //! `SIDAK_BENCH_REPEAT` (default 3) change the sizes.
 
 #[path = "../tests/support/mod.rs"]
@@ -53,6 +54,49 @@ fn busy_since(start: (u64, u64)) -> f64 {
     let now = machine_jiffies();
     let total = now.1.saturating_sub(start.1).max(1);
     (now.0.saturating_sub(start.0)) as f64 / total as f64
+}
+
+/// CPU seconds (user + system) used so far by the processes `keep` selects by name, from
+/// `/proc/<pid>/stat`: where the time went (this process: clients and server instances;
+/// `postgres`: the database).
+fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
+    let mut ticks = 0.0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map_or("", |(n, _)| n);
+        if !keep(pid, name) {
+            continue;
+        }
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        ticks += f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    }
+    ticks / 100.0
+}
+
+/// (this process, PostgreSQL) CPU seconds so far.
+fn cpu_split() -> (f64, f64) {
+    let me = std::process::id();
+    (
+        cpu_seconds(|pid, _| pid == me),
+        cpu_seconds(|_, name| name.starts_with("postgres")),
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -135,6 +179,7 @@ async fn ingest_one_device(engine: &str, total: usize) -> f64 {
         i += n;
     }
     let machine = machine_jiffies();
+    let cpu = cpu_split();
     let t = Instant::now();
     let mut ingested = 0;
     for body in bodies {
@@ -146,10 +191,12 @@ async fn ingest_one_device(engine: &str, total: usize) -> f64 {
     }
     let secs = t.elapsed().as_secs_f64();
     let rate = ingested as f64 / secs;
+    let (me, pg) = cpu_split();
     println!(
         "{}",
         json!({"run": "ingest_one_device", "engine": engine, "ops": ingested, "batch": 1000,
-               "seconds": secs, "ops_per_s": rate.round(), "machine_busy": busy_since(machine)})
+               "seconds": secs, "ops_per_s": rate.round(), "machine_busy": busy_since(machine),
+               "cpu_s_bench_process": me - cpu.0, "cpu_s_postgres": pg - cpu.1})
     );
     for s in setup.servers {
         s.stop().await;
@@ -181,6 +228,7 @@ async fn devices_at_once(engine: &str, instances: usize, devices: usize, rounds:
     }
     let per_round = 100;
     let machine = machine_jiffies();
+    let cpu = cpu_split();
     let t = Instant::now();
     let mut tasks = Vec::new();
     for (k, mut dev) in phones.into_iter().enumerate() {
@@ -226,6 +274,7 @@ async fn devices_at_once(engine: &str, instances: usize, devices: usize, rounds:
     }
     let secs = t.elapsed().as_secs_f64();
     let busy = busy_since(machine);
+    let (me, pg) = cpu_split();
     lat.sort();
     let pushed = devices * rounds * per_round;
     let rate = pushed as f64 / secs;
@@ -234,7 +283,8 @@ async fn devices_at_once(engine: &str, instances: usize, devices: usize, rounds:
         json!({"run": "devices_at_once", "engine": engine, "instances": instances, "devices": devices,
                "ops_pushed": pushed, "requests": lat.len(), "errors": errors, "seconds": secs,
                "pushed_ops_per_s": rate.round(), "p50_ms": percentile(&lat, 0.5),
-               "p99_ms": percentile(&lat, 0.99), "machine_busy": busy})
+               "p99_ms": percentile(&lat, 0.99), "machine_busy": busy,
+               "cpu_s_bench_process": me - cpu.0, "cpu_s_postgres": pg - cpu.1})
     );
     assert_eq!(errors, 0, "no request may fail");
     for s in setup.servers {

@@ -1,11 +1,13 @@
 //! The PostgreSQL backend: one database shared by several stateless server instances.
 //!
 //! **Connections.** A bounded [`deadpool_postgres`] pool per instance
-//! ([`DEFAULT_POOL_SIZE`], or `pool_max_size` in the URL). Every wait is bounded too
-//! (connect, checkout, recycle: [`DB_TIMEOUT`]), so when the database is unreachable a
-//! request fails fast with [`StorageError::Unavailable`] (503 `unavailable`) instead of
-//! hanging, and the instance keeps serving `/healthz` and recovers on its own: a dead
-//! connection is noticed (`is_closed`) and replaced at the next checkout.
+//! ([`DEFAULT_POOL_SIZE`], or `pool_max_size` in the URL). Connecting and checking a
+//! connection are bounded ([`DB_TIMEOUT`]) and dead peers are found by TCP keepalive, so
+//! when the database is unreachable a request fails fast with
+//! [`StorageError::Unavailable`] (503 `unavailable`) instead of hanging, and the instance
+//! keeps serving `/healthz` and recovers on its own: a dead connection is noticed
+//! (`is_closed`) and replaced at the next checkout. Waiting for a *free* connection under
+//! load is bounded only by the server's request timeout.
 //!
 //! **The pull cursor under concurrent writers.** With one SQLite writer, sequence numbers
 //! commit in order. Here several transactions (on several instances) append to the log at
@@ -71,9 +73,18 @@ use crate::ingest::Batch;
 /// PostgreSQL's default 100 connections to other instances.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
-/// Longest wait to connect, to get a pooled connection, or to check one on return. Short,
-/// so an unreachable database answers 503 quickly instead of holding the request.
+/// Longest wait to open a connection or to check one on return. Short, so an unreachable
+/// database answers 503 quickly instead of holding the request.
 pub const DB_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How soon a connection whose peer vanished without closing it (a dead host, a dropped
+/// route) is declared dead: TCP keepalive probes after this much silence, every
+/// [`KEEPALIVE_INTERVAL`], up to [`KEEPALIVE_RETRIES`] times (about a minute in all).
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// See [`KEEPALIVE_IDLE`].
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// See [`KEEPALIVE_IDLE`].
+pub const KEEPALIVE_RETRIES: u32 = 3;
 
 /// Namespace of reservation locks: a reservation for sequence number `n` is the advisory
 /// lock `RESERVATION_NS << 48 | n` (sequence numbers stay below 2^48, the `ops_seq` maximum:
@@ -192,6 +203,11 @@ impl PostgresStorage {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DB_TIMEOUT);
         }
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         if config.get_options().is_none() {
             config.options(format!(
                 "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
@@ -214,7 +230,12 @@ impl PostgresStorage {
         );
         let pool = Pool::builder(manager)
             .max_size(size)
-            .wait_timeout(Some(DB_TIMEOUT))
+            // No bound of our own on waiting for a free connection: when all are busy the
+            // request queues, like SQLite's writer queue, until the server's request timeout
+            // (503 `timeout`). A short bound here turned load into errors (100 devices at once
+            // on two cores waited up to 20 s). An unreachable database still fails fast: the
+            // pool then has no live connection and creating one fails within `DB_TIMEOUT`.
+            .wait_timeout(None)
             .create_timeout(Some(DB_TIMEOUT))
             .recycle_timeout(Some(DB_TIMEOUT))
             .runtime(Runtime::Tokio1)
