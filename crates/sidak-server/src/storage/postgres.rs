@@ -47,8 +47,9 @@
 //! a push transaction (milliseconds; at most `idle_in_transaction_session_timeout`, which
 //! [`PostgresStorage::open`] sets, if an instance freezes mid-push).
 //!
-//! **Writes** are in [`push`]; the central office's queries and writes in [`office`]; the schema and its migrations (run at start under an
-//! advisory lock, so instances starting together do not race) in [`schema`].
+//! **Writes** are in [`push`]; the central office's queries and writes in [`office`]; the
+//! schema and its migrations (run at start under an advisory lock, so instances starting
+//! together do not race) in [`schema`].
 
 mod office;
 mod push;
