@@ -283,6 +283,13 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
         .count();
     assert_eq!(linked, 1, "exactly one of the pair is marked duplicate");
 
+    // The review queue: two registrations left (the duplicate is settled); approve one.
+    wait_text(&c, "#stat-review", "2").await;
+    let approve = wait_count(&c, "#review-body .approve-btn", 2).await;
+    approve[0].click().await.expect("approve");
+    wait_text(&c, "#stat-review", "1").await;
+    wait_count(&c, "#review-body .approve-btn", 1).await;
+
     // Search for the visit and read its history: the supervisor's resolution is there.
     c.find(Locator::Id("search-kind"))
         .await

@@ -108,7 +108,7 @@ async function start() {
 }
 
 async function refresh() {
-  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadDevices()]);
+  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadReview(), loadSetAside(), loadDevices()]);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed && failed.reason.status !== 401) flash(failed.reason.message, true);
 }
@@ -239,6 +239,59 @@ async function linkDuplicate(duplicate, original) {
   await refresh();
 }
 
+async function loadReview() {
+  const q = await api('GET', '/v1/office/review');
+  const row = (r, flagged) => el('tr', { 'data-record': r.id },
+    el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
+    el('td', { class: flagged ? 'bad' : '' }, show(r.status), flagged ? el('small', {}, ' diubah setelah disetujui / edited after approval') : null),
+    el('td', {}, show(r.officer_id)),
+    el('td', {},
+      el('button', { type: 'button', class: 'approve-btn', onclick: () => decide(r.id, 'approve') }, 'Setujui / Approve'),
+      el('button', { type: 'button', class: 'return-btn secondary', onclick: () => decide(r.id, 'return') }, 'Kembalikan / Return')));
+  const rows = [...q.flagged.map((r) => row(r, true)), ...q.awaiting.map((r) => row(r, false))];
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Tidak ada yang menunggu / Nothing waiting')));
+  $('review-body').replaceChildren(...rows);
+}
+
+async function decide(id, decision) {
+  await review(id, decision);
+  await refresh();
+}
+
+function duration(ms) {
+  const minutes = Math.round(ms / 60000);
+  return minutes >= 120 ? `${Math.round(minutes / 60)} jam/h` : `${minutes} mnt/min`;
+}
+
+async function loadSetAside() {
+  const list = await api('GET', '/v1/office/set-aside');
+  const rows = list.items.map((x) => el('tr', {},
+    el('td', {}, x.officer_id, el('br'), el('small', {}, x.device_id.slice(0, 8))),
+    el('td', {}, KINDS[x.kind] || x.kind, el('br'), el('small', {}, x.op.changes.map((c) => c.field).join(', '))),
+    el('td', { class: 'bad' }, duration(x.ahead_ms)),
+    el('td', {},
+      el('button', { type: 'button', class: 'accept-btn', onclick: () => handleSetAside(x.id, 'accept') }, 'Terima / Accept'),
+      el('button', { type: 'button', class: 'discard-btn secondary', onclick: () => handleSetAside(x.id, 'discard') }, 'Buang / Discard'))));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Tidak ada / None')));
+  $('setaside-body').replaceChildren(...rows);
+}
+
+async function handleSetAside(id, action) {
+  let body = {};
+  if (action === 'discard') {
+    const reason = window.prompt('Alasan / Reason', '');
+    if (!reason) return;
+    body = { reason };
+  }
+  try {
+    await api('POST', `/v1/office/set-aside/${id}/${action}`, body);
+    flash(action === 'accept' ? 'Diterima dengan jam server / Accepted at server time' : 'Dibuang / Discarded');
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+  await refresh();
+}
+
 function offset(ms) {
   if (ms === null || ms === undefined) return '—';
   const minutes = Math.round(ms / 60000);
@@ -326,6 +379,7 @@ async function openRecord(id) {
       el('td', {}, when(e.device_time_ms), el('br'), el('small', {}, `diterima / received ${when(e.received_ms)}`)),
       el('td', {}, e.office ? e.officer_id.replace('office:', 'kantor / office: ') : e.officer_id, el('br'), el('small', {}, e.device_id.slice(0, 8))),
       el('td', {}, ...e.changes.map(describe), ...e.actions.filter((a) => a.note).map((a) => el('div', {}, el('small', {}, `Catatan / Note: ${a.note}`)))))));
+    $('detail').dataset.record = id;
     $('detail').hidden = false;
   } catch (e) {
     if (e.status !== 401) flash(e.message, true);
@@ -341,7 +395,7 @@ async function review(id, decision) {
   try {
     await api('POST', `/v1/office/records/${id}/review`, { decision, note });
     flash(decision === 'approve' ? 'Disetujui / Approved' : 'Dikembalikan / Returned');
-    await openRecord(id);
+    if (!$('detail').hidden && $('detail').dataset.record === id) await openRecord(id);
     await loadOverview();
   } catch (e) {
     if (e.status !== 401) flash(e.message, true);
