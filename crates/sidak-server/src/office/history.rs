@@ -200,3 +200,66 @@ pub fn replay(id: RecordId, source: HistorySource, unmasked: bool) -> History {
         set_aside,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::office::storage::LoggedOp;
+    use sidak_core::{DeviceId, Edit, OpV1};
+
+    fn village() -> String {
+        sidak_core::region::Regions::get()
+            .children("7371", sidak_core::region::Level::Village)
+            .first()
+            .map(|r| r.code.clone())
+            .unwrap_or_default()
+    }
+
+    fn logged(seq: u64, op: &sidak_core::Op) -> LoggedOp {
+        LoggedOp {
+            seq,
+            op: OpV1::from(op),
+            device_id: op.hlc.device.to_string(),
+            officer_id: "andi".into(),
+            received_ms: 10_000 + seq,
+        }
+    }
+
+    #[test]
+    fn a_late_op_that_loses_is_kept_and_marked_not_effective() {
+        let dev = DeviceId::from_u128(5);
+        let id = RecordId::from_u128(9);
+        let create = Edit::create(id, Kind::Company, village(), Hlc::new(1_000, 0, dev))
+            .set("name", "CV Laut Biru")
+            .and_then(|e| e.set("compliance", "unknown"))
+            .and_then(|e| e.set("status", "active"))
+            .and_then(|e| e.set("address", "Jl. A"))
+            .expect("edit")
+            .finish();
+        let mut base = Record::for_op(&create);
+        base.apply(&create).expect("apply");
+        let newer = Edit::update(&base, Hlc::new(3_000, 0, dev))
+            .set("address", "Jl. C")
+            .expect("edit")
+            .finish();
+        // Written earlier, received later: last writer wins keeps "Jl. C".
+        let older = Edit::update(&base, Hlc::new(2_000, 0, dev))
+            .set("address", "Jl. B")
+            .expect("edit")
+            .finish();
+        let source = HistorySource {
+            ops: vec![logged(1, &create), logged(2, &newer), logged(3, &older)],
+            ..HistorySource::default()
+        };
+        let h = replay(id, source, false);
+        assert_eq!(h.entries.len(), 3, "nothing is dropped");
+        let late = &h.entries[2].changes[0];
+        assert_eq!(late.field, "address");
+        assert_eq!(late.old, serde_json::json!("Jl. C"));
+        assert_eq!(late.new, serde_json::json!("Jl. C"));
+        assert!(!late.effective);
+        assert!(h.entries[1].changes[0].effective);
+        assert_eq!(h.entries[2].device_time_ms, 2_000);
+        assert_eq!(h.entries[2].received_ms, 10_003);
+    }
+}
