@@ -9,6 +9,10 @@
 //!   of 100 ops and pulling its district, on SQLite (one instance) and on PostgreSQL with
 //!   one and with two instances over one database (devices split between them).
 //!   Target: two instances ingest at least 1.5x what one does.
+//! - `pushes_at_once`: the same devices only push (batches of 100 built before timing),
+//!   nothing pulled: the servers' ingest without the clients' work of applying pages.
+//!
+//! `SIDAK_BENCH_SCENARIOS=ingest,pushes,syncs` picks scenarios (default: all).
 //!
 //! Instances run in this process, like the clients: every figure on a small machine is
 //! also bounded by the cores that client, server and database share; `machine_busy` (the
@@ -294,6 +298,97 @@ async fn devices_at_once(engine: &str, instances: usize, devices: usize, rounds:
     rate
 }
 
+/// `devices` devices push at once through `instances` instances, nothing pulled: the
+/// server's ingest alone. Each device sends `rounds` batches of 100 registrations, built
+/// before timing. Returns ops/s.
+async fn pushes_at_once(engine: &str, instances: usize, devices: usize, rounds: usize) -> f64 {
+    let setup = setup(engine, instances).await;
+    setup.servers[0].officer("ingest", &["7371"]).await;
+    let vs = villages("7371");
+    let per_batch = 100;
+    let mut phones = Vec::new();
+    for k in 0..devices {
+        let server = &setup.servers[k % setup.servers.len()];
+        let mut dev = server.device("ingest").await;
+        let mut bodies = Vec::new();
+        for r in 0..rounds {
+            for j in 0..per_batch {
+                let id =
+                    dev.register_worker(&vs[(k * 7 + r * per_batch + j) % vs.len()], "Pekerja");
+                dev.records.remove(&id);
+            }
+            let ops: Vec<_> = dev.pending.drain(..).collect();
+            bodies.push(
+                serde_json::to_vec(
+                    &json!({"protocol": PROTOCOL_VERSION, "batch_seq": r + 1, "ops": ops}),
+                )
+                .expect("json"),
+            );
+        }
+        phones.push((dev, bodies));
+    }
+    let machine = machine_jiffies();
+    let cpu = cpu_split();
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (dev, bodies) in phones {
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            for body in bodies {
+                let start = Instant::now();
+                let (st, _) = post_bytes(&dev, "/v1/push", body).await;
+                lat.push(start.elapsed());
+                if st != 200 {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("device");
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let busy = busy_since(machine);
+    let (me, pg) = cpu_split();
+    lat.sort();
+    let pushed = devices * rounds * per_batch;
+    let rate = pushed as f64 / secs;
+    println!(
+        "{}",
+        json!({"run": "pushes_at_once", "engine": engine, "instances": instances, "devices": devices,
+               "ops_pushed": pushed, "errors": errors, "seconds": secs, "ops_per_s": rate.round(),
+               "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "machine_busy": busy,
+               "cpu_s_bench_process": me - cpu.0, "cpu_s_postgres": pg - cpu.1})
+    );
+    assert_eq!(errors, 0, "no request may fail");
+    for s in setup.servers {
+        s.stop().await;
+    }
+    rate
+}
+
+/// Runs `f` for each configuration `repeat` times (configurations interleaved, so a
+/// change in the machine's load hits all alike) and returns the medians.
+async fn medians<F, Fut>(configs: &[(&'static str, usize)], repeat: usize, f: F) -> Vec<f64>
+where
+    F: Fn(&'static str, usize) -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for _ in 0..repeat {
+        for (i, (engine, instances)) in configs.iter().enumerate() {
+            runs[i].push(f(engine, *instances).await);
+        }
+    }
+    runs.into_iter().map(median).collect()
+}
+
 async fn bench() {
     if support::pg::database_url().is_none() {
         return;
@@ -302,38 +397,40 @@ async fn bench() {
     let devices = env("SIDAK_BENCH_DEVICES", 100);
     let rounds = env("SIDAK_BENCH_ROUNDS", 5);
     let repeat = env("SIDAK_BENCH_REPEAT", 3).max(1);
-
-    let mut ingest: Vec<(&str, Vec<f64>)> = vec![("sqlite", vec![]), ("postgres", vec![])];
-    for _ in 0..repeat {
-        for (engine, runs) in &mut ingest {
-            runs.push(ingest_one_device(engine, total).await);
-        }
-    }
+    let only = std::env::var("SIDAK_BENCH_SCENARIOS").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|s| s == name);
     let mut figures: Vec<Json> = Vec::new();
-    let sqlite = median(ingest[0].1.clone());
-    let postgres = median(ingest[1].1.clone());
-    figures.push(
-        json!({"figure": "ingest_one_device", "ops": total, "repeats": repeat,
-        "sqlite_ops_per_s": sqlite.round(), "postgres_ops_per_s": postgres.round(),
-        "sqlite_over_postgres": sqlite / postgres, "target_max": 2.0}),
-    );
 
-    let mut at_once: Vec<(&str, usize, Vec<f64>)> = vec![
-        ("sqlite", 1, vec![]),
-        ("postgres", 1, vec![]),
-        ("postgres", 2, vec![]),
-    ];
-    for _ in 0..repeat {
-        for (engine, instances, runs) in &mut at_once {
-            runs.push(devices_at_once(engine, *instances, devices, rounds).await);
-        }
+    if wanted("ingest") {
+        let m = medians(&[("sqlite", 1), ("postgres", 1)], repeat, |engine, _| {
+            ingest_one_device(engine, total)
+        })
+        .await;
+        figures.push(
+            json!({"figure": "ingest_one_device", "ops": total, "repeats": repeat,
+            "sqlite_ops_per_s": m[0].round(), "postgres_ops_per_s": m[1].round(),
+            "sqlite_over_postgres": m[0] / m[1], "target_max": 2.0}),
+        );
     }
-    let one = median(at_once[1].2.clone());
-    let two = median(at_once[2].2.clone());
-    figures.push(json!({"figure": "devices_at_once", "devices": devices, "repeats": repeat,
-        "sqlite_one_instance_ops_per_s": median(at_once[0].2.clone()).round(),
-        "postgres_one_instance_ops_per_s": one.round(), "postgres_two_instances_ops_per_s": two.round(),
-        "two_over_one": two / one, "target_min": 1.5}));
+    let configs = [("sqlite", 1), ("postgres", 1), ("postgres", 2)];
+    if wanted("pushes") {
+        let m = medians(&configs, repeat, |engine, instances| {
+            pushes_at_once(engine, instances, devices, rounds)
+        })
+        .await;
+        figures.push(json!({"figure": "pushes_at_once", "devices": devices, "repeats": repeat,
+            "sqlite_one_instance_ops_per_s": m[0].round(), "postgres_one_instance_ops_per_s": m[1].round(),
+            "postgres_two_instances_ops_per_s": m[2].round(), "two_over_one": m[2] / m[1], "target_min": 1.5}));
+    }
+    if wanted("syncs") {
+        let m = medians(&configs, repeat, |engine, instances| {
+            devices_at_once(engine, instances, devices, rounds)
+        })
+        .await;
+        figures.push(json!({"figure": "devices_at_once", "devices": devices, "repeats": repeat,
+            "sqlite_one_instance_ops_per_s": m[0].round(), "postgres_one_instance_ops_per_s": m[1].round(),
+            "postgres_two_instances_ops_per_s": m[2].round(), "two_over_one": m[2] / m[1], "target_min": 1.5}));
+    }
     for f in figures {
         println!("{f}");
     }
