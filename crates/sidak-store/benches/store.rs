@@ -247,7 +247,7 @@ fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
 
 /// Whether `SIDAK_BENCH_ONLY` (unset: everything) selects this scenario (for profiling one at a time).
 fn only(scenario: &str) -> bool {
-    std::env::var("SIDAK_BENCH_ONLY").map_or(true, |o| o == scenario)
+    std::env::var("SIDAK_BENCH_ONLY").map_or(true, |o| o.split(',').any(|s| s == scenario))
 }
 
 fn local(ws: &[Worker], f: &mut Figures, dir: &Path) {
