@@ -402,46 +402,99 @@ pub async fn run() -> Result<()> {
     }
     println!("  auditor (whole province) holds {} records", whole.len());
 
-    println!("\nconflicts the central office now sees (multi-value fields with competing values):");
-    let mut q = ListQuery::new(Kind::Visit);
-    q.conflicts_only = true;
-    for kind in Kind::ALL {
-        q.kind = kind;
-        for e in auditor.store.list(&q)?.items {
-            for c in e.conflicts() {
-                let vals: Vec<String> = c
-                    .values
-                    .iter()
-                    .map(|s| {
-                        let who = devices_name(
-                            &[&*andi, &*rahmat, &*sitti, &*besse, &*jumriah],
-                            s.hlc.device,
-                        );
-                        format!("{} by {who}", s.value)
-                    })
-                    .collect();
-                println!(
-                    "  {} {}: {} = {}",
-                    kind,
-                    e.record.id,
-                    c.field,
-                    vals.join("  vs  ")
-                );
+    println!("\nthe central office's conflicts inbox (GET /v1/office/conflicts):");
+    let supervisor = Session::login(&url, "admin", &password).await?;
+    let none: Option<&Json> = None;
+    let inbox: Json = supervisor
+        .call(reqwest::Method::GET, "/v1/office/conflicts", none)
+        .await?;
+    let mut picks = Vec::new();
+    for item in inbox["items"].as_array().into_iter().flatten() {
+        let id = item["record"]["id"].as_str().unwrap_or_default().to_owned();
+        let kind = item["record"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for c in item["conflicts"].as_array().into_iter().flatten() {
+            let vals: Vec<String> = c["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    format!(
+                        "{} by {}",
+                        v["value"],
+                        v["officer_id"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            println!(
+                "  {kind} {id}: {} = {}",
+                c["name"].as_str().unwrap_or("?"),
+                vals.join("  vs  ")
+            );
+            // The supervisor settles it with the first officer's value.
+            if let Some(first) = c["values"].as_array().and_then(|v| v.first()) {
+                picks.push((
+                    id.clone(),
+                    c["name"].clone(),
+                    first["hlc"].clone(),
+                    first["value"].clone(),
+                ));
             }
         }
     }
-    println!("\nsuspected duplicate registrations (same NIK):");
-    let nik = shared_worker.fields["nik"].as_str().unwrap_or_default();
-    for e in auditor.store.find_workers(nik, 10)? {
-        println!(
-            "  {}  {}  {}  registered by {}",
-            e.record.id,
-            sidak_core::validate::mask_nik(nik),
-            e.record.get_str("full_name").unwrap_or("-"),
-            devices_name(
-                &[&*andi, &*rahmat, &*sitti, &*besse, &*jumriah],
-                e.record.created_by().unwrap_or_default()
+    println!("\nsuspected duplicates (GET /v1/office/duplicates):");
+    let dups: Json = supervisor
+        .call(reqwest::Method::GET, "/v1/office/duplicates", none)
+        .await?;
+    println!(
+        "  {} worker group(s) sharing a NIK, {} company group(s) sharing a NIB",
+        dups["workers"].as_array().map_or(0, Vec::len),
+        dups["companies"].as_array().map_or(0, Vec::len)
+    );
+    println!(
+        "\nthe supervisor resolves each conflict and links the second registration as a duplicate:"
+    );
+    for (id, field, hlc, value) in &picks {
+        let _: Json = supervisor
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/office/records/{id}/resolve"),
+                Some(&json!({"field": field, "pick": hlc, "note": "checked against the visit report"})),
             )
+            .await?;
+        println!("  {id}: {} := {value}", field.as_str().unwrap_or("?"));
+    }
+    let _: Json = supervisor
+        .call(
+            reqwest::Method::POST,
+            "/v1/office/duplicates/link",
+            Some(&json!({"duplicate": dup.id.to_string(), "original": shared_worker.id.to_string(), "note": "same NIK, registered twice"})),
+        )
+        .await?;
+    println!(
+        "  {} linked as a duplicate of {} (nothing deleted)",
+        dup.id, shared_worker.id
+    );
+    println!("\nnext sync: the devices receive the office's decisions");
+    for i in [0usize, 1, 2] {
+        sync(&mut devices[i], &url, &mut totals).await?;
+    }
+    let [andi, rahmat, sitti, ..] = &mut devices[..] else {
+        bail!("six devices")
+    };
+    for d in [&*andi, &*rahmat, &*sitti] {
+        let c = d.store.counts()?;
+        let status = d
+            .store
+            .get(dup.id)?
+            .and_then(|e| e.record.get_str("status").map(str::to_owned));
+        println!(
+            "  {:<8} records in conflict: {}  duplicate registration's status: {}",
+            d.name,
+            c.conflicted_records,
+            status.unwrap_or_else(|| "-".into())
         );
     }
     println!(
@@ -459,11 +512,4 @@ pub async fn run() -> Result<()> {
         bail!("some device did not converge");
     }
     Ok(())
-}
-
-fn devices_name(devices: &[&Device], id: sidak_core::DeviceId) -> String {
-    devices
-        .iter()
-        .find(|d| d.store.device_id() == Some(id))
-        .map_or_else(|| id.to_string(), |d| d.name.to_owned())
 }

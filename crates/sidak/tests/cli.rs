@@ -327,3 +327,22 @@ fn a_device_killed_while_pulling_resumes_with_nothing_lost_or_twice() {
     assert_eq!(status["records"], 3000, "every record once: {s}");
     assert_eq!(status["by_kind"]["worker"], 3000);
 }
+
+#[test]
+fn the_demo_runs_a_field_day_and_everything_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(sidak().arg("demo").current_dir(dir.path()));
+    assert!(
+        out.contains("identical to the server's merged state"),
+        "{out}"
+    );
+    assert!(!out.contains("DIFFERS"), "{out}");
+    assert!(
+        out.contains("workers_observed"),
+        "the headcount conflict reaches the office inbox: {out}"
+    );
+    assert!(
+        out.contains("records in conflict: 0  duplicate registration's status: duplicate"),
+        "{out}"
+    );
+}
