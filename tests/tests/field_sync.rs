@@ -344,7 +344,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
     let r = try_sync(&mut a, &server.url).await;
     let r = match r {
         Ok(r) => r,
-        Err(f) => f.report,
+        Err(f) => *f.report,
     };
     assert_eq!(r.scope, vec![GOWA.to_owned()]);
     // The added area's whole history arrived; her unsynced edits in the old village are kept, refused as out of scope.

@@ -56,6 +56,11 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// A record's merged state as stored and sent.
+///
+/// Compact on purpose (it is stored once per record on every device and on the server):
+/// the devices that wrote the record are listed once in `actors`, and every stamp inside
+/// names its device by index there (`"<ms>.<counter>@<index>"`), every version vector is a
+/// list of counters in `actors` order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordV1 {
@@ -71,6 +76,8 @@ pub struct RecordV1 {
     /// Timestamp of the latest op seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<Hlc>,
+    /// Every device that stamped a value or a version vector of this record, sorted.
+    pub actors: Vec<DeviceId>,
     /// Field states by name.
     pub fields: BTreeMap<String, FieldV1>,
 }
@@ -79,22 +86,22 @@ pub struct RecordV1 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FieldV1 {
-    /// Last-writer-wins register: the value and its timestamp.
+    /// Last-writer-wins register: the value and its stamp.
     Lww(StampedV1),
-    /// Multi-value register: the concurrent values, each with its clock.
+    /// Multi-value register: the concurrent values, each with its version vector.
     Mv(Vec<ClockedV1>),
     /// Add-wins set: per element, its concurrent presences.
     Set(BTreeMap<String, Vec<PresenceV1>>),
 }
 
-/// A value with its timestamp.
+/// A value with its stamp.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StampedV1 {
     /// The value.
-    pub value: serde_json::Value,
-    /// When and by whom it was written.
-    pub hlc: Hlc,
+    pub v: serde_json::Value,
+    /// When and by which actor (index) it was written: `"<ms>.<counter>@<index>"`.
+    pub at: String,
 }
 
 /// A value of a multi-value register.
@@ -102,11 +109,11 @@ pub struct StampedV1 {
 #[serde(deny_unknown_fields)]
 pub struct ClockedV1 {
     /// The value.
-    pub value: serde_json::Value,
-    /// When and by whom it was written.
-    pub hlc: Hlc,
-    /// Its version vector.
-    pub clock: BTreeMap<DeviceId, u64>,
+    pub v: serde_json::Value,
+    /// When and by which actor it was written.
+    pub at: String,
+    /// Its version vector: one counter per actor, in `actors` order (trailing zeros omitted).
+    pub clock: Vec<u64>,
 }
 
 /// One presence of a set element.
@@ -114,11 +121,11 @@ pub struct ClockedV1 {
 #[serde(deny_unknown_fields)]
 pub struct PresenceV1 {
     /// `true` for an add, `false` for a remove.
-    pub present: bool,
-    /// When and by whom.
-    pub hlc: Hlc,
-    /// Its version vector.
-    pub clock: BTreeMap<DeviceId, u64>,
+    pub on: bool,
+    /// When and by which actor.
+    pub at: String,
+    /// Its version vector, as in [`ClockedV1::clock`].
+    pub clock: Vec<u64>,
 }
 
 /// Why a wire message could not be turned into the model.
@@ -323,23 +330,117 @@ impl TryFrom<&OpV1> for Op {
     }
 }
 
+/// The actors of a record and their indexes, for the compact state form.
+struct Actors {
+    list: Vec<DeviceId>,
+}
+
+impl Actors {
+    fn of(r: &Record) -> Actors {
+        let mut set = std::collections::BTreeSet::new();
+        let mut add_clock = |c: &Clock| set.extend(c.dots.keys().copied());
+        let mut stamps = Vec::new();
+        for (_, state) in r.fields() {
+            match state {
+                FieldState::Lww(reg) => stamps.push(reg.marker.device),
+                FieldState::Mv(reg) => {
+                    for (c, s) in reg.entries() {
+                        add_clock(c);
+                        stamps.push(s.hlc.device);
+                    }
+                }
+                FieldState::Set(elems) => {
+                    for reg in elems.values() {
+                        for (c, p) in reg.entries() {
+                            add_clock(c);
+                            stamps.push(p.hlc.device);
+                        }
+                    }
+                }
+            }
+        }
+        set.extend(stamps);
+        Actors {
+            list: set.into_iter().collect(),
+        }
+    }
+
+    fn index(&self, d: &DeviceId) -> usize {
+        // Every device was collected by `of`, so the search always finds it.
+        self.list.binary_search(d).unwrap_or(0)
+    }
+
+    fn stamp(&self, h: &Hlc) -> String {
+        format!("{}.{}@{}", h.ms, h.counter, self.index(&h.device))
+    }
+
+    fn clock(&self, c: &Clock) -> Vec<u64> {
+        let mut out = vec![0; self.list.len()];
+        for (d, n) in &c.dots {
+            out[self.index(d)] = *n;
+        }
+        while out.last() == Some(&0) {
+            out.pop();
+        }
+        out
+    }
+}
+
+fn parse_stamp(field: &str, s: &str, actors: &[DeviceId]) -> Result<Hlc, DecodeError> {
+    let bad = || {
+        DecodeError::BadState(format!(
+            "{field}: bad stamp {:?}",
+            s.chars().take(40).collect::<String>()
+        ))
+    };
+    let (time, index) = s.split_once('@').ok_or_else(bad)?;
+    let (ms, counter) = time.split_once('.').ok_or_else(bad)?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(ms) || !digits(counter) || !digits(index) {
+        return Err(bad());
+    }
+    let i: usize = index.parse().map_err(|_| bad())?;
+    let device = *actors.get(i).ok_or_else(bad)?;
+    Ok(Hlc::new(
+        ms.parse().map_err(|_| bad())?,
+        counter.parse().map_err(|_| bad())?,
+        device,
+    ))
+}
+
+fn parse_clock(field: &str, counters: &[u64], actors: &[DeviceId]) -> Result<Clock, DecodeError> {
+    if counters.len() > actors.len() {
+        return Err(DecodeError::BadState(format!(
+            "{field}: version vector longer than the actors"
+        )));
+    }
+    let mut c = Clock::new();
+    for (d, n) in actors.iter().zip(counters) {
+        if *n > 0 {
+            c.apply(Dot::new(*d, *n));
+        }
+    }
+    Ok(c)
+}
+
 impl From<&Record> for RecordV1 {
     fn from(r: &Record) -> Self {
+        let actors = Actors::of(r);
         let fields = r
             .fields()
             .map(|(name, state)| {
                 let f = match state {
                     FieldState::Lww(reg) => FieldV1::Lww(StampedV1 {
-                        value: reg.val.to_json(),
-                        hlc: reg.marker,
+                        v: reg.val.to_json(),
+                        at: actors.stamp(&reg.marker),
                     }),
                     FieldState::Mv(reg) => FieldV1::Mv(
                         reg.entries()
                             .iter()
                             .map(|(c, s)| ClockedV1 {
-                                value: s.value.to_json(),
-                                hlc: s.hlc,
-                                clock: clock_to_wire(c),
+                                v: s.value.to_json(),
+                                at: actors.stamp(&s.hlc),
+                                clock: actors.clock(c),
                             })
                             .collect(),
                     ),
@@ -351,9 +452,9 @@ impl From<&Record> for RecordV1 {
                                     .entries()
                                     .iter()
                                     .map(|(c, p)| PresenceV1 {
-                                        present: p.present,
-                                        hlc: p.hlc,
-                                        clock: clock_to_wire(c),
+                                        on: p.present,
+                                        at: actors.stamp(&p.hlc),
+                                        clock: actors.clock(c),
                                     })
                                     .collect();
                                 (e.clone(), ps)
@@ -370,6 +471,7 @@ impl From<&Record> for RecordV1 {
             region: r.region.clone(),
             created: r.created,
             updated: r.updated,
+            actors: actors.list,
             fields,
         }
     }
@@ -383,6 +485,7 @@ impl TryFrom<&RecordV1> for Record {
             .kind
             .parse()
             .map_err(|_| DecodeError::UnknownKind(w.kind.chars().take(40).collect()))?;
+        let actors = &w.actors;
         let mut r = Record::new(w.id, kind, w.region.clone());
         r.created = w.created;
         r.updated = w.updated;
@@ -390,17 +493,17 @@ impl TryFrom<&RecordV1> for Record {
             let spec = lookup(kind, name)?;
             let state = match (spec.register, f) {
                 (Register::Lww, FieldV1::Lww(s)) => FieldState::Lww(LWWReg {
-                    val: scalar(spec.name, &s.value)?,
-                    marker: s.hlc,
+                    val: scalar(spec.name, &s.v)?,
+                    marker: parse_stamp(spec.name, &s.at, actors)?,
                 }),
                 (Register::Mv, FieldV1::Mv(vals)) => {
                     let mut reg = MvRegister::default();
                     for v in vals {
                         reg.put(
-                            clock_from_wire(&v.clock),
+                            parse_clock(spec.name, &v.clock, actors)?,
                             Stamped {
-                                hlc: v.hlc,
-                                value: scalar(spec.name, &v.value)?,
+                                hlc: parse_stamp(spec.name, &v.at, actors)?,
+                                value: scalar(spec.name, &v.v)?,
                             },
                         );
                     }
@@ -412,10 +515,10 @@ impl TryFrom<&RecordV1> for Record {
                         let mut reg = MvRegister::default();
                         for p in ps {
                             reg.put(
-                                clock_from_wire(&p.clock),
+                                parse_clock(spec.name, &p.clock, actors)?,
                                 Presence {
-                                    hlc: p.hlc,
-                                    present: p.present,
+                                    hlc: parse_stamp(spec.name, &p.at, actors)?,
+                                    present: p.on,
                                 },
                             );
                         }
