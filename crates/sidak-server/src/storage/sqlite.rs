@@ -145,7 +145,18 @@ CREATE TABLE sessions (
     created_ms  INTEGER NOT NULL,
     expires_ms  INTEGER NOT NULL
 );
-"#];
+"#,
+    // 2: the office keeps its own derived index (`office_facts`, see `sqlite/office.rs`), so
+    // these secondary indexes on `records` were only slowing every push (five index updates
+    // per record written) without serving a query. The columns stay, written as before.
+    r#"
+DROP INDEX IF EXISTS records_kind_region;
+DROP INDEX IF EXISTS records_kind_status;
+DROP INDEX IF EXISTS records_nik;
+DROP INDEX IF EXISTS records_nib;
+DROP INDEX IF EXISTS records_conflicts;
+"#,
+];
 
 fn db(e: rusqlite::Error) -> StorageError {
     match e.sqlite_error_code() {
