@@ -16,7 +16,9 @@ use crate::storage::StorageResult;
 const MIGRATION_LOCK: i64 = 0x7369_6461_6b6d_6967;
 
 /// Numbered migrations; `sidak_migrations` records which ran. Append, never edit.
-/// 1: the sync tables; 2: the central office's tables (see [`super::office`]).
+/// 1: the sync tables; 2: the central office's tables (see [`super::office`]); 3: drop the
+/// secondary indexes on `records`, which no query uses (the office reads its own index) and
+/// which made every record update touch six indexes instead of one (SQLite's migration 2).
 ///
 /// Differences from the SQLite schema, and why:
 /// - `ops.seq` comes from the sequence `ops_seq` (`CACHE 1`, so every session draws from
@@ -168,6 +170,13 @@ CREATE TABLE office_actions (
 );
 CREATE INDEX office_actions_record ON office_actions(record_id, id);
 CREATE INDEX office_set_aside_record ON set_aside(record_id);
+"#,
+    r#"
+DROP INDEX IF EXISTS records_kind_region;
+DROP INDEX IF EXISTS records_kind_status;
+DROP INDEX IF EXISTS records_nik;
+DROP INDEX IF EXISTS records_nib;
+DROP INDEX IF EXISTS records_conflicts;
 "#,
 ];
 
