@@ -5,10 +5,10 @@ mod office_seed;
 mod support;
 
 use serde_json::{Value as Json, json};
-use sidak_core::{Edit, Hlc, Value};
+use sidak_core::{Edit, Hlc, Kind, RecordId, Value};
 
 use office_seed::{SHARED_NIK, Seed, seed};
-use support::{Backend, backends};
+use support::{Backend, TestDevice, backends};
 
 /// Runs an office scenario on every backend the suite runs (SQLite always, PostgreSQL
 /// when `SIDAK_TEST_DATABASE_URL` names one), each on a freshly seeded server.
@@ -521,4 +521,142 @@ async fn devices_and_csv_export_on(backend: Backend) {
     let (status, spec) = s.server.call("GET", "/v1/openapi.json", None, None).await;
     assert_eq!(status, 200);
     assert!(spec["paths"]["/v1/office/records"]["get"].is_object());
+}
+
+on_every_backend!(
+    a_visit_cancelled_while_its_findings_were_recorded_offline_is_flagged,
+    a_visit_cancelled_while_its_findings_were_recorded_offline_is_flagged_on
+);
+
+/// A finding on `visit`, recorded on `dev` (offline until it syncs).
+fn finding(dev: &mut TestDevice, village: &str, visit: RecordId, ty: &str) -> RecordId {
+    let id = dev.new_id();
+    let hlc = dev.stamp();
+    dev.local(
+        Edit::create(id, Kind::Finding, village, hlc)
+            .set("visit", visit.to_string())
+            .and_then(|e| e.set("type", ty))
+            .and_then(|e| e.set("status", "open"))
+            .expect("finding")
+            .finish(),
+    )
+}
+
+/// The ids of the records a list answer holds.
+fn ids(list: &Json) -> Vec<Json> {
+    list["records"]
+        .as_array()
+        .or_else(|| list.as_array())
+        .expect("records")
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect()
+}
+
+/// DOMAIN.md case 6: budi (team member) starts a visit, syncs, then records findings
+/// offline and marks the visit completed; meanwhile andi (team leader) cancels it. The
+/// findings survive; the visit is flagged until it is re-opened or its findings archived.
+async fn a_visit_cancelled_while_its_findings_were_recorded_offline_is_flagged_on(
+    backend: Backend,
+) {
+    let mut s = seed(backend).await;
+    let village = s.village.clone();
+    let visit = s.b.new_id();
+    let hlc = s.b.stamp();
+    s.b.local(
+        Edit::create(visit, Kind::Visit, &village, hlc)
+            .set("company", s.company.to_string())
+            .and_then(|e| e.set("status", "in_progress"))
+            .expect("visit")
+            .finish(),
+    );
+    s.b.sync().await;
+    s.a.sync().await;
+    assert_eq!(
+        get(&s, "/v1/office/records?cancelled_with_findings=true").await["total"],
+        0
+    );
+
+    // Offline, concurrently: the leader cancels, the member records findings and completes.
+    s.a.set(visit, "status", "cancelled");
+    let f1 = finding(&mut s.b, &village, visit, "workers_not_registered");
+    let f2 = finding(&mut s.b, &village, visit, "wages_under_reported");
+    s.b.set(visit, "status", "completed");
+    s.a.sync().await;
+    s.b.sync().await;
+
+    let findings = get(&s, "/v1/office/records?kind=finding").await;
+    assert_eq!(findings["total"], 2, "the findings survive: {findings}");
+    let flagged = get(&s, "/v1/office/records?cancelled_with_findings=true").await;
+    assert_eq!(flagged["total"], 1, "{flagged}");
+    assert_eq!(ids(&flagged), vec![json!(visit)]);
+    assert_eq!(flagged["records"][0]["cancelled_with_findings"], true);
+    assert_eq!(flagged["records"][0]["needs_attention"], true);
+    assert_eq!(
+        flagged["records"][0]["conflicts"], 1,
+        "cancelled and completed compete: {flagged}"
+    );
+    let detail = get(&s, &format!("/v1/office/records/{visit}")).await;
+    assert_eq!(
+        detail["record"]["cancelled_with_findings"], true,
+        "{detail}"
+    );
+    let other = get(&s, &format!("/v1/office/records/{}", s.visit)).await;
+    assert_eq!(other["record"]["cancelled_with_findings"], false);
+    let queue = get(&s, "/v1/office/review").await;
+    assert_eq!(queue["cancelled_with_findings_total"], 1, "{queue}");
+    assert_eq!(ids(&queue["cancelled_with_findings"]), vec![json!(visit)]);
+    assert_eq!(
+        get(&s, "/v1/office/overview").await["cancelled_with_findings"],
+        1
+    );
+
+    // The leader re-opens the visit (superseding both statuses): the flag goes.
+    s.a.sync().await;
+    s.a.set(visit, "status", "in_progress");
+    s.a.sync().await;
+    assert_eq!(
+        get(&s, "/v1/office/records?cancelled_with_findings=true").await["total"],
+        0
+    );
+    assert_eq!(
+        get(&s, &format!("/v1/office/records/{visit}")).await["record"]["cancelled_with_findings"],
+        false
+    );
+    assert_eq!(
+        get(&s, "/v1/office/review").await["cancelled_with_findings_total"],
+        0
+    );
+
+    // Cancelled again, plainly this time: flagged while a finding is not archived.
+    s.a.set(visit, "status", "cancelled");
+    s.a.sync().await;
+    assert_eq!(
+        ids(&get(&s, "/v1/office/records?cancelled_with_findings=true").await),
+        vec![json!(visit)]
+    );
+    s.b.sync().await;
+    s.b.set(f1, "status", "archived");
+    s.b.sync().await;
+    assert_eq!(
+        get(&s, "/v1/office/records?cancelled_with_findings=true").await["total"],
+        1,
+        "one finding is still live"
+    );
+    s.b.set(f2, "status", "archived");
+    s.b.sync().await;
+    assert_eq!(
+        get(&s, "/v1/office/records?cancelled_with_findings=true").await["total"],
+        0,
+        "every finding archived"
+    );
+    assert_eq!(
+        get(&s, "/v1/office/overview").await["cancelled_with_findings"],
+        0
+    );
+    assert_eq!(
+        get(&s, "/v1/office/records?kind=finding").await["total"],
+        2,
+        "archived, never deleted"
+    );
 }

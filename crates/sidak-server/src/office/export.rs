@@ -61,6 +61,7 @@ fn header_line(kind: Kind) -> String {
         "updated",
         "officer_id",
         "needs_review",
+        "cancelled_with_findings",
     ];
     cols.extend(kind.schema().fields.iter().map(|f| f.name));
     let mut out = String::new();
@@ -83,7 +84,7 @@ fn row(out: &mut String, s: &RecordSummary, r: &Record, unmasked: bool) {
             .map(|r| r.name.as_str())
             .unwrap_or("")
     };
-    let fixed: [(String, bool); 12] = [
+    let fixed: [(String, bool); 13] = [
         (s.id.to_string(), false),
         (s.kind.as_str().to_owned(), false),
         (s.region.clone(), false),
@@ -96,6 +97,7 @@ fn row(out: &mut String, s: &RecordSummary, r: &Record, unmasked: bool) {
         (rfc3339(s.updated_ms), false),
         (s.officer_id.clone().unwrap_or_default(), true),
         (s.needs_review.to_string(), false),
+        (s.cancelled_with_findings.to_string(), false),
     ];
     for (i, (v, text)) in fixed.iter().enumerate() {
         if i > 0 {

@@ -59,6 +59,11 @@ fn list_filters() -> Vec<Json> {
             "Approved, then edited by a device: needs review again",
         ),
         q(
+            "cancelled_with_findings",
+            "boolean",
+            "Visits cancelled (status, or one of its competing values) that still have findings not archived (DOMAIN.md case 6)",
+        ),
+        q(
             "q",
             "string",
             "16-digit NIK, 13-digit NIB, record id, or part of the name",
@@ -203,7 +208,10 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "awaiting": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
                 "awaiting_total": {"type": "integer"},
                 "flagged": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
-                "flagged_total": {"type": "integer"}}}),
+                "flagged_total": {"type": "integer"},
+                "cancelled_with_findings": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"},
+                    "description": "visits cancelled while a team member's findings on them survive (not archived)"},
+                "cancelled_with_findings_total": {"type": "integer"}}}),
         ),
         ("GET", "/v1/office/set-aside") => (
             [
@@ -332,7 +340,10 @@ pub fn spec() -> Json {
         "nik": {"type": ["string", "null"], "description": "masked (7371********0003) unless an admin asks unmasked=true"},
         "nib": {"type": ["string", "null"]}, "conflicts": {"type": "integer"},
         "created_ms": {"type": ["integer", "null"]}, "updated_ms": {"type": "integer"},
-        "officer_id": {"type": ["string", "null"]}, "needs_review": {"type": "boolean"}, "set_aside": {"type": "integer"}}});
+        "officer_id": {"type": ["string", "null"]}, "needs_review": {"type": "boolean"},
+        "cancelled_with_findings": {"type": "boolean", "description": "a visit whose status is (or competes with) cancelled while findings not archived point at it"},
+        "needs_attention": {"type": "boolean", "description": "needs_review or cancelled_with_findings"},
+        "set_aside": {"type": "integer"}}});
     let counts = json!({"type": "object", "properties": {
         "total": {"type": "integer"},
         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -378,6 +389,7 @@ pub fn spec() -> Json {
                     "workers": {"type": "integer"}, "companies": {"type": "integer"}, "visits": {"type": "integer"},
                     "findings": {"type": "integer"}, "conflicts": {"type": "integer"}, "duplicate_groups": {"type": "integer"},
                     "awaiting_review": {"type": "integer"}, "set_aside": {"type": "integer"}, "findings_overdue": {"type": "integer"},
+                    "cancelled_with_findings": {"type": "integer"},
                     "devices": {"type": "integer"}, "devices_silent": {"type": "integer"}}},
                 "WriteOutcome": {"type": "object", "properties": {
                     "ops": {"type": "array", "items": {"type": "object", "properties": {

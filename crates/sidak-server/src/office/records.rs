@@ -47,6 +47,8 @@ pub struct ListParams {
     pub has_rejections: Option<bool>,
     /// Only records approved and edited by a device since.
     pub needs_review: Option<bool>,
+    /// Only visits cancelled while they have findings not archived (DOMAIN.md case 6).
+    pub cancelled_with_findings: Option<bool>,
     /// NIK, NIB, record id or part of a name.
     pub q: Option<String>,
     /// Page size.
@@ -96,6 +98,7 @@ impl ListParams {
             has_set_aside: self.has_set_aside.unwrap_or(false)
                 || self.has_rejections.unwrap_or(false),
             needs_review: self.needs_review.unwrap_or(false),
+            cancelled_with_findings: self.cancelled_with_findings.unwrap_or(false),
             q: nonempty(&self.q).map(|q| q.chars().take(100).collect()),
         })
     }
@@ -156,6 +159,8 @@ pub fn view(s: &RecordSummary, unmasked: bool) -> Json {
         "updated_ms": s.updated_ms,
         "officer_id": s.officer_id,
         "needs_review": s.needs_review,
+        "cancelled_with_findings": s.cancelled_with_findings,
+        "needs_attention": s.needs_review || s.cancelled_with_findings,
         "set_aside": s.set_aside,
     })
 }

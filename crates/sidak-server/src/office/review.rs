@@ -6,6 +6,12 @@
 //! in the queue's `flagged` list and in the record list with `needs_review=true`. This is
 //! computed from the log, so no device write is ever refused or changed, and approving
 //! again clears the flag.
+//!
+//! **Cancelled with findings** (DOMAIN.md case 6). A team leader cancels a visit that a
+//! team member already started offline with findings: the findings are records of their
+//! own, so they survive; the visit is listed in `cancelled_with_findings` while its status
+//! (or one of its competing status values) is `cancelled` and a finding pointing at it is
+//! not archived. Re-opening the visit or archiving its findings clears it.
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -31,8 +37,9 @@ pub(super) struct QueueParams {
     unmasked: Option<bool>,
 }
 
-/// Visits and worker registrations waiting for review (`awaiting`), and approved ones
-/// edited by a device since (`flagged`).
+/// Visits and worker registrations waiting for review (`awaiting`), approved ones
+/// edited by a device since (`flagged`), and cancelled visits that still have findings
+/// (`cancelled_with_findings`).
 pub async fn queue(
     State(state): State<AppState>,
     who: Supervisor,
@@ -61,6 +68,18 @@ pub async fn queue(
         .list_records(
             &RecordFilter {
                 needs_review: true,
+                region: region.clone(),
+                ..RecordFilter::default()
+            },
+            None,
+            QUEUE_PAGE,
+        )
+        .await?;
+    let cancelled = super::store(&state)?
+        .list_records(
+            &RecordFilter {
+                kind: Some(Kind::Visit),
+                cancelled_with_findings: true,
                 region,
                 ..RecordFilter::default()
             },
@@ -73,6 +92,8 @@ pub async fn queue(
         "awaiting_total": total,
         "flagged": flagged.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
         "flagged_total": flagged.total,
+        "cancelled_with_findings": cancelled.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
+        "cancelled_with_findings_total": cancelled.total,
     })))
 }
 

@@ -123,6 +123,7 @@ async function loadOverview() {
   set('stat-duplicates', o.duplicate_groups);
   set('stat-review', o.awaiting_review);
   set('stat-overdue', o.findings_overdue);
+  set('stat-cancelled', o.cancelled_with_findings);
   set('stat-setaside', o.set_aside);
   set('stat-devices', o.devices);
 }
@@ -248,7 +249,19 @@ async function loadReview() {
     el('td', {},
       el('button', { type: 'button', class: 'approve-btn', onclick: () => decide(r.id, 'approve') }, 'Setujui / Approve'),
       el('button', { type: 'button', class: 'return-btn secondary', onclick: () => decide(r.id, 'return') }, 'Kembalikan / Return')));
-  const rows = [...q.flagged.map((r) => row(r, true)), ...q.awaiting.map((r) => row(r, false))];
+  // A visit cancelled while a team member's findings on it survive (DOMAIN.md case 6):
+  // nothing to approve, the supervisor opens it (status to settle, findings to archive).
+  const cancelled = (r) => el('tr', { 'data-record': r.id, class: 'cancelled-with-findings' },
+    el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
+    el('td', { class: 'bad' }, show(r.status), el('small', {}, ' dibatalkan, ada temuan / cancelled with findings')),
+    el('td', {}, show(r.officer_id)),
+    el('td', {},
+      el('button', { type: 'button', class: 'open-btn secondary', onclick: () => openRecord(r.id) }, 'Lihat / Open')));
+  const rows = [
+    ...(q.cancelled_with_findings || []).map(cancelled),
+    ...q.flagged.map((r) => row(r, true)),
+    ...q.awaiting.map((r) => row(r, false)),
+  ];
   if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Tidak ada yang menunggu / Nothing waiting')));
   $('review-body').replaceChildren(...rows);
 }
@@ -321,6 +334,7 @@ function searchQuery() {
   add('region', $('search-region').value.trim());
   if ($('search-conflicts').checked) p.set('has_conflicts', 'true');
   if ($('search-review').checked) p.set('needs_review', 'true');
+  if ($('search-cancelled').checked) p.set('cancelled_with_findings', 'true');
   p.set('limit', '25');
   return p;
 }
@@ -332,7 +346,7 @@ async function search(event, more) {
   try {
     const page = await api('GET', `/v1/office/records?${p}`);
     const rows = page.records.map((r) => el('tr', { class: 'clickable', 'data-record': r.id, onclick: () => openRecord(r.id) },
-      el('td', {}, r.label || r.id.slice(0, 8), r.conflicts ? el('small', { class: 'bad' }, ' konflik / conflict') : null, r.needs_review ? el('small', { class: 'bad' }, ' review ulang / re-review') : null),
+      el('td', {}, r.label || r.id.slice(0, 8), r.conflicts ? el('small', { class: 'bad' }, ' konflik / conflict') : null, r.needs_review ? el('small', { class: 'bad' }, ' review ulang / re-review') : null, r.cancelled_with_findings ? el('small', { class: 'bad' }, ' batal, ada temuan / cancelled with findings') : null),
       el('td', {}, KINDS[r.kind] || r.kind),
       el('td', {}, show(r.status)),
       el('td', {}, show(r.nik || r.nib)),

@@ -8,6 +8,11 @@
 //!   beyond: a push still in flight below that number would otherwise be skipped for good,
 //!   exactly the trap of the pull cursor. Instances refresh one at a time: the refresh
 //!   transaction locks the watermark row (`FOR UPDATE`), and re-reads it once it holds it.
+//! - **The index's layout is versioned** (`office_state.index_version`, [`INDEX_VERSION`]),
+//!   as on SQLite: columns added after migration 2 (a finding's `visit`, a visit's
+//!   `cancelled`) are added idempotently by [`PostgresStorage::office_prepare`] before the
+//!   first refresh, under the watermark's row lock, and the watermark is reset so the
+//!   index is rebuilt from the log. No numbered migration: the index is derived data.
 //! - **Office writes lock what they read**: the set-aside op, the records (in id order, as
 //!   pushes do, so no deadlock) and the actor's last timestamp, all `FOR UPDATE`. Their ops
 //!   are numbered through [`push::reserve_and_number`], like pushed ops, so pulls see them
@@ -42,6 +47,22 @@ const LIST_CAP: usize = 1_000;
 
 const WATERMARK: &str = "facts_seq";
 
+/// Version of the office index's layout; see [`PostgresStorage::office_prepare`].
+/// 1 (implicit): migration 2's table; 2: `visit` and `cancelled` (DOMAIN.md case 6).
+const INDEX_VERSION: i64 = 2;
+
+/// Brings `office_facts` from migration 2's layout to [`INDEX_VERSION`]; idempotent.
+const INDEX_UPGRADE: &str = r#"
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS visit TEXT COLLATE "C";
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS cancelled BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS office_facts_visit ON office_facts(visit, status) WHERE visit IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_cancelled ON office_facts(updated_ms DESC, id DESC) WHERE cancelled;
+"#;
+
+/// SQL: whether record `f` is a cancelled visit with findings not archived (DOMAIN.md case 6).
+const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled AND EXISTS (SELECT 1 FROM office_facts g \
+     WHERE g.visit = f.id AND g.kind = 'finding' AND COALESCE(g.status, '') <> 'archived'))";
+
 /// SQL: whether record `f` was approved by the office and a device wrote to it since.
 const NEEDS_REVIEW: &str = "COALESCE(f.status IN ('approved', 'verified') AND EXISTS (\
      SELECT 1 FROM ops o WHERE o.record_id = f.id AND o.officer_id NOT LIKE 'office:%' \
@@ -56,7 +77,7 @@ const SET_ASIDE_COLS: &str =
 fn summary_cols() -> String {
     format!(
         "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
-         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}"
+         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}, {CANCELLED_WITH_FINDINGS}"
     )
 }
 
@@ -80,6 +101,7 @@ fn to_summary(r: &Row) -> StorageResult<RecordSummary> {
         officer_id: r.try_get(10).map_err(db)?,
         needs_review: r.try_get(11).map_err(db)?,
         set_aside: r.try_get::<_, i64>(12).map_err(db)?.max(0) as u32,
+        cancelled_with_findings: r.try_get(13).map_err(db)?,
     })
 }
 
@@ -195,6 +217,9 @@ fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
     if filter.needs_review {
         conds.push(NEEDS_REVIEW.into());
     }
+    if filter.cancelled_with_findings {
+        conds.push(CANCELLED_WITH_FINDINGS.into());
+    }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let digits = q.bytes().all(|b| b.is_ascii_digit());
         if digits && q.len() == 16 {
@@ -229,7 +254,55 @@ fn quoted(xs: &[&str]) -> String {
 impl PostgresStorage {
     /// Brings the office index up to date with the op log (see the module docs).
     async fn office_fresh(&self) -> StorageResult<()> {
+        self.office_prepare().await?;
         while self.refresh_chunk().await? {}
+        Ok(())
+    }
+
+    /// Brings the office index's layout to [`INDEX_VERSION`] if an older one is stored:
+    /// adds the columns and indexes ([`INDEX_UPGRADE`], idempotent) and resets the
+    /// watermark, so the next refresh re-indexes every record. Runs under the watermark's
+    /// row lock, so it never overlaps a refresh, and re-checks the version once it holds it
+    /// (another instance may have upgraded meanwhile). Costs one read when up to date.
+    async fn office_prepare(&self) -> StorageResult<()> {
+        const VERSION: &str = "SELECT value FROM office_state WHERE key = 'index_version'";
+        let mut c = self.pool.get().await.map_err(pool_error)?;
+        let current = |r: Option<Row>| -> StorageResult<Option<i64>> {
+            r.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(db)
+        };
+        if current(c.query_opt(VERSION, &[]).await.map_err(db)?)? == Some(INDEX_VERSION) {
+            return Ok(());
+        }
+        let tx = c.transaction().await.map_err(db)?;
+        tx.query_opt(
+            "SELECT value FROM office_state WHERE key = $1 FOR UPDATE",
+            &[&WATERMARK],
+        )
+        .await
+        .map_err(db)?;
+        if current(tx.query_opt(VERSION, &[]).await.map_err(db)?)? == Some(INDEX_VERSION) {
+            return tx.commit().await.map_err(db);
+        }
+        tx.batch_execute(INDEX_UPGRADE).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO office_state (key, value) VALUES ($1, 0) \
+             ON CONFLICT (key) DO UPDATE SET value = 0",
+            &[&WATERMARK],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO office_state (key, value) VALUES ('index_version', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&INDEX_VERSION],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(
+            version = INDEX_VERSION,
+            "office index layout upgraded; rebuilding it from the op log"
+        );
         Ok(())
     }
 
@@ -357,14 +430,16 @@ impl PostgresStorage {
         if !cols.id.is_empty() {
             tx.execute(
                 "INSERT INTO office_facts (id, kind, region, status, label, nik, nib, occupation, compliance, \
-                 deadline, conflicts, created_ms, officer_id, updated_ms) \
+                 deadline, conflicts, created_ms, officer_id, updated_ms, visit, cancelled) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::text[], $14::bigint[]) \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::text[], $14::bigint[], \
+                 $15::text[], $16::bool[]) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
                  nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
                  compliance = excluded.compliance, deadline = excluded.deadline, \
                  conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
-                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms",
+                 officer_id = excluded.officer_id, updated_ms = excluded.updated_ms, \
+                 visit = excluded.visit, cancelled = excluded.cancelled",
                 &cols.params(),
             )
             .await
@@ -409,6 +484,8 @@ struct FactColumns {
     created_ms: Vec<Option<i64>>,
     officer_id: Vec<Option<String>>,
     updated_ms: Vec<i64>,
+    visit: Vec<Option<String>>,
+    cancelled: Vec<bool>,
 }
 
 impl FactColumns {
@@ -428,9 +505,11 @@ impl FactColumns {
         self.created_ms.push(f.created_ms.map(|v| v as i64));
         self.officer_id.push(officer);
         self.updated_ms.push(f.updated_ms as i64);
+        self.visit.push(f.visit.map(|v| v.to_string()));
+        self.cancelled.push(f.cancelled);
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 16] {
         [
             &self.id,
             &self.kind,
@@ -446,6 +525,8 @@ impl FactColumns {
             &self.created_ms,
             &self.officer_id,
             &self.updated_ms,
+            &self.visit,
+            &self.cancelled,
         ]
     }
 }
@@ -675,7 +756,7 @@ impl OfficeStorage for PostgresStorage {
             .map_err(db)?
             .iter()
             .map(|r| {
-                let state: String = r.try_get(13).map_err(db)?;
+                let state: String = r.try_get(14).map_err(db)?;
                 Ok((to_summary(r)?, unjson::<RecordV1>(&state)?))
             })
             .collect()
@@ -786,7 +867,7 @@ impl OfficeStorage for PostgresStorage {
         let mut groups: Vec<DuplicateGroup> = Vec::new();
         for row in &rows {
             let summary = to_summary(row)?;
-            let key: String = row.try_get(13).map_err(db)?;
+            let key: String = row.try_get(14).map_err(db)?;
             match groups.last_mut() {
                 Some(g) if g.key == key => g.records.push(summary),
                 _ => groups.push(DuplicateGroup {
@@ -900,6 +981,16 @@ impl OfficeStorage for PostgresStorage {
             .try_get(0)
             .map_err(db)?;
         o.awaiting_review += flagged.max(0) as u64;
+        let cancelled: i64 = tx
+            .query_one(
+                &format!("SELECT COUNT(*) FROM office_facts f WHERE {CANCELLED_WITH_FINDINGS}"),
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        o.cancelled_with_findings = cancelled.max(0) as u64;
         let settled = quoted(SETTLED);
         for (kind, col) in [("worker", "nik"), ("company", "nib")] {
             let groups: i64 = tx

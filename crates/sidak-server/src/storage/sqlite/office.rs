@@ -43,7 +43,7 @@ const LIST_CAP: usize = 1_000;
 
 /// Version of the office index's layout. The index is derived data: when this changes,
 /// [`prepare`] drops it and the next query rebuilds it from the op log.
-const INDEX_VERSION: i64 = 3;
+const INDEX_VERSION: i64 = 4;
 
 /// The office index and its indexes (rebuilt when [`INDEX_VERSION`] changes).
 ///
@@ -70,7 +70,9 @@ CREATE TABLE IF NOT EXISTS office_facts (
     officer_id    TEXT,
     updated_ms    INTEGER NOT NULL DEFAULT 0,
     approved_seq  INTEGER,             -- op of the office's last approval
-    device_seq    INTEGER              -- latest op from a device
+    device_seq    INTEGER,             -- latest op from a device
+    visit         TEXT,                -- a finding's visit
+    cancelled     INTEGER NOT NULL DEFAULT 0  -- a visit with `cancelled` among its status values
 );
 CREATE INDEX IF NOT EXISTS office_facts_updated ON office_facts(updated_ms DESC, id DESC, label);
 CREATE INDEX IF NOT EXISTS office_facts_kind_updated ON office_facts(kind, updated_ms DESC, id DESC, label);
@@ -84,6 +86,8 @@ CREATE INDEX IF NOT EXISTS office_facts_kind_nik ON office_facts(kind, nik, stat
 CREATE INDEX IF NOT EXISTS office_facts_kind_nib ON office_facts(kind, nib, status) WHERE nib IS NOT NULL;
 CREATE INDEX IF NOT EXISTS office_facts_conflicts ON office_facts(updated_ms DESC, id DESC) WHERE conflicts > 0;
 CREATE INDEX IF NOT EXISTS office_facts_approved ON office_facts(updated_ms DESC, id DESC) WHERE approved_seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_visit ON office_facts(visit, status) WHERE visit IS NOT NULL;
+CREATE INDEX IF NOT EXISTS office_facts_cancelled ON office_facts(updated_ms DESC, id DESC) WHERE cancelled = 1;
 CREATE INDEX IF NOT EXISTS office_cov_regency ON office_facts(kind, regency, status, occupation, compliance, created_ms, deadline, conflicts);
 CREATE INDEX IF NOT EXISTS office_cov_district ON office_facts(kind, district, status, occupation, compliance, created_ms, deadline);
 "#;
@@ -145,13 +149,19 @@ const WATERMARK: &str = "facts_seq";
 const NEEDS_REVIEW: &str = "(f.approved_seq IS NOT NULL AND f.status IN ('approved', 'verified') \
      AND COALESCE(f.device_seq, 0) > f.approved_seq)";
 
+/// SQL: whether record `f` is a cancelled visit with findings not archived (DOMAIN.md
+/// case 6); `cancelled = 1` first, so the partial index `office_facts_cancelled` serves it,
+/// and the findings are found through `office_facts_visit`.
+const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled = 1 AND EXISTS (SELECT 1 FROM office_facts g \
+     WHERE g.visit = f.id AND g.kind = 'finding' AND COALESCE(g.status, '') <> 'archived'))";
+
 const PENDING_SET_ASIDE: &str =
     "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
 
 fn summary_cols() -> String {
     format!(
         "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
-         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}"
+         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}, {CANCELLED_WITH_FINDINGS}"
     )
 }
 
@@ -169,6 +179,7 @@ type SummaryRow = (
     Option<String>,
     bool,
     i64,
+    bool,
 );
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
@@ -186,12 +197,27 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
     ))
 }
 
 fn to_summary(row: SummaryRow) -> StorageResult<RecordSummary> {
-    let (id, kind, region, status, label, nik, nib, conflicts, created, updated, officer, nr, sa) =
-        row;
+    let (
+        id,
+        kind,
+        region,
+        status,
+        label,
+        nik,
+        nib,
+        conflicts,
+        created,
+        updated,
+        officer,
+        nr,
+        sa,
+        cwf,
+    ) = row;
     Ok(RecordSummary {
         id: parse(&id)?,
         kind: parse::<Kind>(&kind)?,
@@ -205,6 +231,7 @@ fn to_summary(row: SummaryRow) -> StorageResult<RecordSummary> {
         updated_ms: updated.max(0) as u64,
         officer_id: officer,
         needs_review: nr,
+        cancelled_with_findings: cwf,
         set_aside: sa.max(0) as u32,
     })
 }
@@ -270,6 +297,9 @@ fn conditions(filter: &RecordFilter, args: &mut Vec<Sql>) -> Vec<String> {
     }
     if filter.needs_review {
         conds.push(NEEDS_REVIEW.into());
+    }
+    if filter.cancelled_with_findings {
+        conds.push(CANCELLED_WITH_FINDINGS.into());
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let digits = q.bytes().all(|b| b.is_ascii_digit());
@@ -347,14 +377,15 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
             .prepare_cached(
                 "INSERT INTO office_facts (id, kind, region, regency, district, status, label, nik, nib, \
                  occupation, compliance, deadline, conflicts, created_ms, officer_id, updated_ms, \
-                 approved_seq, device_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 approved_seq, device_seq, visit, cancelled) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
                  nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
                  compliance = excluded.compliance, deadline = excluded.deadline, \
                  conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
                  officer_id = excluded.officer_id, updated_ms = excluded.updated_ms, \
-                 approved_seq = excluded.approved_seq, device_seq = excluded.device_seq",
+                 approved_seq = excluded.approved_seq, device_seq = excluded.device_seq, \
+                 visit = excluded.visit, cancelled = excluded.cancelled",
             )
             .map_err(db)?;
         for (_, id) in &rows {
@@ -406,6 +437,8 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
                     f.updated_ms as i64,
                     approved,
                     from_device,
+                    f.visit.map(|v| v.to_string()),
+                    f.cancelled,
                 ])
                 .map_err(db)?;
         }
@@ -773,7 +806,7 @@ impl OfficeStorage for SqliteStorage {
             let mut out = Vec::with_capacity(limit);
             while let Some(row) = rows.next().map_err(db)? {
                 let summary = to_summary(summary_row(row).map_err(db)?)?;
-                let state: String = row.get(13).map_err(db)?;
+                let state: String = row.get(14).map_err(db)?;
                 out.push((summary, unjson::<RecordV1>(&state)?));
             }
             Ok(out)
@@ -905,7 +938,7 @@ impl OfficeStorage for SqliteStorage {
             let mut groups: Vec<DuplicateGroup> = Vec::new();
             while let Some(row) = rows.next().map_err(db)? {
                 let summary = to_summary(summary_row(row).map_err(db)?)?;
-                let key: String = row.get(13).map_err(db)?;
+                let key: String = row.get(14).map_err(db)?;
                 match groups.last_mut() {
                     Some(g) if g.key == key => g.records.push(summary),
                     _ => groups.push(DuplicateGroup {
@@ -1055,6 +1088,13 @@ impl OfficeStorage for SqliteStorage {
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(db)?;
             o.awaiting_review += flagged.max(0) as u64;
+            let cancelled: i64 = tx
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM office_facts f WHERE {CANCELLED_WITH_FINDINGS}"
+                ))
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db)?;
+            o.cancelled_with_findings = cancelled.max(0) as u64;
             let settled = list(SETTLED);
             for (kind, col) in [("worker", "nik"), ("company", "nib")] {
                 let groups: i64 = tx
