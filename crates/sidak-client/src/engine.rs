@@ -211,10 +211,7 @@ impl<T: Transport> Session<'_, T> {
             )?;
             let req = SyncRequest {
                 protocol: PROTOCOL_VERSION,
-                push: batch
-                    .as_ref()
-                    .map(|b| self.push_request(b))
-                    .transpose()?,
+                push: batch.as_ref().map(|b| self.push_request(b)).transpose()?,
                 pull: self.pull_request(store)?,
             };
             let answer: SyncResponse = self.call("/v1/sync", &req).await?;
