@@ -372,7 +372,7 @@ impl<T: Transport> Session<'_, T> {
                 });
             }
             let wait = wait.unwrap_or_else(|| self.config.retry.delay(attempt));
-            if self.started.elapsed() + wait >= self.config.deadline {
+            if self.started.elapsed().saturating_add(wait) >= self.config.deadline {
                 return Err(SyncError::Deadline(self.config.deadline, last));
             }
             self.report.retries += 1;

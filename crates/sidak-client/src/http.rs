@@ -125,7 +125,8 @@ impl Transport for HttpTransport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // A proxy or portal may send anything: never wait longer than an hour on its word.
+            .map(|secs| Duration::from_secs(secs.min(3600)));
         let encoding = resp
             .headers()
             .get(CONTENT_ENCODING)

@@ -334,6 +334,28 @@ impl Record {
         }
     }
 
+    /// Checks that every causal context of `op` names only writes this replica holds, for
+    /// devices other than the op's own: a device learns of others' writes only through this
+    /// replica, so a larger counter is forged or corrupt (it would silently supersede values
+    /// the writer never saw). Returns the first offending field.
+    pub fn check_seen(&self, op: &Op) -> Result<(), &'static str> {
+        for change in &op.changes {
+            let have = match &change.action {
+                Action::Set(_) => self.seen(change.field),
+                Action::Add(e) | Action::Remove(e) => self.seen_element(change.field, e),
+            };
+            let forged = change
+                .seen
+                .dots
+                .iter()
+                .any(|(d, n)| *d != op.hlc.device && *n > have.get(d));
+            if forged {
+                return Err(change.field);
+            }
+        }
+        Ok(())
+    }
+
     /// The device that created the record, once its create op has arrived.
     pub fn created_by(&self) -> Option<DeviceId> {
         self.created.map(|h| h.device)

@@ -99,10 +99,12 @@ impl<V: Ord + Clone> MvRegister<V> {
 }
 
 /// The clock a write by `device` gets after having seen `seen`: `seen` with the device's entry one higher.
+///
+/// Decoding refuses counters above 2^53, so the increment cannot overflow; it saturates all the same.
 pub fn write_clock(seen: &Clock, device: DeviceId) -> Clock {
     let mut c = seen.clone();
-    let dot = c.inc(device);
-    crdts::CmRDT::apply(&mut c, dot);
+    let next = c.get(&device).saturating_add(1);
+    crdts::CmRDT::apply(&mut c, crdts::Dot::new(device, next));
     c
 }
 

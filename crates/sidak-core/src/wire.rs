@@ -196,12 +196,24 @@ fn clock_to_wire(c: &Clock) -> BTreeMap<DeviceId, u64> {
     c.dots.iter().map(|(d, n)| (*d, *n)).collect()
 }
 
-fn clock_from_wire(m: &BTreeMap<DeviceId, u64>) -> Clock {
+/// The largest version-vector counter accepted from the wire: 2^53, the largest integer
+/// every JSON reader (Kotlin, Swift, JavaScript) holds exactly, and far beyond any real count
+/// of edits; it also keeps the writer's `+1` from overflowing.
+pub const MAX_COUNTER: u64 = 1 << 53;
+
+fn clock_from_wire(field: &str, m: &BTreeMap<DeviceId, u64>) -> Result<Clock, DecodeError> {
     let mut c = Clock::new();
     for (d, n) in m {
+        if *n > MAX_COUNTER {
+            return Err(DecodeError::BadValue {
+                field: field.to_owned(),
+                value: format!("seen {{{d}: {n}}}"),
+                expected: "version-vector counters of at most 2^53",
+            });
+        }
         c.apply(Dot::new(*d, *n));
     }
-    c
+    Ok(c)
 }
 
 fn short(v: &serde_json::Value) -> String {
@@ -316,7 +328,7 @@ impl TryFrom<&OpV1> for Op {
             changes.push(Change {
                 field: spec.name,
                 action,
-                seen: clock_from_wire(&c.seen),
+                seen: clock_from_wire(spec.name, &c.seen)?,
             });
         }
         Ok(Op {
@@ -415,6 +427,11 @@ fn parse_clock(field: &str, counters: &[u64], actors: &[DeviceId]) -> Result<Clo
         )));
     }
     let mut c = Clock::new();
+    if counters.iter().any(|n| *n > MAX_COUNTER) {
+        return Err(DecodeError::BadState(format!(
+            "{field}: version-vector counter above 2^53"
+        )));
+    }
     for (d, n) in actors.iter().zip(counters) {
         if *n > 0 {
             c.apply(Dot::new(*d, *n));

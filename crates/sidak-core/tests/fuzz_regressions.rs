@@ -3,10 +3,13 @@
 
 use std::path::PathBuf;
 
+/// A fuzz target's name and its entry point.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn fuzz_regressions_still_pass() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [Target; 4] = [
         ("op_json", sidak_core::fuzzing::op_json),
         ("record_json", sidak_core::fuzzing::record_json),
         ("hlc_text", sidak_core::fuzzing::hlc_text),

@@ -75,7 +75,10 @@ async fn bench() {
     let devices = env("SIDAK_BENCH_DEVICES", 100);
     // `SIDAK_BENCH_SYNC=normal` measures `sqlite:FILE?synchronous=normal` (no fsync per commit).
     let sync = std::env::var("SIDAK_BENCH_SYNC").unwrap_or_else(|_| "full".into());
-    let s = TestServer::start_with(Backend::Sqlite, |c| c.database = format!("{}?synchronous={sync}", c.database)).await;
+    let s = TestServer::start_with(Backend::Sqlite, |c| {
+        c.database = format!("{}?synchronous={sync}", c.database)
+    })
+    .await;
     s.officer("ingest", &["7371"]).await;
     let mut writer = s.device("ingest").await;
     let mut reader = s.device("ingest").await;

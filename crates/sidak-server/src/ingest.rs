@@ -247,6 +247,34 @@ fn one(
         };
     }
     let current = records.get(&op.id);
+    if let Some(r) = current
+        && !scope::covers(&device.scope, &r.region)
+    {
+        // Never describe a record outside the device's scope, even to refuse an op on it.
+        return rejected(
+            "out_of_scope",
+            format!("record {} is outside this officer's scope", op.id),
+        );
+    }
+    if current.is_none() && !op.create {
+        // Its create op was set aside or refused (or never sent): merging this edit alone would
+        // make a record without its required fields.
+        return rejected(
+            "unknown_record",
+            format!(
+                "record {} is not on the server: its creation was refused or set aside; fix that first",
+                op.id
+            ),
+        );
+    }
+    if let Some(r) = current
+        && let Err(field) = r.check_seen(&op)
+    {
+        return rejected(
+            "invalid_change",
+            format!("{field}: the op says it has seen writes this server never had"),
+        );
+    }
     let report = validate::validate_op(
         &op,
         current,

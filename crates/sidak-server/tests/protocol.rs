@@ -954,3 +954,55 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
         assert!(storage.record(id).await.expect("read").is_some());
     }
 }
+
+/// Ops a well-behaved device never sends but a faulty or hostile one might: an edit of a
+/// record whose creation the server never accepted, a causal context naming writes the server
+/// never had (it would silently supersede values), and counters past 2^53. Each is refused alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_contexts_and_orphan_edits_are_refused() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let mut a = s.device("andi").await;
+        let worker = a.register_worker(&v(MAKASSAR, 0), "Hasnah");
+        a.push_all().await;
+        let other = s.device("andi").await;
+        let region = v(MAKASSAR, 0);
+        let me = a.id;
+        let mut op = |id: RecordId, seen: Json| {
+            let hlc = a.stamp();
+            json!({"id": id, "kind": "worker", "region": region, "hlc": hlc,
+                   "changes": [{"op": "set", "field": "full_name", "value": "Hasna", "seen": seen}]})
+        };
+        let orphan = op(RecordId::new_v7(1_764_000_000_000, [3; 10]), json!({}));
+        let forged = op(worker, json!({ other.id.to_string(): 5 }));
+        let huge = op(worker, json!({ me.to_string(): u64::MAX }));
+        let fine = op(worker, json!({ me.to_string(): 1 }));
+        let body = json!({"protocol": 1, "batch_seq": 99, "ops": [orphan, forged, huge, fine]});
+        let (st, reply) = a.post("/v1/push", &body).await;
+        assert_eq!(st, 200, "{reply}");
+        let codes: Vec<&str> = reply["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                r["code"]
+                    .as_str()
+                    .unwrap_or(r["status"].as_str().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                "unknown_record",
+                "invalid_change",
+                "invalid_value",
+                "accepted"
+            ]
+        );
+        let record = s.record(worker).await.expect("stored");
+        assert_eq!(record.get_str("full_name"), Some("Hasna"));
+        assert!(record.conflicts().is_empty());
+        s.stop().await;
+    }
+}

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{
-    EnrollRequest, EnrollResponse, ErrorBody, InfoResponse, PullRequest, PullResponse, PushRequest, PushResponse,
-    SyncRequest, SyncResponse,
+    EnrollRequest, EnrollResponse, ErrorBody, InfoResponse, PullRequest, PullResponse, PushRequest,
+    PushResponse, SyncRequest, SyncResponse,
 };
 use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, RecordId};
 use support::{Backend, TestServer};
@@ -25,7 +25,13 @@ const DEVICE_B: &str = "0193a000-0000-4000-8000-00000000000b";
 /// Every `*_ms` number in a stored response.
 const FIXED_MS: u64 = 1_764_050_400_000;
 /// Fields holding the server's clock, fixed to [`FIXED_MS`] in stored responses.
-const TIME_KEYS: &[&str] = &["server_time_ms", "enrolled_ms", "last_sync_ms", "revoked_ms", "expires_ms"];
+const TIME_KEYS: &[&str] = &[
+    "server_time_ms",
+    "enrolled_ms",
+    "last_sync_ms",
+    "revoked_ms",
+    "expires_ms",
+];
 /// Stamps of the ops in the vectors (2025-11-25 06:00 UTC): in the past, so never clock_ahead.
 const OP_MS: u64 = 1_764_050_400_000;
 
@@ -36,18 +42,32 @@ fn proto() -> PathBuf {
 struct ProtoFiles;
 
 impl jsonschema::Retrieve for ProtoFiles {
-    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Json, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Json, Box<dyn std::error::Error + Send + Sync>> {
         let name = uri.as_str().rsplit('/').next().unwrap_or_default();
-        Ok(serde_json::from_str(&std::fs::read_to_string(proto().join("schema").join(name))?)?)
+        Ok(serde_json::from_str(&std::fs::read_to_string(
+            proto().join("schema").join(name),
+        )?)?)
     }
 }
 
 fn check_schema(name: &str, instance: &Json, what: &str) {
     let text = std::fs::read_to_string(proto().join("schema").join(name)).expect("schema file");
     let schema: Json = serde_json::from_str(&text).expect("schema JSON");
-    let v = jsonschema::options().with_retriever(ProtoFiles).build(&schema).expect("schema compiles");
-    let errors: Vec<String> = v.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "{what} against {name}: {errors:?}\n{instance}");
+    let v = jsonschema::options()
+        .with_retriever(ProtoFiles)
+        .build(&schema)
+        .expect("schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} against {name}: {errors:?}\n{instance}"
+    );
 }
 
 /// Reads a body into the Rust type its schema names, and checks the type writes it back
@@ -70,10 +90,20 @@ fn check_type(schema: &str, body: &Json, what: &str) {
         "info-response.v1.json" => via::<InfoResponse>(body, what),
         other => panic!("{what}: no Rust type for {other}"),
     };
-    check_schema(schema, &again, &format!("{what} (written back by the Rust type)"));
+    check_schema(
+        schema,
+        &again,
+        &format!("{what} (written back by the Rust type)"),
+    );
 }
 
-fn op(create: bool, id: u128, region: &str, counter: u32, build: impl FnOnce(Edit<'static>) -> Edit<'static>) -> Json {
+fn op(
+    create: bool,
+    id: u128,
+    region: &str,
+    counter: u32,
+    build: impl FnOnce(Edit<'static>) -> Edit<'static>,
+) -> Json {
     let device: DeviceId = DEVICE_A.parse().expect("uuid");
     let hlc = Hlc::new(OP_MS, counter, device);
     let e = if create {
@@ -100,60 +130,216 @@ fn worker(e: Edit<'static>, nik: &str, sex: &str) -> Edit<'static> {
 }
 
 /// One vector: file name, description, request, request schema, response schema.
-type VectorSpec = (&'static str, &'static str, Json, Option<&'static str>, Option<&'static str>);
+type VectorSpec = (
+    &'static str,
+    &'static str,
+    Json,
+    Option<&'static str>,
+    Option<&'static str>,
+);
 
 /// The vectors, in replay order.
 fn vectors() -> Vec<VectorSpec> {
     let village = "7371011001";
-    let created = op(true, 0xa1, village, 0, |e| worker(e, "7371015506900003", "female"));
-    let bad_nik = op(true, 0xa2, village, 1, |e| worker(e, "7371013206900003", "female"));
-    let outside = op(true, 0xa3, "7372011001", 2, |e| worker(e, "7371015506900003", "female"));
-    let warning = op(true, 0xa4, village, 3, |e| worker(e, "7371015506900003", "male"));
+    let created = op(true, 0xa1, village, 0, |e| {
+        worker(e, "7371015506900003", "female")
+    });
+    let bad_nik = op(true, 0xa2, village, 1, |e| {
+        worker(e, "7371013206900003", "female")
+    });
+    let outside = op(true, 0xa3, "7372011001", 2, |e| {
+        worker(e, "7371015506900003", "female")
+    });
+    let warning = op(true, 0xa4, village, 3, |e| {
+        worker(e, "7371015506900003", "male")
+    });
     let push = json!({"protocol": 1, "batch_seq": 1, "ops": [created, bad_nik, outside, warning],
                       "status": {"pending_ops": 4, "rejected_ops": 0, "clock_ms": OP_MS, "app_version": "0.1.0"}});
-    // Device B renames the worker A registered, having seen A's value (clock {A: 2}).
+    // Device B renames the worker A registered, having seen A's value (clock {A: 1}: A wrote the name once).
     let rename = json!({"id": RecordId::from_u128(0xa1), "kind": "worker", "region": village,
                         "hlc": format!("{OP_MS}.7@{DEVICE_B}"),
-                        "changes": [{"op": "set", "field": "full_name", "value": "Hasnah Dg. Ngai", "seen": {DEVICE_A: 2}}]});
+                        "changes": [{"op": "set", "field": "full_name", "value": "Hasnah Dg. Ngai", "seen": {DEVICE_A: 1}}]});
     let req = |method: &str, path: &str, auth: &str, body: Json| json!({"method": method, "path": path, "auth": auth, "body": body});
     vec![
-        ("01-info.json", "GET /v1/info needs no token: a device checks the protocol, the limits and its clock before enrolling.",
-         json!({"method": "GET", "path": "/v1/info", "auth": "none"}), None, Some("info-response.v1.json")),
-        ("02-enroll.json", "A device enrolls with the code the central office issued for officer andi (scope: Makassar, 7371). The token is shown only here.",
-         req("POST", "/v1/enroll", "none", json!({"protocol": 1, "code": "<code>", "device_name": "Samsung Galaxy A14"})),
-         Some("enroll-request.v1.json"), Some("enroll-response.v1.json")),
-        ("03-push.json", "A pushes a batch of four registrations: one valid, one with an impossible NIK (rejected with its problems), one outside its scope (rejected), one whose sex disagrees with the NIK (accepted with a warning). One bad op never rejects its neighbours.",
-         req("POST", "/v1/push", "device-a", push.clone()), Some("push-request.v1.json"), Some("push-response.v1.json")),
-        ("04-push-resent.json", "The reply to batch 1 was lost, so A sends it again: the same answer, nothing applied twice.",
-         req("POST", "/v1/push", "device-a", push), Some("push-request.v1.json"), Some("push-response.v1.json")),
-        ("05-pull-first-page.json", "Device B (same officer) pulls from the start, one op per page: more is true.",
-         req("POST", "/v1/pull", "device-b", json!({"protocol": 1, "cursor": "", "limit": 1})), Some("pull-request.v1.json"), Some("pull-response.v1.json")),
-        ("06-pull-next-page.json", "B pulls the next page with the cursor it stored: the last op, more is false.",
-         req("POST", "/v1/pull", "device-b", json!({"protocol": 1, "cursor": "v1:1:7371", "limit": 1})), Some("pull-request.v1.json"), Some("pull-response.v1.json")),
-        ("07-sync-push-and-pull.json", "B renames the worker (a new op that supersedes the value it saw) and pulls, in one round trip. Its own op does not come back.",
-         req("POST", "/v1/sync", "device-b", json!({"protocol": 1, "push": {"protocol": 1, "batch_seq": 1, "ops": [rename]}, "pull": {"protocol": 1, "cursor": "v1:2:7371"}})),
-         Some("sync-request.v1.json"), Some("sync-response.v1.json")),
-        ("08-sync-no-change.json", "Nothing to push, nothing new: the smallest round trip, which devices make whenever they find signal.",
-         req("POST", "/v1/sync", "device-b", json!({"protocol": 1, "pull": {"protocol": 1, "cursor": "v1:3:7371"}})),
-         Some("sync-request.v1.json"), Some("sync-response.v1.json")),
-        ("09-error-bad-json.json", "A body that is not JSON: 400 bad_json, nothing changes.",
-         json!({"method": "POST", "path": "/v1/push", "auth": "device-a", "raw_body": "{\"protocol\": 1, \"batch_seq\": "}), None, Some("error.v1.json")),
-        ("10-error-invalid-message.json", "JSON of the wrong shape (batch_seq is text): 400 invalid_message.",
-         req("POST", "/v1/push", "device-a", json!({"protocol": 1, "batch_seq": "two", "ops": []})), None, Some("error.v1.json")),
-        ("11-error-unknown-field.json", "An unknown field in a message: 400 invalid_message (messages are strict, so a typo is not silently ignored).",
-         req("POST", "/v1/pull", "device-a", json!({"protocol": 1, "cursr": ""})), None, Some("error.v1.json")),
-        ("12-error-unsupported-protocol.json", "A protocol version this server does not speak: 400 unsupported_protocol.",
-         req("POST", "/v1/pull", "device-a", json!({"protocol": 2, "cursor": ""})), None, Some("error.v1.json")),
-        ("13-error-unauthorized.json", "No token: 401 unauthorized.",
-         req("POST", "/v1/pull", "none", json!({"protocol": 1})), Some("pull-request.v1.json"), Some("error.v1.json")),
-        ("14-error-invalid-cursor.json", "A cursor the server never made: 400 invalid_cursor; start again from \"\".",
-         req("POST", "/v1/pull", "device-a", json!({"protocol": 1, "cursor": "page-7"})), Some("pull-request.v1.json"), Some("error.v1.json")),
-        ("15-error-batch-mismatch.json", "Batch number 1 reused for other ops: 409 batch_mismatch (nothing applied); new ops need a new number.",
-         req("POST", "/v1/push", "device-a", json!({"protocol": 1, "batch_seq": 1, "ops": []})), Some("push-request.v1.json"), Some("error.v1.json")),
-        ("16-revoke-device.json", "The central office revokes device B (lost phone). Admin API, not part of the sync protocol.",
-         req("POST", &format!("/v1/admin/devices/{DEVICE_B}/revoke"), "admin", json!({})), None, None),
-        ("17-error-device-revoked.json", "The revoked device tries to sync: 401 device_revoked; the app stops and asks for a new enrollment.",
-         req("POST", "/v1/sync", "device-b", json!({"protocol": 1, "pull": {"protocol": 1, "cursor": "v1:3:7371"}})), Some("sync-request.v1.json"), Some("error.v1.json")),
+        (
+            "01-info.json",
+            "GET /v1/info needs no token: a device checks the protocol, the limits and its clock before enrolling.",
+            json!({"method": "GET", "path": "/v1/info", "auth": "none"}),
+            None,
+            Some("info-response.v1.json"),
+        ),
+        (
+            "02-enroll.json",
+            "A device enrolls with the code the central office issued for officer andi (scope: Makassar, 7371). The token is shown only here.",
+            req(
+                "POST",
+                "/v1/enroll",
+                "none",
+                json!({"protocol": 1, "code": "<code>", "device_name": "Samsung Galaxy A14"}),
+            ),
+            Some("enroll-request.v1.json"),
+            Some("enroll-response.v1.json"),
+        ),
+        (
+            "03-push.json",
+            "A pushes a batch of four registrations: one valid, one with an impossible NIK (rejected with its problems), one outside its scope (rejected), one whose sex disagrees with the NIK (accepted with a warning). One bad op never rejects its neighbours.",
+            req("POST", "/v1/push", "device-a", push.clone()),
+            Some("push-request.v1.json"),
+            Some("push-response.v1.json"),
+        ),
+        (
+            "04-push-resent.json",
+            "The reply to batch 1 was lost, so A sends it again: the same answer, nothing applied twice.",
+            req("POST", "/v1/push", "device-a", push),
+            Some("push-request.v1.json"),
+            Some("push-response.v1.json"),
+        ),
+        (
+            "05-pull-first-page.json",
+            "Device B (same officer) pulls from the start, one op per page: more is true.",
+            req(
+                "POST",
+                "/v1/pull",
+                "device-b",
+                json!({"protocol": 1, "cursor": "", "limit": 1}),
+            ),
+            Some("pull-request.v1.json"),
+            Some("pull-response.v1.json"),
+        ),
+        (
+            "06-pull-next-page.json",
+            "B pulls the next page with the cursor it stored: the last op, more is false.",
+            req(
+                "POST",
+                "/v1/pull",
+                "device-b",
+                json!({"protocol": 1, "cursor": "v1:1:7371", "limit": 1}),
+            ),
+            Some("pull-request.v1.json"),
+            Some("pull-response.v1.json"),
+        ),
+        (
+            "07-sync-push-and-pull.json",
+            "B renames the worker (a new op that supersedes the value it saw) and pulls, in one round trip. Its own op does not come back.",
+            req(
+                "POST",
+                "/v1/sync",
+                "device-b",
+                json!({"protocol": 1, "push": {"protocol": 1, "batch_seq": 1, "ops": [rename]}, "pull": {"protocol": 1, "cursor": "v1:2:7371"}}),
+            ),
+            Some("sync-request.v1.json"),
+            Some("sync-response.v1.json"),
+        ),
+        (
+            "08-sync-no-change.json",
+            "Nothing to push, nothing new: the smallest round trip, which devices make whenever they find signal.",
+            req(
+                "POST",
+                "/v1/sync",
+                "device-b",
+                json!({"protocol": 1, "pull": {"protocol": 1, "cursor": "v1:3:7371"}}),
+            ),
+            Some("sync-request.v1.json"),
+            Some("sync-response.v1.json"),
+        ),
+        (
+            "09-error-bad-json.json",
+            "A body that is not JSON: 400 bad_json, nothing changes.",
+            json!({"method": "POST", "path": "/v1/push", "auth": "device-a", "raw_body": "{\"protocol\": 1, \"batch_seq\": "}),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "10-error-invalid-message.json",
+            "JSON of the wrong shape (batch_seq is text): 400 invalid_message.",
+            req(
+                "POST",
+                "/v1/push",
+                "device-a",
+                json!({"protocol": 1, "batch_seq": "two", "ops": []}),
+            ),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "11-error-unknown-field.json",
+            "An unknown field in a message: 400 invalid_message (messages are strict, so a typo is not silently ignored).",
+            req(
+                "POST",
+                "/v1/pull",
+                "device-a",
+                json!({"protocol": 1, "cursr": ""}),
+            ),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "12-error-unsupported-protocol.json",
+            "A protocol version this server does not speak: 400 unsupported_protocol.",
+            req(
+                "POST",
+                "/v1/pull",
+                "device-a",
+                json!({"protocol": 2, "cursor": ""}),
+            ),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "13-error-unauthorized.json",
+            "No token: 401 unauthorized.",
+            req("POST", "/v1/pull", "none", json!({"protocol": 1})),
+            Some("pull-request.v1.json"),
+            Some("error.v1.json"),
+        ),
+        (
+            "14-error-invalid-cursor.json",
+            "A cursor the server never made: 400 invalid_cursor; start again from \"\".",
+            req(
+                "POST",
+                "/v1/pull",
+                "device-a",
+                json!({"protocol": 1, "cursor": "page-7"}),
+            ),
+            Some("pull-request.v1.json"),
+            Some("error.v1.json"),
+        ),
+        (
+            "15-error-batch-mismatch.json",
+            "Batch number 1 reused for other ops: 409 batch_mismatch (nothing applied); new ops need a new number.",
+            req(
+                "POST",
+                "/v1/push",
+                "device-a",
+                json!({"protocol": 1, "batch_seq": 1, "ops": []}),
+            ),
+            Some("push-request.v1.json"),
+            Some("error.v1.json"),
+        ),
+        (
+            "16-revoke-device.json",
+            "The central office revokes device B (lost phone). Admin API, not part of the sync protocol.",
+            req(
+                "POST",
+                &format!("/v1/admin/devices/{DEVICE_B}/revoke"),
+                "admin",
+                json!({}),
+            ),
+            None,
+            None,
+        ),
+        (
+            "17-error-device-revoked.json",
+            "The revoked device tries to sync: 401 device_revoked; the app stops and asks for a new enrollment.",
+            req(
+                "POST",
+                "/v1/sync",
+                "device-b",
+                json!({"protocol": 1, "pull": {"protocol": 1, "cursor": "v1:3:7371"}}),
+            ),
+            Some("sync-request.v1.json"),
+            Some("error.v1.json"),
+        ),
     ]
 }
 
@@ -196,7 +382,10 @@ async fn vectors_replay_against_a_real_server() {
     let mut tokens: BTreeMap<&str, String> = BTreeMap::new();
     tokens.insert("admin", s.admin.clone());
     tokens.insert("device-b", b.token.clone());
-    let mut ids: Vec<(String, String)> = vec![(DEVICE_B.to_owned(), b.id.to_string()), ("<code>".to_owned(), code)];
+    let mut ids: Vec<(String, String)> = vec![
+        (DEVICE_B.to_owned(), b.id.to_string()),
+        ("<code>".to_owned(), code),
+    ];
 
     let built = vectors();
     let names: Vec<&str> = built.iter().map(|v| v.0).collect();
@@ -206,14 +395,19 @@ async fn vectors_replay_against_a_real_server() {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         on_disk.sort();
-        assert_eq!(on_disk, names, "vector files and the list in this test differ; run with SIDAK_UPDATE_VECTORS=1");
+        assert_eq!(
+            on_disk, names,
+            "vector files and the list in this test differ; run with SIDAK_UPDATE_VECTORS=1"
+        );
     }
     for (name, description, request, req_schema, res_schema) in built {
         let path = dir.join(name);
         let (request, expected) = if update {
             (request, None)
         } else {
-            let stored: Json = serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("vector JSON");
+            let stored: Json =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file"))
+                    .expect("vector JSON");
             (stored["request"].clone(), Some(stored["response"].clone()))
         };
         if let (Some(schema), Some(body)) = (req_schema, request.get("body")) {
@@ -223,7 +417,11 @@ async fn vectors_replay_against_a_real_server() {
         // Replay with the real ids.
         let real = replace(&request, &ids);
         let mut rb = s.http.request(
-            real["method"].as_str().expect("method").parse().expect("method"),
+            real["method"]
+                .as_str()
+                .expect("method")
+                .parse()
+                .expect("method"),
             format!("{}{}", s.base, real["path"].as_str().expect("path")),
         );
         if let Some(t) = real["auth"].as_str().and_then(|a| tokens.get(a)) {
@@ -232,17 +430,29 @@ async fn vectors_replay_against_a_real_server() {
         if let Some(body) = real.get("body") {
             rb = rb.json(body);
         } else if let Some(raw) = real["raw_body"].as_str() {
-            rb = rb.header("content-type", "application/json").body(raw.to_owned());
+            rb = rb
+                .header("content-type", "application/json")
+                .body(raw.to_owned());
         }
         let res = rb.send().await.expect("send");
         let status = res.status().as_u16();
         let body: Json = res.json().await.expect("JSON answer");
         if name == "02-enroll.json" {
             // From here on, device A is the one this vector enrolled.
-            tokens.insert("device-a", body["token"].as_str().expect("token").to_owned());
-            ids.push((DEVICE_A.to_owned(), body["device_id"].as_str().expect("id").to_owned()));
+            tokens.insert(
+                "device-a",
+                body["token"].as_str().expect("token").to_owned(),
+            );
+            ids.push((
+                DEVICE_A.to_owned(),
+                body["device_id"].as_str().expect("id").to_owned(),
+            ));
         }
-        let back: Vec<(String, String)> = ids.iter().filter(|(p, _)| p != "<code>").map(|(p, r)| (r.clone(), p.clone())).collect();
+        let back: Vec<(String, String)> = ids
+            .iter()
+            .filter(|(p, _)| p != "<code>")
+            .map(|(p, r)| (r.clone(), p.clone()))
+            .collect();
         let mut body = replace(&body, &back);
         normalise(&mut body);
         if let Some(schema) = res_schema {
@@ -251,9 +461,13 @@ async fn vectors_replay_against_a_real_server() {
         }
         let response = json!({"status": status, "body": body});
         match expected {
-            Some(e) => assert_eq!(response, e, "{name}: the server's answer differs from the vector"),
+            Some(e) => assert_eq!(
+                response, e,
+                "{name}: the server's answer differs from the vector"
+            ),
             None => {
-                let mut v = json!({"description": description, "request": request, "response": response});
+                let mut v =
+                    json!({"description": description, "request": request, "response": response});
                 if let Some(s) = req_schema {
                     v["request_schema"] = json!(s);
                 }
@@ -261,7 +475,11 @@ async fn vectors_replay_against_a_real_server() {
                     v["response_schema"] = json!(s);
                 }
                 std::fs::create_dir_all(&dir).expect("dir");
-                std::fs::write(&path, serde_json::to_string_pretty(&v).expect("json") + "\n").expect("write");
+                std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&v).expect("json") + "\n",
+                )
+                .expect("write");
             }
         }
     }

@@ -111,6 +111,8 @@ pub struct ListArgs {
 }
 
 /// Worker registration commands.
+// Parsed once per process from the command line: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Register a worker.

@@ -68,7 +68,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if config.bootstrap_admin_password.is_none() {
         let storage = sidak_server::storage::open(&config.database)
             .await
-            .with_context(|| format!("cannot open database {}", config.database))?;
+            .with_context(|| format!("cannot open database {}", redact(&config.database)))?;
         if storage
             .find_user(&config.bootstrap_admin_username)
             .await?
@@ -88,10 +88,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     println!(
         "sidak serving on http://{} ({})",
         listener.local_addr()?,
-        config.database
+        redact(&config.database)
     );
     sidak_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// A database URL without its password, for logs and the console.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -115,4 +129,20 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(
+            super::redact("postgres://sidak:s3cret@db:5432/sidak"),
+            "postgres://sidak:***@db:5432/sidak"
+        );
+        assert_eq!(
+            super::redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(super::redact("sqlite:sidak.sqlite"), "sqlite:sidak.sqlite");
+    }
 }

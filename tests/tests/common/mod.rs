@@ -1,6 +1,6 @@
 //! A real server on a loopback socket with a real SQLite file, an office session, and
 //! field devices on their own SQLite files.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

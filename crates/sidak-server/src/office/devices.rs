@@ -37,7 +37,9 @@ pub async fn health(
             let silent = d.revoked_ms.is_none()
                 && d.last_sync_ms
                     .is_none_or(|t| now.saturating_sub(t) > SILENT_AFTER_MS);
-            let clock_off = d.clock_offset_ms.is_some_and(|o| o.abs() > CLOCK_WARN_MS);
+            let clock_off = d
+                .clock_offset_ms
+                .is_some_and(|o| o.unsigned_abs() > CLOCK_WARN_MS.unsigned_abs());
             json!({
                 "device_id": d.device_id,
                 "name": d.name,

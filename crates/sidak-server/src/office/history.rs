@@ -181,17 +181,23 @@ pub fn replay(id: RecordId, source: HistorySource, unmasked: bool) -> History {
     let mut rest: Vec<ActionRecord> = actions_by_seq.into_values().flatten().collect();
     other_actions.append(&mut rest);
     other_actions.sort_by_key(|a| a.id);
-    let mut set_aside = source.set_aside;
+    let set_aside = source.set_aside;
     if !unmasked {
-        for s in &mut set_aside {
-            for c in &mut s.op.changes {
-                if c.field == "nik"
-                    && let Some(v) = c.value.as_str()
-                {
-                    c.value = serde_json::Value::String(mask_nik(v));
-                }
-            }
+        // A resolved NIK conflict keeps the chosen and competing values in the action's detail.
+        let mut entries = entries;
+        for a in entries
+            .iter_mut()
+            .flat_map(|e| e.actions.iter_mut())
+            .chain(other_actions.iter_mut())
+        {
+            mask_detail(&mut a.detail);
         }
+        return History {
+            id,
+            entries,
+            other_actions,
+            set_aside: mask_set_aside(set_aside),
+        };
     }
     History {
         id,
@@ -199,6 +205,40 @@ pub fn replay(id: RecordId, source: HistorySource, unmasked: bool) -> History {
         other_actions,
         set_aside,
     }
+}
+
+/// Masks NIK values in an office action's detail (`{"field": "nik", "value", "competing"}`).
+fn mask_detail(detail: &mut serde_json::Value) {
+    if detail.get("field").and_then(|f| f.as_str()) != Some("nik") {
+        return;
+    }
+    fn mask_all(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = mask_nik(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(mask_all),
+            serde_json::Value::Object(m) => m.values_mut().for_each(mask_all),
+            _ => {}
+        }
+    }
+    if let Some(v) = detail.get_mut("value") {
+        mask_all(v);
+    }
+    if let Some(c) = detail.get_mut("competing") {
+        mask_all(c);
+    }
+}
+
+fn mask_set_aside(mut set_aside: Vec<SetAsideOp>) -> Vec<SetAsideOp> {
+    for s in &mut set_aside {
+        for c in &mut s.op.changes {
+            if c.field == "nik"
+                && let Some(v) = c.value.as_str()
+            {
+                c.value = serde_json::Value::String(mask_nik(v));
+            }
+        }
+    }
+    set_aside
 }
 
 #[cfg(test)]

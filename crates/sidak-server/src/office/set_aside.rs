@@ -47,7 +47,8 @@ pub async fn list(
                     }
                 }
             }
-            let ahead = s.op.hlc.ms as i64 - s.received_ms as i64;
+            let ahead = i64::try_from(i128::from(s.op.hlc.ms) - i128::from(s.received_ms))
+                .unwrap_or(i64::MAX);
             json!({
                 "id": s.id,
                 "device_id": s.device_id,

@@ -171,8 +171,12 @@ pub async fn issue_code(
     office.require(ADMINS)?;
     let ttl = match req.ttl_minutes {
         None => state.config.enrollment_ttl,
-        Some(m) if m >= 1 && Duration::from_secs(m * 60) <= MAX_ENROLLMENT_TTL => {
-            Duration::from_secs(m * 60)
+        Some(m)
+            if m >= 1
+                && m.checked_mul(60)
+                    .is_some_and(|s| Duration::from_secs(s) <= MAX_ENROLLMENT_TTL) =>
+        {
+            Duration::from_secs(m.saturating_mul(60))
         }
         Some(_) => {
             return Err(ApiError::invalid_message(format!(

@@ -54,7 +54,8 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Numbered schema migrations; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE officers (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -294,7 +295,10 @@ impl SqliteStorage {
     }
 
     /// Opens the database file at `path` with the given commit durability.
-    pub async fn open_with(path: impl AsRef<Path>, sync: Synchronous) -> StorageResult<SqliteStorage> {
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        sync: Synchronous,
+    ) -> StorageResult<SqliteStorage> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
@@ -459,11 +463,11 @@ fn push_batch_tx(
             .optional()
         })
         .map_err(db)?;
-    let offset = batch
-        .status
-        .as_ref()
-        .filter(|s| s.clock_ms > 0)
-        .map(|s| s.clock_ms as i64 - now);
+    let offset = batch.status.as_ref().filter(|s| s.clock_ms > 0).map(|s| {
+        i64::try_from(s.clock_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now)
+    });
     let status_json = batch.status.as_ref().map(json).transpose()?;
     tx.prepare_cached(
         "UPDATE devices SET last_sync_ms = ?2, last_status = COALESCE(?3, last_status), \

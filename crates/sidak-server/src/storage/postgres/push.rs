@@ -116,11 +116,11 @@ async fn attempt(
         == 1;
 
     // 2. The device's status (and its row lock).
-    let offset = batch
-        .status
-        .as_ref()
-        .filter(|s| s.clock_ms > 0)
-        .map(|s| s.clock_ms as i64 - now);
+    let offset = batch.status.as_ref().filter(|s| s.clock_ms > 0).map(|s| {
+        i64::try_from(s.clock_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now)
+    });
     let status_json = batch.status.as_ref().map(json).transpose()?;
     let touch = tx
         .prepare_cached(
