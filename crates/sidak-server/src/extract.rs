@@ -233,3 +233,22 @@ impl FromRequestParts<AppState> for Office {
         Ok(Office(user))
     }
 }
+
+/// The one path parameter of a route (an id), refused with our JSON error body when the path
+/// cannot be read (such as percent-encoded bytes that are not UTF-8), rather than axum's text.
+#[derive(Debug)]
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) => Ok(PathId(id)),
+            Err(e) => Err(ApiError::invalid_message(format!(
+                "the id in the path cannot be read: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}

@@ -1006,3 +1006,18 @@ async fn forged_contexts_and_orphan_edits_are_refused() {
         s.stop().await;
     }
 }
+
+/// A path id that is not UTF-8 gets our JSON error body, like every other bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_path_ids_get_a_json_error() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        for path in ["/v1/admin/officers/%FF", "/v1/office/records/%FF/history"] {
+            let (st, body) = s.call("GET", path, Some(&s.admin), None).await;
+            assert_eq!(st, 400, "{path}: {body}");
+            assert_eq!(body["code"], "invalid_message", "{path}: {body}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        s.stop().await;
+    }
+}

@@ -1,6 +1,6 @@
 //! `GET /v1/office/conflicts` (the inbox) and `POST /v1/office/records/{id}/resolve`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sidak_core::{Hlc, Value};
@@ -73,7 +73,7 @@ impl Message for ResolveRequest {
 pub async fn resolve(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<ResolveRequest>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let id = record_id(&id)?;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sidak_core::region::Regions;
@@ -274,7 +274,7 @@ pub async fn load(state: &AppState, id: RecordId) -> Result<Record, ApiError> {
 pub async fn detail(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Params(p): Params<MaskParams>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let id = record_id(&id)?;
@@ -294,7 +294,7 @@ pub async fn detail(
 pub async fn history(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Params(p): Params<MaskParams>,
 ) -> Result<axum::Json<history::History>, ApiError> {
     let id = record_id(&id)?;

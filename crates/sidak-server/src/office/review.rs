@@ -13,7 +13,7 @@
 //! (or one of its competing status values) is `cancelled` and a finding pointing at it is
 //! not archived. Re-opening the visit or archiving its findings clears it.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sidak_core::Kind;
@@ -117,7 +117,7 @@ impl Message for ReviewRequest {
 pub async fn decide(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<ReviewRequest>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let id = record_id(&id)?;

@@ -6,7 +6,7 @@
 //! every later edit; discarding closes it with a reason. Both are recorded: the
 //! resolution on the set-aside row, and an action in the record's history.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sidak_core::validate::mask_nik;
@@ -91,7 +91,7 @@ fn set_aside_id(s: &str) -> Result<u64, ApiError> {
 pub async fn accept(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<SetAsideDecision>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let id = set_aside_id(&id)?;
@@ -102,7 +102,7 @@ pub async fn accept(
 pub async fn discard(
     State(state): State<AppState>,
     who: Supervisor,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<SetAsideDecision>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let id = set_aside_id(&id)?;

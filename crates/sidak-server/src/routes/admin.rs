@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sidak_core::DeviceId;
@@ -103,7 +103,7 @@ pub async fn list_officers(
 pub async fn get_officer(
     State(state): State<AppState>,
     office: Office,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
 ) -> Result<axum::Json<Officer>, ApiError> {
     office.require(READERS)?;
     let o = state.storage.officer(&id).await?;
@@ -127,7 +127,7 @@ impl Message for ScopeChange {
 pub async fn set_scope(
     State(state): State<AppState>,
     office: Office,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Json(req): Json<ScopeChange>,
 ) -> Result<axum::Json<Officer>, ApiError> {
     office.require(ADMINS)?;
@@ -165,7 +165,7 @@ pub struct IssuedCode {
 pub async fn issue_code(
     State(state): State<AppState>,
     office: Office,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
     Json(req): Json<CodeRequest>,
 ) -> Result<(StatusCode, axum::Json<IssuedCode>), ApiError> {
     office.require(ADMINS)?;
@@ -216,7 +216,7 @@ pub async fn list_devices(
 pub async fn revoke_device(
     State(state): State<AppState>,
     office: Office,
-    Path(id): Path<String>,
+    crate::extract::PathId(id): crate::extract::PathId,
 ) -> Result<axum::Json<DeviceInfo>, ApiError> {
     office.require(ADMINS)?;
     let device: DeviceId = id
