@@ -233,7 +233,8 @@ fn open_writer(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
     };
     conn.pragma_update(None, "synchronous", level)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // A negative cache_size is in KiB; a positive one would count pages (4x as much memory).
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // Checkpoints run on the checkpointer thread, not inside a push's commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
