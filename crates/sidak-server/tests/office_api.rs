@@ -660,3 +660,41 @@ async fn a_visit_cancelled_while_its_findings_were_recorded_offline_is_flagged_o
         "archived, never deleted"
     );
 }
+
+on_every_backend!(
+    a_resolved_nik_conflict_stays_masked_in_the_history,
+    a_resolved_nik_conflict_stays_masked_in_the_history_on
+);
+
+/// NIKs are personal data (UU 27/2022): a supervisor who resolves a NIK conflict and reads the
+/// record's history sees them masked, in the changes and in the resolve action's detail.
+async fn a_resolved_nik_conflict_stays_masked_in_the_history_on(backend: Backend) {
+    let mut s = seed(backend).await;
+    s.a.sync().await;
+    s.b.sync().await;
+    let (nik_a, nik_b) = ("7371015506900011", "7371015506900012");
+    s.a.set(s.w3, "nik", nik_a);
+    s.b.set(s.w3, "nik", nik_b);
+    s.a.sync().await;
+    s.b.sync().await;
+    let (status, body) = post(
+        &s,
+        &format!("/v1/office/records/{}/resolve", s.w3),
+        json!({"field": "nik", "value": nik_a, "note": "KTP diperiksa"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let h = get(&s, &format!("/v1/office/records/{}/history", s.w3)).await;
+    let text = h.to_string();
+    assert!(text.contains("KTP diperiksa"), "the note is kept: {text}");
+    for nik in [nik_a, nik_b] {
+        assert!(
+            !text.contains(nik),
+            "a full NIK in the supervisor's history: {text}"
+        );
+    }
+    assert!(
+        text.contains("7371********0011"),
+        "masked, still recognisable: {text}"
+    );
+}
