@@ -54,6 +54,11 @@ impl Limiter {
     /// How long `name` must still wait, if it is locked.
     fn locked(&self, name: &str, now: Instant) -> Option<Duration> {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= MAX_TRACKED && !names.contains_key(name) {
+            // The table is full of locked names (a flood of failures): refuse unknown names too
+            // rather than forget a locked one, so flooding cannot lift anyone's lock.
+            return Some(WINDOW);
+        }
         let f = names.get(name)?;
         let age = now.saturating_duration_since(f.first);
         (f.count >= MAX_FAILURES && age < WINDOW).then(|| WINDOW - age)
@@ -63,13 +68,18 @@ impl Limiter {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         if names.len() >= MAX_TRACKED {
             names.retain(|_, f| now.saturating_duration_since(f.first) < WINDOW);
+            // Forget the oldest name that is not locked; a locked name is never forgotten.
             if names.len() >= MAX_TRACKED
                 && let Some(oldest) = names
                     .iter()
+                    .filter(|(_, f)| f.count < MAX_FAILURES)
                     .min_by_key(|(_, f)| f.first)
                     .map(|(k, _)| k.clone())
             {
                 names.remove(&oldest);
+            }
+            if names.len() >= MAX_TRACKED && !names.contains_key(name) {
+                return;
             }
         }
         let f = names.entry(name.to_owned()).or_insert(Failures {
@@ -164,5 +174,21 @@ mod tests {
         assert!(l.locked("siti", t0 + WINDOW).is_none());
         l.succeeded("siti");
         assert!(l.locked("siti", t0).is_none());
+    }
+
+    #[test]
+    fn a_flood_of_other_names_never_lifts_a_lock() {
+        let l = Limiter::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            l.failed("siti", t0);
+        }
+        for i in 0..MAX_TRACKED + 50 {
+            l.failed(&format!("flood-{i}"), t0);
+        }
+        assert!(
+            l.locked("siti", t0).is_some(),
+            "still locked after the flood"
+        );
     }
 }
