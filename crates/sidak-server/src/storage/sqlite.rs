@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
-use sidak_core::{DeviceId, Kind, OpV1, RecordId, RecordV1};
+use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
 use super::{
     DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Role, Scan, ScanResult, Storage,
@@ -443,6 +443,43 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Vec<Sql>) -> String {
     format!("({col} >= ?{} AND {col} < ?{})", args.len() - 1, args.len())
 }
 
+/// Writes record states and their office-facing columns; the push path and office writes
+/// both use it, so sync and the office always see one state per record.
+fn upsert_records(
+    tx: &rusqlite::Transaction<'_>,
+    states: &[Record],
+    last_seq: &HashMap<RecordId, i64>,
+) -> StorageResult<()> {
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, status = excluded.status, \
+             conflicts = excluded.conflicts, nik = excluded.nik, nib = excluded.nib, \
+             updated_hlc = excluded.updated_hlc, updated_ms = excluded.updated_ms, last_seq = excluded.last_seq",
+        )
+        .map_err(db)?;
+    for rec in states {
+        let row = RecordRow::of(rec);
+        upsert
+            .execute(params![
+                row.id.to_string(),
+                row.kind.as_str(),
+                row.region,
+                json(&row.state)?,
+                row.status,
+                row.conflicts,
+                row.nik,
+                row.nib,
+                row.updated.map(|h| h.to_string()),
+                row.updated.map(|h| i64::try_from(h.ms).unwrap_or(i64::MAX)),
+                last_seq.get(&row.id).copied().unwrap_or(0),
+            ])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 fn push_batch_tx(
     conn: &mut Connection,
     device: &DeviceAuth,
@@ -553,33 +590,7 @@ fn push_batch_tx(
             .map_err(db)?;
             last_seq.insert(w.id, tx.last_insert_rowid());
         }
-        let mut upsert = tx
-            .prepare_cached(
-                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, status = excluded.status, \
-                 conflicts = excluded.conflicts, nik = excluded.nik, nib = excluded.nib, \
-                 updated_hlc = excluded.updated_hlc, updated_ms = excluded.updated_ms, last_seq = excluded.last_seq",
-            )
-            .map_err(db)?;
-        for rec in &out.states {
-            let row = RecordRow::of(rec);
-            upsert
-                .execute(params![
-                    row.id.to_string(),
-                    row.kind.as_str(),
-                    row.region,
-                    json(&row.state)?,
-                    row.status,
-                    row.conflicts,
-                    row.nik,
-                    row.nib,
-                    row.updated.map(|h| h.to_string()),
-                    row.updated.map(|h| h.ms as i64),
-                    last_seq.get(&row.id).copied().unwrap_or(0),
-                ])
-                .map_err(db)?;
-        }
+        upsert_records(&tx, &out.states, &last_seq)?;
         let mut aside = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO set_aside (device_id, officer_id, record_id, region, hlc, op, received_ms) \

@@ -23,7 +23,6 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sidak_core::{Hlc, Kind, OpV1, RecordId, RecordV1};
 
 use super::{SqliteStorage, db, json, parse, prefix_range, unjson};
-use crate::ingest::RecordRow;
 use crate::office::OFFICE_OFFICER_PREFIX;
 use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
 use crate::office::storage::{
@@ -617,33 +616,7 @@ fn office_write_tx(
             last_seq.insert(w.id, seq);
         }
         // Same columns as the push path writes, so sync and office see one state.
-        let mut upsert = tx
-            .prepare_cached(
-                "INSERT INTO records (id, kind, region, state, status, conflicts, nik, nib, updated_hlc, updated_ms, last_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, status = excluded.status, \
-                 conflicts = excluded.conflicts, nik = excluded.nik, nib = excluded.nib, \
-                 updated_hlc = excluded.updated_hlc, updated_ms = excluded.updated_ms, last_seq = excluded.last_seq",
-            )
-            .map_err(db)?;
-        for rec in &plan.states {
-            let row = RecordRow::of(rec);
-            upsert
-                .execute(params![
-                    row.id.to_string(),
-                    row.kind.as_str(),
-                    row.region,
-                    json(&row.state)?,
-                    row.status,
-                    row.conflicts,
-                    row.nik,
-                    row.nib,
-                    row.updated.map(|h| h.to_string()),
-                    row.updated.map(|h| h.ms as i64),
-                    last_seq.get(&row.id).copied().unwrap_or(0),
-                ])
-                .map_err(db)?;
-        }
+        super::upsert_records(&tx, &plan.states, &last_seq)?;
     }
     let mut action_ids = Vec::with_capacity(plan.actions.len());
     {
