@@ -50,6 +50,59 @@ pub struct RecordFilter {
     pub q: Option<String>,
 }
 
+/// What the free-text `q` of a [`RecordFilter`] searches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search<'a> {
+    /// Sixteen digits: a NIK.
+    Nik(&'a str),
+    /// Thirteen digits: a NIB.
+    Nib(&'a str),
+    /// A record id.
+    Id(RecordId),
+    /// Anything else: part of a record's name, as a `LIKE` pattern (`%…%`, with `%`, `_` and `\` escaped).
+    Name(String),
+}
+
+impl RecordFilter {
+    /// The filter's free-text search, classified once for every backend.
+    pub fn search(&self) -> Option<Search<'_>> {
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())?;
+        let digits = q.bytes().all(|b| b.is_ascii_digit());
+        Some(if digits && q.len() == 16 {
+            Search::Nik(q)
+        } else if digits && q.len() == 13 {
+            Search::Nib(q)
+        } else if let Ok(id) = q.parse::<RecordId>() {
+            Search::Id(id)
+        } else {
+            Search::Name(like_pattern(q))
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern with `\` as escape, matching anywhere.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// ` WHERE a AND b …` for the given conditions, or nothing.
+pub fn where_sql(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
 /// Where a page of the record list starts: after this `(updated_ms, id)` (newest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageAfter {
@@ -434,5 +487,36 @@ pub trait OfficeStorage: Send + Sync {
         _now_ms: u64,
     ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
         Err(missing("office_write"))
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    fn filter(q: &str) -> RecordFilter {
+        RecordFilter {
+            q: Some(q.to_owned()),
+            ..RecordFilter::default()
+        }
+    }
+
+    #[test]
+    fn free_text_is_classified_once_for_every_backend() {
+        assert_eq!(
+            filter(" 7371015506900003 ").search(),
+            Some(Search::Nik("7371015506900003"))
+        );
+        assert_eq!(
+            filter("9120301234567").search(),
+            Some(Search::Nib("9120301234567"))
+        );
+        let id = RecordId::from_u128(7);
+        assert_eq!(filter(&id.to_string()).search(), Some(Search::Id(id)));
+        assert_eq!(
+            filter("50%_off\\").search(),
+            Some(Search::Name("%50\\%\\_off\\\\%".to_owned()))
+        );
+        assert_eq!(filter("   ").search(), None);
     }
 }

@@ -33,7 +33,7 @@ use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
 use crate::office::storage::{
     ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
     OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
-    SetAsideOp, WriteOutcome, WriteRefused,
+    Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
 };
 use crate::office::write::{self, Loaded};
 use crate::storage::{StorageError, StorageResult};
@@ -171,20 +171,6 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Args) -> String {
     format!("({col} >= {lo} AND {col} < {hi})")
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE` pattern (backslash is PostgreSQL's escape).
-fn like_pattern(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// The `WHERE` conditions of `filter` over `office_facts f`.
 fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
     let mut conds = Vec::new();
@@ -220,28 +206,16 @@ fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
     if filter.cancelled_with_findings {
         conds.push(CANCELLED_WITH_FINDINGS.into());
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let digits = q.bytes().all(|b| b.is_ascii_digit());
-        if digits && q.len() == 16 {
-            conds.push(format!("f.nik = {}", args.push(q.to_owned())));
-        } else if digits && q.len() == 13 {
-            conds.push(format!("f.nib = {}", args.push(q.to_owned())));
-        } else if let Ok(id) = q.parse::<RecordId>() {
-            conds.push(format!("f.id = {}", args.push(id.to_string())));
-        } else {
-            // ILIKE: SQLite's LIKE ignores ASCII case, and names are typed any which way.
-            conds.push(format!("f.label ILIKE {}", args.push(like_pattern(q))));
-        }
+    match filter.search() {
+        Some(Search::Nik(n)) => conds.push(format!("f.nik = {}", args.push(n.to_owned()))),
+        Some(Search::Nib(n)) => conds.push(format!("f.nib = {}", args.push(n.to_owned()))),
+        Some(Search::Id(id)) => conds.push(format!("f.id = {}", args.push(id.to_string()))),
+        // ILIKE: SQLite's LIKE ignores ASCII case, and names are typed any which way.
+        Some(Search::Name(pattern)) => conds.push(format!("f.label ILIKE {}", args.push(pattern))),
+        None => {}
     }
-    conds
-}
 
-fn where_sql(conds: &[String]) -> String {
-    if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    }
+    conds
 }
 
 fn quoted(xs: &[&str]) -> String {

@@ -28,7 +28,7 @@ use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
 use crate::office::storage::{
     ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
     OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
-    SetAsideOp, WriteOutcome, WriteRefused,
+    Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
 };
 use crate::office::write::{self, Loaded};
 use crate::storage::{StorageError, StorageResult};
@@ -235,20 +235,6 @@ fn to_summary(row: SummaryRow) -> StorageResult<RecordSummary> {
     })
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-fn like_pattern(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// The `WHERE` conditions of `filter` over `office_facts f`, pushing their arguments.
 fn conditions(filter: &RecordFilter, args: &mut Vec<Sql>) -> Vec<String> {
     let mut conds = Vec::new();
@@ -300,30 +286,20 @@ fn conditions(filter: &RecordFilter, args: &mut Vec<Sql>) -> Vec<String> {
     if filter.cancelled_with_findings {
         conds.push(CANCELLED_WITH_FINDINGS.into());
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let digits = q.bytes().all(|b| b.is_ascii_digit());
-        if digits && q.len() == 16 {
-            conds.push(format!("f.nik = {}", arg(args, Sql::Text(q.into()))));
-        } else if digits && q.len() == 13 {
-            conds.push(format!("f.nib = {}", arg(args, Sql::Text(q.into()))));
-        } else if let Ok(id) = q.parse::<RecordId>() {
-            conds.push(format!("f.id = {}", arg(args, Sql::Text(id.to_string()))));
-        } else {
-            conds.push(format!(
-                "f.label LIKE {} ESCAPE '\\'",
-                arg(args, Sql::Text(like_pattern(q)))
-            ));
+    match filter.search() {
+        Some(Search::Nik(n)) => conds.push(format!("f.nik = {}", arg(args, Sql::Text(n.into())))),
+        Some(Search::Nib(n)) => conds.push(format!("f.nib = {}", arg(args, Sql::Text(n.into())))),
+        Some(Search::Id(id)) => {
+            conds.push(format!("f.id = {}", arg(args, Sql::Text(id.to_string()))))
         }
+        Some(Search::Name(pattern)) => conds.push(format!(
+            "f.label LIKE {} ESCAPE '\\'",
+            arg(args, Sql::Text(pattern))
+        )),
+        None => {}
     }
-    conds
-}
 
-fn where_sql(conds: &[String]) -> String {
-    if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    }
+    conds
 }
 
 fn state_value(tx: &Connection, key: &str) -> StorageResult<i64> {
