@@ -169,22 +169,12 @@ async fn sync(store: &mut Store, url: &str) -> Result<SyncReport> {
 fn digest(store: &Store) -> Result<HashMap<String, u64>> {
     use std::hash::{Hash, Hasher};
     let mut out = HashMap::new();
-    for kind in Kind::ALL {
-        let mut q = ListQuery::new(kind);
-        q.limit = sidak_store::MAX_PAGE;
-        loop {
-            let page = store.list(&q)?;
-            for e in &page.items {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                serde_json::to_string(&RecordV1::from(&e.record))?.hash(&mut h);
-                out.insert(e.record.id.to_string(), h.finish());
-            }
-            if !page.more {
-                break;
-            }
-            q.offset += q.limit;
-        }
-    }
+    crate::device::each_record(store, &ListQuery::new(Kind::Worker), |e| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(&RecordV1::from(&e.record))?.hash(&mut h);
+        out.insert(e.record.id.to_string(), h.finish());
+        Ok(())
+    })?;
     Ok(out)
 }
 

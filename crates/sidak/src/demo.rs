@@ -76,24 +76,15 @@ async fn sync(d: &mut Device, url: &str, totals: &mut Totals) -> Result<SyncRepo
 /// Every record a device holds whose region starts with `prefix`, as its state JSON.
 fn states(store: &Store, prefix: &str) -> Result<HashMap<RecordId, String>> {
     let mut out = HashMap::new();
-    for kind in Kind::ALL {
-        let mut q = ListQuery::new(kind);
-        q.region_prefix = Some(prefix.to_owned());
-        q.limit = sidak_store::MAX_PAGE;
-        loop {
-            let page = store.list(&q)?;
-            for e in &page.items {
-                out.insert(
-                    e.record.id,
-                    serde_json::to_string(&RecordV1::from(&e.record))?,
-                );
-            }
-            if !page.more {
-                break;
-            }
-            q.offset += q.limit;
-        }
-    }
+    let mut q = ListQuery::new(Kind::Worker);
+    q.region_prefix = Some(prefix.to_owned());
+    crate::device::each_record(store, &q, |e| {
+        out.insert(
+            e.record.id,
+            serde_json::to_string(&RecordV1::from(&e.record))?,
+        );
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -544,14 +544,40 @@ fn finding(store: &mut Store, cmd: &FindingCommand, json: bool) -> Result<()> {
     }
 }
 
+/// Calls `f` with every record of every kind that `shape` selects (its kind is replaced),
+/// page by page, so that no list is cut at one page.
+pub fn each_record(
+    store: &Store,
+    shape: &ListQuery,
+    mut f: impl FnMut(&sidak_store::Entry) -> Result<()>,
+) -> Result<()> {
+    for kind in Kind::ALL {
+        let mut q = shape.clone();
+        q.kind = kind;
+        q.offset = 0;
+        q.limit = sidak_store::MAX_PAGE;
+        loop {
+            let page = store.list(&q)?;
+            for e in &page.items {
+                f(e)?;
+            }
+            if !page.more {
+                break;
+            }
+            q.offset += q.limit;
+        }
+    }
+    Ok(())
+}
+
 fn conflicts(store: &Store, json: bool) -> Result<()> {
     let mut all = Vec::new();
-    for kind in Kind::ALL {
-        let mut q = ListQuery::new(kind);
-        q.conflicts_only = true;
-        q.limit = 500;
-        all.extend(store.list(&q)?.items);
-    }
+    let mut q = ListQuery::new(Kind::Worker);
+    q.conflicts_only = true;
+    each_record(store, &q, |e| {
+        all.push(e.clone());
+        Ok(())
+    })?;
     if json {
         println!(
             "{}",
