@@ -346,3 +346,73 @@ fn the_demo_runs_a_field_day_and_everything_converges() {
         "{out}"
     );
 }
+
+#[test]
+fn importing_a_bad_records_file_says_which_line_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let url = format!("http://{}", server.addr);
+    admin(
+        &server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73",
+        ],
+    );
+    let db = dir.path().join("a.sqlite");
+    let code = admin(&server, &["code", "ani"]);
+    device(
+        &db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+        ],
+    );
+    let workload = dir.path().join("workload");
+    run(sidak()
+        .args([
+            "bench",
+            "--n",
+            "3",
+            "--s3-records",
+            "3",
+            "--s3-edits",
+            "1",
+            "--s3-overlap",
+            "1",
+            "--write-workload",
+        ])
+        .arg(&workload));
+    let good = std::fs::read_to_string(workload.join("records.jsonl")).unwrap();
+    let cases = [
+        (format!("{good}{{not json\n"), "bad.jsonl:4: not JSON"),
+        (
+            format!("{}{{\"village\":\"7371011001\"}}\n", good),
+            "without \"id\"",
+        ),
+        (good.replace("\"JKK\"", "\"JP\""), "JP"),
+    ];
+    for (text, expect) in cases {
+        let path = dir.path().join("bad.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let out = sidak()
+            .args(["device", "--db"])
+            .arg(&db)
+            .args(["import", "--records"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{expect}: {err}");
+        assert_eq!(device(&db, &["status"])["records"], 0, "nothing stored");
+    }
+}
