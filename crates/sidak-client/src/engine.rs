@@ -117,8 +117,16 @@ struct Session<'a, T> {
     /// Refused local edits on the device, kept up to date without asking the store
     /// (counting 100,000 rows per batch would cost more than the batch).
     refused_ops: u64,
+    /// Pulled ops the device set apart, reported in the device status.
+    quarantined_ops: u64,
+    /// Recoveries made in this sync (bounded by [`MAX_RECOVERIES`]).
+    recoveries: u32,
     on_progress: OnProgress<'a>,
 }
+
+/// How many times one sync recovers on its own (a new batch number, a pull started over)
+/// before it reports the refusal: a server that keeps refusing is not looped on.
+const MAX_RECOVERIES: u32 = 3;
 
 enum Failure {
     /// Worth another attempt (network trouble, 5xx, 408, 429), after the server's wait if it gave one.
@@ -144,6 +152,13 @@ impl<T: Transport> SyncEngine<T> {
         store: &mut Store,
         on_progress: OnProgress<'_>,
     ) -> Result<SyncReport, SyncFailure> {
+        // Refusals whose cause may be gone are tried again (see `Store::requeue_curable`).
+        if let Err(e) = store.requeue_curable() {
+            return Err(SyncFailure {
+                error: e.into(),
+                report: Box::default(),
+            });
+        }
         let counts = match store.counts() {
             Ok(c) => c,
             Err(e) => {
@@ -164,6 +179,8 @@ impl<T: Transport> SyncEngine<T> {
                 ..Progress::default()
             },
             refused_ops: counts.refused_ops,
+            quarantined_ops: store.quarantined().map(|q| q.len() as u64).unwrap_or(0),
+            recoveries: 0,
             on_progress,
         };
         let result = if s.token.is_none() {
@@ -180,22 +197,69 @@ impl<T: Transport> SyncEngine<T> {
 impl<T: Transport> Session<'_, T> {
     async fn run_separate(&mut self, store: &mut Store) -> Result<(), SyncError> {
         self.phase(store, Phase::Push)?;
-        while let Some(batch) =
-            store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?
-        {
-            let req = self.push_request(&batch)?;
-            let answer: PushResponse = self.call("/v1/push", &req).await?;
-            self.record_push(store, &batch, &answer)?;
-        }
-        self.phase(store, Phase::Pull)?;
         loop {
-            let req = self.pull_request(store)?;
-            let page: PullResponse = self.call("/v1/pull", &req).await?;
-            self.record_page(store, &page)?;
-            if !page.more {
+            while let Some(batch) =
+                store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?
+            {
+                let req = self.push_request(&batch)?;
+                let answer: PushResponse = match self.call("/v1/push", &req).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.recover(store, e)?;
+                        continue;
+                    }
+                };
+                self.record_push(store, &batch, &answer)?;
+            }
+            self.phase(store, Phase::Pull)?;
+            let mut pull_again = false;
+            loop {
+                let req = self.pull_request(store)?;
+                let page: PullResponse = match self.call("/v1/pull", &req).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.recover(store, e)?;
+                        pull_again = true;
+                        break;
+                    }
+                };
+                self.record_page(store, &page)?;
+                if !page.more {
+                    break;
+                }
+            }
+            // A recovery (or a clock brought back) may have queued ops again: push them too.
+            if !pull_again && !store.has_pending()? {
                 return Ok(());
             }
+            self.phase(store, Phase::Push)?;
         }
+    }
+
+    /// Recovers on its own from a refusal the store can cure, at most a few times per sync:
+    /// a batch number the server holds for other ops (`batch_mismatch`: a restore, another
+    /// build) gets a new number; a cursor the server no longer knows (`invalid_cursor`,
+    /// `cursor_reset`: a restore or a new database) starts the pull over and offers every
+    /// acknowledged op again. Anything else is returned.
+    fn recover(&mut self, store: &mut Store, e: SyncError) -> Result<(), SyncError> {
+        let SyncError::Refused { code, .. } = &e else {
+            return Err(e);
+        };
+        if self.recoveries >= MAX_RECOVERIES {
+            return Err(e);
+        }
+        match code.as_str() {
+            "batch_mismatch" => {
+                store.renumber_batch()?;
+            }
+            "invalid_cursor" | "cursor_reset" => {
+                store.reoffer()?;
+                self.report.reoffered = true;
+            }
+            _ => return Err(e),
+        }
+        self.recoveries += 1;
+        Ok(())
     }
 
     async fn run_combined(&mut self, store: &mut Store) -> Result<(), SyncError> {
@@ -214,7 +278,13 @@ impl<T: Transport> Session<'_, T> {
                 push: batch.as_ref().map(|b| self.push_request(b)).transpose()?,
                 pull: self.pull_request(store)?,
             };
-            let answer: SyncResponse = self.call("/v1/sync", &req).await?;
+            let answer: SyncResponse = match self.call("/v1/sync", &req).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.recover(store, e)?;
+                    continue;
+                }
+            };
             if let Some(batch) = &batch {
                 let push = answer.push.as_ref().ok_or_else(|| SyncError::BadResponse {
                     path: "/v1/sync",
@@ -223,7 +293,7 @@ impl<T: Transport> Session<'_, T> {
                 self.record_push(store, batch, push)?;
             }
             self.record_page(store, &answer.pull)?;
-            if batch.is_none() && !answer.pull.more {
+            if batch.is_none() && !answer.pull.more && !store.has_pending()? {
                 return Ok(());
             }
         }
@@ -239,6 +309,7 @@ impl<T: Transport> Session<'_, T> {
                 rejected_ops: self.refused_ops,
                 clock_ms: unix_ms(std::time::SystemTime::now()),
                 app_version: self.config.app_version.clone(),
+                quarantined_ops: self.quarantined_ops,
             }),
         })
     }
@@ -258,6 +329,10 @@ impl<T: Transport> Session<'_, T> {
         answer: &PushResponse,
     ) -> Result<(), SyncError> {
         let out = store.complete_batch(answer)?;
+        // Once the phone's date is right again, what it stamped in the future is stamped again.
+        if let Some(rec) = store.recover_clock(answer.server_time_ms)? {
+            self.report.restamped += u64::from(rec.restamped) + u64::from(rec.requeued);
+        }
         let (out_rejected, out_set_aside) = (out.rejected.len(), out.set_aside.len());
         let r = &mut self.report;
         r.batches += 1;

@@ -82,6 +82,10 @@ pub struct SyncReport {
     pub clock_offset_ms: Option<i64>,
     /// Whether the server set edits aside for a clock running ahead: the officer must fix the phone's clock.
     pub clock_ahead: bool,
+    /// Ops stamped again (or sent again) because the phone's clock had run ahead and is right now.
+    pub restamped: u64,
+    /// Whether the server had lost this device's place (a restore) and every acknowledged op was offered again.
+    pub reoffered: bool,
     /// The device's scope after the sync.
     pub scope: Vec<String>,
     /// Bodies on the wire, compressed and not.

@@ -26,6 +26,8 @@ impl<'a> Edit<'a> {
                 hlc,
                 create: true,
                 changes: Vec::new(),
+                writer: None,
+                restamps: None,
             },
         }
     }
@@ -41,6 +43,8 @@ impl<'a> Edit<'a> {
                 hlc,
                 create: false,
                 changes: Vec::new(),
+                writer: None,
+                restamps: None,
             },
         }
     }

@@ -9,6 +9,13 @@ use std::str::FromStr;
 
 use crate::ids::DeviceId;
 
+/// The largest wall time a timestamp may carry: 2^53 - 1 ms (about the year 287,000).
+///
+/// Every timestamp read from the wire is at most this, and a clock never moves past it,
+/// so one more event can never leave the range that every reader (and SQLite's 64-bit
+/// integers) holds exactly.
+pub const MAX_MS: u64 = (1 << 53) - 1;
+
 /// One hybrid logical clock timestamp; totally ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hlc {
@@ -63,8 +70,12 @@ impl FromStr for Hlc {
         if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
+        let ms: u64 = ms.parse().map_err(|_| err())?;
+        if ms > MAX_MS {
+            return Err(err());
+        }
         Ok(Hlc {
-            ms: ms.parse().map_err(|_| err())?,
+            ms,
             counter: counter.parse().map_err(|_| err())?,
             device: device.parse().map_err(|_| err())?,
         })
@@ -118,6 +129,7 @@ impl HlcClock {
 
     /// A new timestamp for a local event at wall time `wall_ms`; always greater than any before.
     pub fn now(&mut self, wall_ms: u64) -> Hlc {
+        let wall_ms = wall_ms.min(MAX_MS);
         if wall_ms > self.last.ms {
             self.last.ms = wall_ms;
             self.last.counter = 0;
@@ -129,7 +141,7 @@ impl HlcClock {
 
     /// Advances past a timestamp received from elsewhere, so later local edits order after it.
     pub fn observe(&mut self, remote: &Hlc, wall_ms: u64) {
-        let max_ms = wall_ms.max(remote.ms).max(self.last.ms);
+        let max_ms = wall_ms.min(MAX_MS).max(remote.ms).max(self.last.ms);
         if max_ms == self.last.ms && max_ms == remote.ms {
             self.last.counter = self.last.counter.max(remote.counter);
             self.bump();
@@ -149,9 +161,13 @@ impl HlcClock {
         match self.last.counter.checked_add(1) {
             Some(c) => self.last.counter = c,
             None => {
-                // Four billion events in one millisecond: move time forward instead of wrapping.
-                self.last.ms += 1;
-                self.last.counter = 0;
+                // Four billion events in one millisecond: move time forward instead of wrapping
+                // (at the very end of time, stay there: the counter is full, so stamps repeat
+                // only after 2^32 events at MAX_MS, which no real device reaches).
+                if self.last.ms < MAX_MS {
+                    self.last.ms += 1;
+                    self.last.counter = 0;
+                }
             }
         }
     }
@@ -222,6 +238,20 @@ mod tests {
         let mut c = HlcClock::resume(Hlc::new(7, u32::MAX, dev(1)));
         let t = c.now(7);
         assert_eq!((t.ms, t.counter), (8, 0));
+    }
+
+    #[test]
+    fn stamps_past_the_end_of_time_are_refused_and_clocks_stop_there() {
+        let d = dev(1);
+        assert!(format!("{}.0@{d}", MAX_MS).parse::<Hlc>().is_ok());
+        assert!(format!("{}.0@{d}", MAX_MS + 1).parse::<Hlc>().is_err());
+        assert!(format!("{}.0@{d}", u64::MAX).parse::<Hlc>().is_err());
+        let mut c = HlcClock::resume(Hlc::new(MAX_MS, u32::MAX, d));
+        c.now(u64::MAX);
+        c.observe(&Hlc::new(MAX_MS, u32::MAX, dev(2)), u64::MAX);
+        assert!(c.last().ms <= MAX_MS);
+        let mut c = HlcClock::new(d);
+        assert!(c.now(u64::MAX).ms <= MAX_MS);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Ops: one edit of one record, carrying one or more field changes.
 
 use crate::hlc::Hlc;
-use crate::ids::RecordId;
+use crate::ids::{DeviceId, RecordId};
 use crate::register::Clock;
 use crate::schema::Kind;
 use crate::value::Value;
@@ -24,6 +24,12 @@ pub struct Op {
     pub create: bool,
     /// The field changes, at most one per field (or per set element).
     pub changes: Vec<Change>,
+    /// The device whose edit this is, when another actor stamped it (the central office
+    /// accepting a set-aside op): version vectors advance the writer's entry, not the stamper's.
+    pub writer: Option<DeviceId>,
+    /// The timestamp of the op this one stamps again: the same edit, set aside because its
+    /// device's clock ran ahead, re-dated by the device or accepted by the office.
+    pub restamps: Option<Hlc>,
 }
 
 /// One change of one field.
@@ -62,7 +68,23 @@ impl Action {
 
 impl Op {
     /// The op's device, as named by its timestamp.
-    pub fn device(&self) -> crate::ids::DeviceId {
+    pub fn device(&self) -> DeviceId {
         self.hlc.device
+    }
+
+    /// The device whose causal history the op extends: [`Op::writer`] if set, else the stamper.
+    pub fn author(&self) -> DeviceId {
+        self.writer.unwrap_or(self.hlc.device)
+    }
+
+    /// Whether `other` makes the same edit (record, kind, region, create flag, changes and
+    /// writer), whatever its stamp.
+    pub fn same_edit(&self, other: &Op) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.region == other.region
+            && self.create == other.create
+            && self.changes == other.changes
+            && self.author() == other.author()
     }
 }

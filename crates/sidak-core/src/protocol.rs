@@ -80,6 +80,14 @@ pub struct DeviceStatus {
     /// The app's version.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// Pulled ops the device could not apply and set apart (absent when none, so older
+    /// servers, which refuse unknown fields, still read the status).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quarantined_ops: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `POST /v1/push`: one batch of a device's ops, in local order.

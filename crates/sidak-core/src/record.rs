@@ -143,7 +143,7 @@ impl Record {
             check_action(spec, change)?;
         }
         for change in &op.changes {
-            self.apply_change(op.hlc, change);
+            self.apply_change(op.hlc, op.author(), change);
         }
         if op.create {
             self.created = Some(self.created.map_or(op.hlc, |c| c.min(op.hlc)));
@@ -181,7 +181,7 @@ impl Record {
             })
     }
 
-    fn apply_change(&mut self, hlc: Hlc, change: &Change) {
+    fn apply_change(&mut self, hlc: Hlc, author: DeviceId, change: &Change) {
         let Some(spec) = self.kind.schema().field(change.field) else {
             return;
         };
@@ -199,7 +199,7 @@ impl Record {
         match (state, &change.action) {
             (FieldState::Lww(reg), Action::Set(v)) => reg.update(v.clone(), hlc),
             (FieldState::Mv(reg), Action::Set(v)) => reg.put(
-                write_clock(&change.seen, hlc.device),
+                write_clock(&change.seen, author),
                 Stamped {
                     hlc,
                     value: v.clone(),
@@ -207,10 +207,10 @@ impl Record {
             ),
             (FieldState::Set(elems), Action::Add(e) | Action::Remove(e)) => {
                 let present = matches!(change.action, Action::Add(_));
-                elems.entry(e.clone()).or_default().put(
-                    write_clock(&change.seen, hlc.device),
-                    Presence { hlc, present },
-                );
+                elems
+                    .entry(e.clone())
+                    .or_default()
+                    .put(write_clock(&change.seen, author), Presence { hlc, present });
             }
             // `check_action` ran first, so no other pairing reaches here.
             _ => {}
@@ -348,7 +348,7 @@ impl Record {
                 .seen
                 .dots
                 .iter()
-                .any(|(d, n)| *d != op.hlc.device && *n > have.get(d));
+                .any(|(d, n)| *d != op.author() && *n > have.get(d));
             if forged {
                 return Err(change.field);
             }

@@ -34,6 +34,12 @@ pub struct OpV1 {
     pub create: bool,
     /// Field changes.
     pub changes: Vec<ChangeV1>,
+    /// The device whose edit this is, when the office stamped it (an accepted set-aside op).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<DeviceId>,
+    /// The timestamp of the set-aside op this one stamps again (the same edit, re-dated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restamps: Option<Hlc>,
 }
 
 /// One field change as sent and stored.
@@ -196,19 +202,40 @@ fn clock_to_wire(c: &Clock) -> BTreeMap<DeviceId, u64> {
     c.dots.iter().map(|(d, n)| (*d, *n)).collect()
 }
 
-/// The largest version-vector counter accepted from the wire: 2^53, the largest integer
+/// The largest version-vector counter a stored state holds: 2^53, the largest integer
 /// every JSON reader (Kotlin, Swift, JavaScript) holds exactly, and far beyond any real count
-/// of edits; it also keeps the writer's `+1` from overflowing.
+/// of edits.
 pub const MAX_COUNTER: u64 = 1 << 53;
 
-fn clock_from_wire(field: &str, m: &BTreeMap<DeviceId, u64>) -> Result<Clock, DecodeError> {
+/// The largest counter an op's `seen` context may carry for its own writer: 2^32 writes of
+/// one field by one device, which no real device makes. The writer's `+1` (see
+/// [`crate::register::write_clock`]) then stays far below [`MAX_COUNTER`], while the entries of
+/// other devices are bounded by what the receiving replica holds (the server refuses larger
+/// ones as forged). So whatever an op is accepted with, its new state encodes and decodes, and
+/// no op can push a counter so high that the next honest write would be refused.
+pub const MAX_OWN_COUNTER: u64 = 1 << 32;
+
+fn clock_from_wire(
+    field: &str,
+    author: DeviceId,
+    m: &BTreeMap<DeviceId, u64>,
+) -> Result<Clock, DecodeError> {
     let mut c = Clock::new();
     for (d, n) in m {
-        if *n > MAX_COUNTER {
+        let limit = if *d == author {
+            MAX_OWN_COUNTER
+        } else {
+            MAX_COUNTER
+        };
+        if *n > limit {
             return Err(DecodeError::BadValue {
                 field: field.to_owned(),
                 value: format!("seen {{{d}: {n}}}"),
-                expected: "version-vector counters of at most 2^53",
+                expected: if *d == author {
+                    "a writer's own version-vector counter of at most 2^32"
+                } else {
+                    "version-vector counters of at most 2^53"
+                },
             });
         }
         c.apply(Dot::new(*d, *n));
@@ -250,6 +277,8 @@ impl From<&Op> for OpV1 {
             region: op.region.clone(),
             hlc: op.hlc,
             create: op.create,
+            writer: op.writer,
+            restamps: op.restamps,
             changes: op
                 .changes
                 .iter()
@@ -328,7 +357,7 @@ impl TryFrom<&OpV1> for Op {
             changes.push(Change {
                 field: spec.name,
                 action,
-                seen: clock_from_wire(spec.name, &c.seen)?,
+                seen: clock_from_wire(spec.name, w.writer.unwrap_or(w.hlc.device), &c.seen)?,
             });
         }
         Ok(Op {
@@ -338,6 +367,8 @@ impl TryFrom<&OpV1> for Op {
             hlc: w.hlc,
             create: w.create,
             changes,
+            writer: w.writer,
+            restamps: w.restamps,
         })
     }
 }

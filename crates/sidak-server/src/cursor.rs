@@ -100,6 +100,95 @@ impl Cursor {
     }
 }
 
+/// A cursor as the server hands it out: `<mac>.<fingerprint>.<cursor>`, where the
+/// fingerprint names the op numbered `seq` (so a pull can tell that the log still holds it:
+/// a server restored from an older copy does not) and the MAC, a keyed BLAKE3 hash under
+/// the database's [`crate::storage::Storage::cursor_key`], shows that this server made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The cursor.
+    pub cursor: Cursor,
+    /// The fingerprint of the op numbered `cursor.seq` (`"0"` when there is none), or
+    /// `None` for a cursor of the unsigned form older builds made.
+    pub fingerprint: Option<String>,
+}
+
+/// The fingerprint of the op with timestamp `hlc` (or of no op): 16 hex digits of its hash.
+pub fn fingerprint(hlc: Option<&sidak_core::Hlc>) -> String {
+    match hlc {
+        None => "0".to_owned(),
+        Some(h) => blake3::hash(h.to_string().as_bytes()).to_hex()[..16].to_owned(),
+    }
+}
+
+fn mac(key: &[u8; 32], text: &str) -> String {
+    blake3::keyed_hash(key, text.as_bytes()).to_hex()[..24].to_owned()
+}
+
+impl Signed {
+    /// The cursor's text, signed with `key`.
+    pub fn encode(&self, key: &[u8; 32]) -> String {
+        let fp = self.fingerprint.as_deref().unwrap_or("0");
+        let rest = format!("{fp}.{}", self.cursor.encode());
+        format!("{}.{rest}", mac(key, &rest))
+    }
+
+    /// Reads a cursor this server made (`None` for `""`). An unsigned cursor of the older
+    /// form is still read (devices in the field hold them) with no fingerprint; anything
+    /// else, or a signature that does not match, is refused.
+    pub fn decode(s: &str, key: &[u8; 32]) -> Result<Option<Signed>, CursorError> {
+        if s.is_empty() || s.starts_with("v1:") {
+            let cursor = Cursor::decode(s)?;
+            // Unsigned: at least never echo back (in `purge`) what is not a region code.
+            let region = |p: &String| matches!(p.len(), 2 | 4 | 6 | 10);
+            if let Some(c) = &cursor {
+                let excluded = c.backfill.iter().flat_map(|b| b.exclude.iter());
+                if !c.scope.iter().chain(excluded).all(region) {
+                    return Err(CursorError(s.chars().take(80).collect()));
+                }
+            }
+            return Ok(cursor.map(|cursor| Signed {
+                cursor,
+                fingerprint: None,
+            }));
+        }
+        let err = || CursorError(s.chars().take(80).collect());
+        let (m, rest) = s.split_once('.').ok_or_else(err)?;
+        let (fp, body) = rest.split_once('.').ok_or_else(err)?;
+        let expected = mac(key, rest);
+        // Constant time is not needed for secrecy here (the MAC guards integrity, and a
+        // device learns nothing it could not already send), but costs nothing.
+        if !constant_eq(m.as_bytes(), expected.as_bytes()) || !body.starts_with("v1:") {
+            return Err(err());
+        }
+        Ok(Cursor::decode(body)?.map(|cursor| Signed {
+            cursor,
+            fingerprint: Some(fp.to_owned()),
+        }))
+    }
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl ScanResult {
+    /// The timestamp of the op numbered `seq`, where this scan knows it: an op it returned,
+    /// the watermark's, or the fingerprinted one.
+    pub fn hlc_at(&self, seq: u64, fingerprinted: Option<u64>) -> Option<Option<&sidak_core::Hlc>> {
+        if let Some((_, op)) = self.ops.iter().find(|(s, _)| *s == seq) {
+            return Some(Some(&op.hlc));
+        }
+        if seq == self.high {
+            return Some(self.high_hlc.as_ref());
+        }
+        if Some(seq) == fingerprinted {
+            return Some(self.at_hlc.as_ref());
+        }
+        (seq == 0).then_some(None)
+    }
+}
+
 /// What the next page must do, given the device's cursor and its scope now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -167,6 +256,7 @@ impl Cursor {
                 skip_device: None,
                 limit,
                 max_bytes,
+                fingerprint_at: Some(self.seq),
             },
             None => Scan {
                 after: self.seq,
@@ -176,6 +266,7 @@ impl Cursor {
                 skip_device: Some(device),
                 limit,
                 max_bytes,
+                fingerprint_at: Some(self.seq),
             },
         }
     }

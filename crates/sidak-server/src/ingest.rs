@@ -9,7 +9,14 @@
 //! 3. an op whose region is outside the officer's scope: `rejected`, `out_of_scope`;
 //! 4. an op the schema cannot read: `rejected` with the decoder's code (`unknown_kind`,
 //!    `unknown_field`, `invalid_change`, `invalid_value`, `duplicate_change`, `empty_op`);
-//! 5. an op whose timestamp was logged before (or earlier in this batch): `duplicate`;
+//! 5. an op whose timestamp was logged before (or earlier in this batch): `duplicate` when it
+//!    is the same edit, `rejected`, `hlc_reused` when the stamp now carries another edit; an op
+//!    that stamps again (`restamps`) a set-aside edit the office accepted: `duplicate`; one
+//!    the office discarded: `rejected`, `discarded`, with the office's reason;
+//! 5a. an edit of a record outside the scope, a second `create` of a record that exists
+//!    (`record_exists`), an edit of a record whose creation waits at the office (`set_aside`,
+//!    `record_set_aside`, so it is accepted with it) or that the server never had
+//!    (`unknown_record`), a `seen` context naming writes the server never had (`invalid_change`);
 //! 6. an op that fails validation: `rejected`, `invalid_value`, with every problem;
 //! 7. an op stamped more than the allowed skew ahead of the server: `set_aside`,
 //!    `clock_ahead` (kept for the central office, not merged);
@@ -55,18 +62,45 @@ impl Batch {
     /// A batch, with the digest of its ops (canonical JSON of each, so a resend that
     /// orders keys differently is still recognised).
     pub fn new(batch_seq: u64, ops: Vec<PushedOp>, status: Option<DeviceStatus>) -> Batch {
+        let canonical: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                PushedOp::Op(o) => serde_json::to_string(o).unwrap_or_default(),
+                PushedOp::Malformed(m) => m.clone(),
+            })
+            .collect();
+        Batch::with_digest(batch_seq, ops, &canonical, status)
+    }
+
+    /// A batch read from the wire: each op as sent (raw JSON) and as parsed. The digest is
+    /// over each op's canonical JSON as sent, never over how this build judged it, so a resend
+    /// to a newer or older server build (a rolling upgrade) is still recognised.
+    pub fn from_wire(batch_seq: u64, raw: &[&str], status: Option<DeviceStatus>) -> Batch {
+        let mut ops = Vec::with_capacity(raw.len());
+        let mut canonical = Vec::with_capacity(raw.len());
+        for r in raw {
+            ops.push(match serde_json::from_str::<OpV1>(r) {
+                Ok(op) => PushedOp::Op(op),
+                Err(e) => PushedOp::Malformed(e.to_string()),
+            });
+            // serde_json's maps are sorted, so this is the same for any key order or spacing.
+            canonical.push(match serde_json::from_str::<serde_json::Value>(r) {
+                Ok(v) => v.to_string(),
+                Err(_) => (*r).to_owned(),
+            });
+        }
+        Batch::with_digest(batch_seq, ops, &canonical, status)
+    }
+
+    fn with_digest(
+        batch_seq: u64,
+        ops: Vec<PushedOp>,
+        canonical: &[String],
+        status: Option<DeviceStatus>,
+    ) -> Batch {
         let mut h = blake3::Hasher::new();
-        for op in &ops {
-            match op {
-                PushedOp::Op(o) => {
-                    h.update(b"o");
-                    h.update(serde_json::to_string(o).unwrap_or_default().as_bytes());
-                }
-                PushedOp::Malformed(m) => {
-                    h.update(b"m");
-                    h.update(m.as_bytes());
-                }
-            }
+        for c in canonical {
+            h.update(c.as_bytes());
             h.update(b"\n");
         }
         Batch {
@@ -94,10 +128,25 @@ pub struct Needs {
 pub struct Known {
     /// Current states of the records (absent: not created yet).
     pub records: HashMap<RecordId, Record>,
-    /// Timestamps already in the log.
-    pub logged: HashSet<Hlc>,
+    /// Ops of [`Needs::hlcs`] already in the log, by timestamp.
+    pub logged: HashMap<Hlc, OpV1>,
     /// Kinds of referenced records that exist.
     pub kinds: HashMap<RecordId, Kind>,
+    /// Set-aside ops of [`Needs::hlcs`], by timestamp.
+    pub set_aside: HashMap<Hlc, SetAside>,
+    /// Records of [`Needs::records`] the server does not hold but that have an op waiting at
+    /// the office (their creation was set aside).
+    pub waiting: HashSet<RecordId>,
+}
+
+/// A set-aside op as the backend holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetAside {
+    /// The op as the device sent it.
+    pub op: OpV1,
+    /// What became of it (`{"action": "accepted" | "discarded" | "restamped" | "resent", ...}`),
+    /// `None` while it waits for the office.
+    pub resolution: Option<serde_json::Value>,
 }
 
 /// What to write for a batch.
@@ -111,6 +160,9 @@ pub struct Outcome {
     pub states: Vec<Record>,
     /// Ops to keep aside (stamped too far ahead).
     pub set_aside: Vec<OpV1>,
+    /// Waiting set-aside ops this batch settles, with their resolution: the device sent the
+    /// edit again, stamped right (`restamped`) or unchanged once its time came (`resent`).
+    pub resolved: Vec<(Hlc, serde_json::Value)>,
 }
 
 /// Names what the backend must load for `batch`.
@@ -121,6 +173,7 @@ pub fn needs(batch: &Batch) -> Needs {
     for op in &batch.ops {
         let PushedOp::Op(w) = op else { continue };
         n.hlcs.push(w.hlc);
+        n.hlcs.extend(w.restamps);
         if seen_records.insert(w.id) {
             n.records.push(w.id);
         }
@@ -175,150 +228,309 @@ pub fn ingest(
     now_ms: u64,
     max_skew_ms: u64,
 ) -> Outcome {
-    let Known {
-        mut records,
-        mut logged,
-        kinds,
-    } = known;
-    let mut out = Outcome::default();
-    let mut changed: Vec<RecordId> = Vec::new();
+    let mut j = Judge {
+        device,
+        known,
+        now_ms,
+        max_skew_ms,
+        out: Outcome::default(),
+        changed: Vec::new(),
+    };
     for pushed in &batch.ops {
         let result = match pushed {
             PushedOp::Malformed(m) => rejected("invalid_op", format!("not a valid op: {m}")),
-            PushedOp::Op(w) => one(
-                device,
-                w,
-                &mut records,
-                &mut logged,
-                &kinds,
-                now_ms,
-                max_skew_ms,
-                &mut out,
-                &mut changed,
-            ),
+            PushedOp::Op(w) => j.one(w),
         };
-        out.results.push(result);
+        j.out.results.push(result);
     }
-    out.states = changed.iter().filter_map(|id| records.remove(id)).collect();
+    let Judge {
+        mut known,
+        mut out,
+        changed,
+        ..
+    } = j;
+    out.states = changed
+        .iter()
+        .filter_map(|id| known.records.remove(id))
+        .collect();
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one(
-    device: &DeviceAuth,
-    w: &OpV1,
-    records: &mut HashMap<RecordId, Record>,
-    logged: &mut HashSet<Hlc>,
-    kinds: &HashMap<RecordId, Kind>,
-    now_ms: u64,
-    max_skew_ms: u64,
-    out: &mut Outcome,
-    changed: &mut Vec<RecordId>,
-) -> OpResult {
-    if w.hlc.device != device.device {
-        return rejected(
-            "wrong_device",
-            format!(
-                "op {} is stamped by device {}, but this is device {}",
-                w.hlc, w.hlc.device, device.device
-            ),
-        );
-    }
-    if !scope::covers(&device.scope, &w.region) {
-        return rejected(
-            "out_of_scope",
-            format!(
-                "region {:?} is outside this officer's scope ({}); the central office can change the scope",
-                w.region.chars().take(20).collect::<String>(),
-                device.scope.join(", ")
-            ),
-        );
-    }
-    let op: Op = match w.decode() {
-        Ok(op) => op,
-        Err(e) => return rejected(e.code(), e.to_string()),
-    };
-    if logged.contains(&op.hlc) {
-        return OpResult {
-            status: OpStatus::Duplicate,
-            code: None,
-            message: None,
-            problems: Vec::new(),
-        };
-    }
-    let current = records.get(&op.id);
-    if let Some(r) = current
-        && !scope::covers(&device.scope, &r.region)
-    {
-        // Never describe a record outside the device's scope, even to refuse an op on it.
-        return rejected(
-            "out_of_scope",
-            format!("record {} is outside this officer's scope", op.id),
-        );
-    }
-    if current.is_none() && !op.create {
-        // Its create op was set aside or refused (or never sent): merging this edit alone would
-        // make a record without its required fields.
-        return rejected(
-            "unknown_record",
-            format!(
-                "record {} is not on the server: its creation was refused or set aside; fix that first",
-                op.id
-            ),
-        );
-    }
-    if let Some(r) = current
-        && let Err(field) = r.check_seen(&op)
-    {
-        return rejected(
-            "invalid_change",
-            format!("{field}: the op says it has seen writes this server never had"),
-        );
-    }
-    let report = validate::validate_op(
-        &op,
-        current,
-        &Refs {
-            kinds,
-            states: records,
-        },
-    );
-    let problems: Vec<ProblemV1> = report.problems.iter().map(ProblemV1::from).collect();
-    if !report.is_ok() {
-        let mut r = rejected("invalid_value", report.error_summary());
-        r.problems = problems;
-        return r;
-    }
-    if op.hlc.is_too_far_ahead(now_ms, max_skew_ms) {
-        out.set_aside.push(w.clone());
-        logged.insert(op.hlc);
-        return OpResult {
-            status: OpStatus::SetAside,
-            code: Some("clock_ahead".to_owned()),
-            message: Some(format!(
-                "this op is stamped {} ms after the server's time (server time {} ms since the epoch); \
-                 it was kept for the central office, not merged. Set the phone's date and time correctly",
-                op.hlc.ms - now_ms,
-                now_ms
-            )),
-            problems,
-        };
-    }
-    let record = records.entry(op.id).or_insert_with(|| Record::for_op(&op));
-    if let Err(e) = record.apply(&op) {
-        // Validation checked kind, region and fields first, so this is a defect; refuse the op alone.
-        return rejected("invalid_change", e.to_string());
-    }
-    logged.insert(op.hlc);
-    if !changed.contains(&op.id) {
-        changed.push(op.id);
-    }
-    out.accepted.push(w.clone());
+fn duplicate() -> OpResult {
     OpResult {
-        status: OpStatus::Accepted,
+        status: OpStatus::Duplicate,
         code: None,
         message: None,
-        problems,
+        problems: Vec::new(),
+    }
+}
+
+/// What the office did with a set-aside op, as the device is told when it sends it again.
+fn settled(s: &SetAside) -> Option<OpResult> {
+    let r = s.resolution.as_ref()?;
+    match r["action"].as_str() {
+        Some("discarded") => Some(rejected(
+            "discarded",
+            format!(
+                "the central office discarded this edit ({}): {}",
+                s.op.hlc,
+                r["reason"].as_str().unwrap_or("no reason given")
+            ),
+        )),
+        // Accepted by the office (the device pulls the office's op), or already sent again.
+        _ => Some(duplicate()),
+    }
+}
+
+/// The push rules over one batch, with what the batch has done so far.
+struct Judge<'a> {
+    device: &'a DeviceAuth,
+    known: Known,
+    now_ms: u64,
+    max_skew_ms: u64,
+    out: Outcome,
+    changed: Vec<RecordId>,
+}
+
+impl Judge<'_> {
+    fn one(&mut self, w: &OpV1) -> OpResult {
+        let device = self.device;
+        let result = self.judge(w);
+        // A waiting set-aside op that this op stamps again (or is, sent again) is settled once
+        // the new op is accepted or set aside in its place.
+        if matches!(result.status, OpStatus::Accepted | OpStatus::SetAside) {
+            for (old, action) in [(w.restamps, "restamped"), (Some(w.hlc), "resent")] {
+                let Some(old) = old else { continue };
+                if let Some(s) = self.known.set_aside.get_mut(&old)
+                    && s.resolution.is_none()
+                    && !(action == "resent" && result.status == OpStatus::SetAside)
+                {
+                    let res = serde_json::json!({
+                        "action": action, "hlc": w.hlc, "by_device": device.device,
+                        "status": result.status,
+                    });
+                    s.resolution = Some(res.clone());
+                    self.out.resolved.push((old, res));
+                }
+            }
+        }
+        result
+    }
+
+    fn judge(&mut self, w: &OpV1) -> OpResult {
+        let device = self.device;
+        let (now_ms, max_skew_ms) = (self.now_ms, self.max_skew_ms);
+        if w.hlc.device != device.device {
+            return rejected(
+                "wrong_device",
+                format!(
+                    "op {} is stamped by device {}, but this is device {}",
+                    w.hlc, w.hlc.device, device.device
+                ),
+            );
+        }
+        if w.writer.is_some() {
+            return rejected(
+                "invalid_op",
+                "only the central office writes an op for another writer (`writer`)",
+            );
+        }
+        if let Some(r) = w.restamps
+            && r.device != device.device
+        {
+            return rejected(
+                "invalid_op",
+                format!("`restamps` names {r}, an op of another device"),
+            );
+        }
+        if !scope::covers(&device.scope, &w.region) {
+            return rejected(
+                "out_of_scope",
+                format!(
+                    "region {:?} is outside this officer's scope ({}); the central office can change the scope",
+                    w.region.chars().take(20).collect::<String>(),
+                    device.scope.join(", ")
+                ),
+            );
+        }
+        let op: Op = match w.decode() {
+            Ok(op) => op,
+            Err(e) => return rejected(e.code(), e.to_string()),
+        };
+        // The same stamp seen before: the same edit is a duplicate, another edit is refused (a
+        // device whose clock was rolled back, or two store copies of one device).
+        let before = self
+            .known
+            .logged
+            .get(&op.hlc)
+            .map(OpV1::decode)
+            .or_else(|| self.known.set_aside.get(&op.hlc).map(|s| s.op.decode()));
+        if let Some(before) = before {
+            if !before.is_ok_and(|b| b.same_edit(&op)) {
+                return rejected(
+                    "hlc_reused",
+                    format!(
+                        "timestamp {} already stamps another edit; this device's clock or store was \
+                     copied or rolled back: enroll it again",
+                        op.hlc
+                    ),
+                );
+            }
+            if self.known.logged.contains_key(&op.hlc) {
+                return duplicate();
+            }
+            if let Some(r) = self.known.set_aside.get(&op.hlc).and_then(settled) {
+                return r;
+            }
+        }
+        if let Some(old) = op.restamps {
+            if let Some(before) = self.known.logged.get(&old) {
+                // The edit was accepted under its first stamp after all.
+                return if before.decode().is_ok_and(|b| b.same_edit(&op)) {
+                    duplicate()
+                } else {
+                    rejected(
+                        "invalid_op",
+                        format!("`restamps` names op {old}, which made another edit"),
+                    )
+                };
+            }
+            if let Some(s) = self.known.set_aside.get(&old) {
+                if !s.op.decode().is_ok_and(|b| b.same_edit(&op)) {
+                    return rejected(
+                        "invalid_op",
+                        format!("`restamps` names set-aside op {old}, which made another edit"),
+                    );
+                }
+                if let Some(r) = settled(s).filter(|_| {
+                    s.resolution.as_ref().and_then(|r| r["action"].as_str()) != Some("restamped")
+                }) {
+                    return r;
+                }
+            }
+        }
+        let current = self.known.records.get(&op.id);
+        if let Some(r) = current
+            && !scope::covers(&device.scope, &r.region)
+        {
+            // Never describe a record outside the device's scope, even to refuse an op on it.
+            return rejected(
+                "out_of_scope",
+                format!("record {} is outside this officer's scope", op.id),
+            );
+        }
+        if current.is_some() && op.create {
+            return rejected(
+                "record_exists",
+                format!(
+                    "record {} already exists on the server; only its first op creates it (two \
+                 devices imported the same record?)",
+                    op.id
+                ),
+            );
+        }
+        if current.is_none() && !op.create {
+            if self.known.waiting.contains(&op.id) {
+                // Accepting it alone would make a record without its required fields; it waits
+                // with its creation, and is sent again (re-stamped) with it.
+                self.out.set_aside.push(w.clone());
+                return OpResult {
+                    status: OpStatus::SetAside,
+                    code: Some("record_set_aside".to_owned()),
+                    message: Some(format!(
+                        "record {} waits for the central office (its creation was set aside); this \
+                     edit waits with it",
+                        op.id
+                    )),
+                    problems: Vec::new(),
+                };
+            }
+            // Its create op was refused (or never sent): merging this edit alone would make a
+            // record without its required fields. Curable: sent again once the creation lands.
+            return rejected(
+                "unknown_record",
+                format!(
+                    "record {} is not on the server: its creation was refused or set aside; fix that first",
+                    op.id
+                ),
+            );
+        }
+        let empty;
+        let against = match current {
+            Some(r) => r,
+            None => {
+                empty = Record::for_op(&op);
+                &empty
+            }
+        };
+        if let Err(field) = against.check_seen(&op) {
+            // Curable when honest: after a restore, the writes it saw come back as their devices
+            // offer them again, and the device sends this op again.
+            return rejected(
+                "unknown_context",
+                format!("{field}: the op says it has seen writes this server never had"),
+            );
+        }
+        let report = validate::validate_op(
+            &op,
+            current,
+            &Refs {
+                kinds: &self.known.kinds,
+                states: &self.known.records,
+            },
+        );
+        let problems: Vec<ProblemV1> = report.problems.iter().map(ProblemV1::from).collect();
+        if !report.is_ok() {
+            let mut r = rejected("invalid_value", report.error_summary());
+            r.problems = problems;
+            return r;
+        }
+        if op.hlc.is_too_far_ahead(now_ms, max_skew_ms) {
+            if !self.known.set_aside.contains_key(&op.hlc) {
+                self.out.set_aside.push(w.clone());
+                self.known.set_aside.insert(
+                    op.hlc,
+                    SetAside {
+                        op: w.clone(),
+                        resolution: None,
+                    },
+                );
+            }
+            if current.is_none() {
+                self.known.waiting.insert(op.id);
+            }
+            return OpResult {
+                status: OpStatus::SetAside,
+                code: Some("clock_ahead".to_owned()),
+                message: Some(format!(
+                    "this op is stamped {} ms after the server's time (server time {} ms since the epoch); \
+                 it was kept for the central office, not merged. Set the phone's date and time correctly",
+                    op.hlc.ms - now_ms,
+                    now_ms
+                )),
+                problems,
+            };
+        }
+        let record = self
+            .known
+            .records
+            .entry(op.id)
+            .or_insert_with(|| Record::for_op(&op));
+        if let Err(e) = record.apply(&op) {
+            // Validation checked kind, region and fields first, so this is a defect; refuse the op alone.
+            return rejected("invalid_change", e.to_string());
+        }
+        self.known.logged.insert(op.hlc, w.clone());
+        if !self.changed.contains(&op.id) {
+            self.changed.push(op.id);
+        }
+        self.out.accepted.push(w.clone());
+        OpResult {
+            status: OpStatus::Accepted,
+            code: None,
+            message: None,
+            problems,
+        }
     }
 }
 

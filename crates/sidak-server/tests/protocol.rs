@@ -995,7 +995,7 @@ async fn forged_contexts_and_orphan_edits_are_refused() {
             codes,
             vec![
                 "unknown_record",
-                "invalid_change",
+                "unknown_context",
                 "invalid_value",
                 "accepted"
             ]
@@ -1003,6 +1003,149 @@ async fn forged_contexts_and_orphan_edits_are_refused() {
         let record = s.record(worker).await.expect("stored");
         assert_eq!(record.get_str("full_name"), Some("Hasna"));
         assert!(record.conflicts().is_empty());
+        s.stop().await;
+    }
+}
+
+/// Issue 10, item 1: whatever the server accepts must encode and decode, so that one op can
+/// never make a record unreadable for the whole area. Before, `seen` giving the op's own
+/// device 2^53 was accepted and stored 2^53 + 1; every later push, office list and pull page
+/// touching the record failed. Now a writer's own counter is bounded (2^32) far below what
+/// states hold, a create's context is checked too, and every edge stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_accepted_op_leaves_a_record_that_cannot_be_read() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let mut a = s.device("andi").await;
+        let mut c = s.device("andi").await;
+        let worker = a.register_worker(&v(MAKASSAR, 0), "Hasnah");
+        a.push_all().await;
+        let region = v(MAKASSAR, 0);
+        let me = a.id;
+        let mut op = |id: RecordId, field: &str, value: Json, seen: Json, create: bool| {
+            let hlc = a.stamp();
+            json!({"id": id, "kind": "worker", "region": region, "hlc": hlc, "create": create,
+                   "changes": [{"op": "set", "field": field, "value": value, "seen": seen}]})
+        };
+        let ops = vec![
+            // The issue's case: the own counter at 2^53 (and just below, and at the new bound).
+            op(
+                worker,
+                "full_name",
+                json!("A"),
+                json!({ me.to_string(): 1u64 << 53 }),
+                false,
+            ),
+            op(
+                worker,
+                "full_name",
+                json!("B"),
+                json!({ me.to_string(): (1u64 << 53) - 1 }),
+                false,
+            ),
+            op(
+                worker,
+                "full_name",
+                json!("C"),
+                json!({ me.to_string(): (1u64 << 32) + 1 }),
+                false,
+            ),
+            op(
+                worker,
+                "birth_date",
+                json!("1990-06-16"),
+                json!({ me.to_string(): 1u64 << 32 }),
+                false,
+            ),
+            // A second create of a record that exists (it would rewrite who created it).
+            op(worker, "full_name", json!("D"), json!({}), true),
+        ];
+        let body = json!({"protocol": 1, "batch_seq": 77, "ops": ops});
+        let (st, reply) = a.post("/v1/push", &body).await;
+        assert_eq!(st, 200, "{reply}");
+        let codes: Vec<&str> = reply["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                r["code"]
+                    .as_str()
+                    .unwrap_or(r["status"].as_str().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                "invalid_value",
+                "invalid_value",
+                "invalid_value",
+                "accepted",
+                "record_exists"
+            ]
+        );
+        // The record stays readable everywhere: the state decodes, another device pulls it and
+        // can edit the field on top of the huge counter, the office lists it.
+        let record = s.record(worker).await.expect("stored");
+        assert_eq!(record.get_str("birth_date"), Some("1990-06-16"));
+        assert_eq!(record.created_by(), Some(a.id));
+        c.pull_all().await;
+        c.set(worker, "birth_date", "1990-06-17");
+        let r = c.push().await;
+        assert_eq!(r.results[0].status, OpStatus::Accepted, "{r:?}");
+        let (st, list) = s
+            .call(
+                "GET",
+                "/v1/office/records?kind=worker",
+                Some(&s.admin),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{list}");
+        a.pull_all().await;
+        s.stop().await;
+    }
+}
+
+/// Issue 10, item 9: a timestamp logged before now carrying another edit is not a duplicate
+/// (that would drop the new edit silently): it is refused `hlc_reused`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_stamp_with_other_content_is_refused_not_called_duplicate() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let mut a = s.device("andi").await;
+        let worker = a.register_worker(&v(MAKASSAR, 0), "Hasnah");
+        a.push_all().await;
+        let hlc = a.stamp();
+        let region = v(MAKASSAR, 0);
+        let edit = |name: &str| {
+            json!({"id": worker, "kind": "worker", "region": region, "hlc": hlc,
+                   "changes": [{"op": "set", "field": "full_name", "value": name}]})
+        };
+        let (st, r1) = a
+            .post(
+                "/v1/push",
+                &json!({"protocol": 1, "batch_seq": 50, "ops": [edit("Hasna")]}),
+            )
+            .await;
+        assert_eq!(
+            (st, r1["results"][0]["status"].as_str()),
+            (200, Some("accepted")),
+            "{r1}"
+        );
+        let (_, r2) = a
+            .post(
+                "/v1/push",
+                &json!({"protocol": 1, "batch_seq": 51, "ops": [edit("Hasna"), edit("Other")]}),
+            )
+            .await;
+        assert_eq!(r2["results"][0]["status"], "duplicate", "{r2}");
+        assert_eq!(r2["results"][1]["code"], "hlc_reused", "{r2}");
+        assert_eq!(
+            s.record(worker).await.expect("stored").get_str("full_name"),
+            Some("Hasna")
+        );
         s.stop().await;
     }
 }

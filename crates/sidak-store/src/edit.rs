@@ -153,6 +153,14 @@ impl Writer<'_, '_> {
     /// Changes fields of a record held here.
     pub fn update(&mut self, id: RecordId, changes: &Changes) -> Result<Edited> {
         let record = records::load(self.tx, id)?.ok_or(StoreError::NotFound(id))?;
+        // A record kept after its area left the scope (it held unsynced edits) is read-only:
+        // the server would refuse the edit, and the officer no longer works there.
+        if !self.identity.scope.is_empty() && !self.identity.covers(&record.region) {
+            return Err(StoreError::OutOfScope {
+                region: record.region.chars().take(20).collect(),
+                scope: self.identity.scope.join(","),
+            });
+        }
         let hlc = self.clock.now((self.wall)());
         let op = changes.build(Edit::update(&record, hlc))?.finish();
         self.commit_op(record, op)
@@ -174,6 +182,8 @@ impl Writer<'_, '_> {
                 problems: report.problems,
             });
         }
+        // The state without this op, for the record's base (see `recover`); a create starts empty.
+        let before = (!op.create).then(|| record.clone());
         record.apply(&op)?;
         let body =
             serde_json::to_string(&OpV1::from(&op)).map_err(|e| StoreError::corrupt("op", e))?;
@@ -183,7 +193,9 @@ impl Writer<'_, '_> {
         records::save(&sp, &record, 1)?;
         sp.prepare_cached("INSERT INTO ops (record_id, hlc, body) VALUES (?1, ?2, ?3)")?
             .execute(params![op.id.to_string(), op.hlc.to_string(), body])?;
-        let seq = sp.last_insert_rowid() as u64;
+        let seq = sp.last_insert_rowid();
+        crate::recover::start_base(&sp, op.id, seq, before.as_ref())?;
+        let seq = seq as u64;
         sp.commit()?;
         Ok(Edited {
             id: op.id,

@@ -88,11 +88,13 @@ pub(crate) fn write(conn: &Connection, id: &Identity) -> Result<()> {
                 new: id.device_id.to_string(),
             });
         }
-        // The cursor and batch numbers were the old device's: the new one starts over
-        // (pulling again is harmless, pages apply idempotently).
-        conn.execute(
-            "UPDATE device SET pull_cursor = '', next_batch_seq = 1 WHERE one = 1",
-            [],
+        // A new enrollment (perhaps for another officer): nothing of the old device's stays
+        // visible. It has no edits of its own (checked above), so what it holds came from the
+        // server for the old officer's area; the new one pulls its own area from the start.
+        conn.execute_batch(
+            "DELETE FROM records; DELETE FROM quarantine; DELETE FROM batch;
+             UPDATE device SET pull_cursor = '', next_batch_seq = 1, pulled_ms = 0, pulled_counter = 0,
+                 server_time_ms = NULL WHERE one = 1;",
         )?;
     }
     let scope =

@@ -6,6 +6,8 @@
 //! - `records`: materialized records (state as `RecordV1` JSON plus filter columns), [`Entry`].
 //! - `query`: lists with filters and paging, worker search, home-screen [`Counts`].
 //! - `sync`: push batches that survive crashes, push answers, pulled pages, cursor, purge.
+//! - `recover`: a record's base and rebuild; stamping again after a wrong clock, re-queueing
+//!   refused ops, re-offering acknowledged ops after a server restore, quarantined pulled ops.
 //! - `identity`: the device's [`Identity`], given on enrollment.
 //! - `error`: [`StoreError`], each with a stable code.
 //!
@@ -19,6 +21,7 @@ mod identity;
 mod migrate;
 mod query;
 mod records;
+mod recover;
 mod store;
 mod sync;
 
@@ -28,5 +31,6 @@ pub use identity::Identity;
 pub use migrate::SCHEMA_VERSION;
 pub use query::{Counts, ListQuery, MAX_PAGE, Page};
 pub use records::Entry;
+pub use recover::{CLOCK_OK_MS, CURABLE, ClockRecovery, Quarantined};
 pub use store::{Store, WallClock};
 pub use sync::{Batch, BatchOutcome, PageOutcome, Refused};

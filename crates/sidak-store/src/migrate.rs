@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
 
 /// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -89,6 +89,30 @@ CREATE TABLE batch (
     first_seq  INTEGER NOT NULL,
     last_seq   INTEGER NOT NULL,
     created_ms INTEGER NOT NULL
+);
+"#;
+
+const V2: &str = r#"
+-- What lets a device stamp its own edits again, rebuild a record and re-offer its edits
+-- (docs/store.md, "Recovery").
+-- A record's base: its state without the local ops from base_seq on (pulled ops keep being
+-- applied to it). Kept while the record has local ops the server has not acknowledged;
+-- base NULL with a base_seq means the record started empty here (created on this device).
+ALTER TABLE records ADD COLUMN base TEXT;
+ALTER TABLE records ADD COLUMN base_seq INTEGER;
+-- The stamp an op first had, when the device stamped it again (its clock had run ahead).
+ALTER TABLE ops ADD COLUMN first_hlc TEXT;
+CREATE INDEX ops_first_hlc ON ops (first_hlc) WHERE first_hlc IS NOT NULL;
+-- The latest stamp pulled from the server: a clock set back never goes behind it.
+ALTER TABLE device ADD COLUMN pulled_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device ADD COLUMN pulled_counter INTEGER NOT NULL DEFAULT 0;
+-- Pulled ops this device could not apply: kept, reported, and skipped so the pull goes on.
+CREATE TABLE quarantine (
+    hlc        TEXT PRIMARY KEY NOT NULL,
+    record_id  TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    pulled_ms  INTEGER NOT NULL
 );
 "#;
 

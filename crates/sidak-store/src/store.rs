@@ -44,19 +44,13 @@ impl Store {
         let path = path.as_ref().to_owned();
         let conn = crate::migrate::open(&path)?;
         let identity = identity::read(&conn)?;
-        let (ms, counter): (i64, i64) = conn.query_row(
-            "SELECT clock_ms, clock_counter FROM device WHERE one = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let ms = u64::try_from(ms).map_err(|e| StoreError::corrupt("clock", e))?;
-        let counter = u32::try_from(counter).map_err(|e| StoreError::corrupt("clock", e))?;
         let device = identity.as_ref().map(|i| i.device_id).unwrap_or_default();
+        let last = read_clock(&conn, device)?;
         Ok(Store {
             conn,
             path,
             identity,
-            clock: HlcClock::resume(Hlc::new(ms, counter, device)),
+            clock: HlcClock::resume(last),
             wall: Box::new(|| unix_ms(std::time::SystemTime::now())),
         })
     }
@@ -105,8 +99,13 @@ impl Store {
         f: impl FnOnce(&mut Writer<'_, '_>) -> Result<T>,
     ) -> Result<T> {
         let identity = self.identity.as_ref().ok_or(StoreError::NotEnrolled)?;
-        let mut clock = self.clock.clone();
-        let mut tx = self.conn.transaction()?;
+        // Take the write lock first, then read the clock as committed: two handles on one file
+        // (the app and a sync service) never hand out the same stamp or move the clock back.
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let committed = read_clock(&tx, identity.device_id)?;
+        let mut clock = HlcClock::resume(committed.max(self.clock.last()));
         let out = {
             let mut w = Writer {
                 tx: &mut tx,
@@ -165,6 +164,18 @@ impl Store {
             Err(StoreError::corrupt("file", lines.join("; ")))
         }
     }
+}
+
+/// The clock as committed in the file (another handle on the same file may have moved it).
+pub(crate) fn read_clock(conn: &Connection, device: DeviceId) -> Result<Hlc> {
+    let (ms, counter): (i64, i64) = conn.query_row(
+        "SELECT clock_ms, clock_counter FROM device WHERE one = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let ms = u64::try_from(ms).map_err(|e| StoreError::corrupt("clock", e))?;
+    let counter = u32::try_from(counter).map_err(|e| StoreError::corrupt("clock", e))?;
+    Ok(Hlc::new(ms, counter, device))
 }
 
 pub(crate) fn save_clock(conn: &Connection, last: Hlc) -> Result<()> {

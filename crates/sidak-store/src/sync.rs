@@ -23,10 +23,10 @@ use crate::records;
 use crate::store::{Store, save_clock};
 
 /// Op states in the `ops` table.
-const PENDING: i64 = 0;
-const IN_FLIGHT: i64 = 1;
-const ACKED: i64 = 2;
-const REFUSED: i64 = 3;
+pub(crate) const PENDING: i64 = 0;
+pub(crate) const IN_FLIGHT: i64 = 1;
+pub(crate) const ACKED: i64 = 2;
+pub(crate) const REFUSED: i64 = 3;
 
 /// A push batch: numbered, persisted, resent unchanged until answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,13 +84,38 @@ pub struct PageOutcome {
     pub purged: u32,
     /// Records kept despite a purge because they hold unsynced edits.
     pub kept: u32,
+    /// Ops set apart because this device could not apply them (see [`Store::quarantined`]).
+    pub quarantined: u32,
+}
+
+/// A record a pulled page changes, with its base if it keeps one.
+struct Touched {
+    record: Record,
+    base: Option<crate::recover::Base>,
+    new: bool,
+}
+
+/// Keeps a pulled op this device cannot apply, with the reason (once per stamp).
+fn quarantine(conn: &rusqlite::Connection, op: &OpV1, reason: &str, now: u64) -> Result<()> {
+    let body = serde_json::to_string(op).map_err(|e| StoreError::corrupt("op", e))?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO quarantine (hlc, record_id, body, reason, pulled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        op.hlc.to_string(),
+        op.id.to_string(),
+        body,
+        reason.chars().take(500).collect::<String>(),
+        i64::try_from(now).unwrap_or(i64::MAX)
+    ])?;
+    Ok(())
 }
 
 fn u64_of(n: i64, what: &str) -> Result<u64> {
     u64::try_from(n).map_err(|e| StoreError::corrupt(what, e))
 }
 
-fn op_of(seq: i64, body: &str) -> Result<OpV1> {
+pub(crate) fn op_of(seq: i64, body: &str) -> Result<OpV1> {
     serde_json::from_str(body).map_err(|e| StoreError::corrupt(format!("op {seq}"), e))
 }
 
@@ -206,8 +231,14 @@ impl Store {
                     }
                     tx.prepare_cached("UPDATE ops SET state = ?1 WHERE seq = ?2")?
                         .execute(params![ACKED, local])?;
-                    tx.prepare_cached("UPDATE records SET unsynced = unsynced - 1 WHERE id = ?1")?
-                        .execute([&record])?;
+                    // The last local op acknowledged: the record needs no base any more.
+                    tx.prepare_cached(
+                        "UPDATE records SET unsynced = unsynced - 1, \
+                           base = CASE WHEN unsynced - 1 + rejected <= 0 THEN NULL ELSE base END, \
+                           base_seq = CASE WHEN unsynced - 1 + rejected <= 0 THEN NULL ELSE base_seq END \
+                         WHERE id = ?1",
+                    )?
+                    .execute([&record])?;
                 }
                 OpStatus::Rejected | OpStatus::SetAside => {
                     let outcome = if result.status == OpStatus::Rejected {
@@ -255,8 +286,11 @@ impl Store {
 
     /// Applies a pulled page in one transaction: its ops, its purge, the scope and the cursor.
     ///
-    /// Each op's timestamp advances the device's clock. A page holding an op this
-    /// build cannot read is refused whole (nothing applied), so no op is skipped.
+    /// Each op's timestamp advances the device's clock. An op this device cannot apply (this
+    /// build cannot read it, or it contradicts the record held here, e.g. the same record id
+    /// created in two regions) is quarantined: kept with its reason, reported in the device
+    /// status, and skipped, so one bad op never stops the area's pull. An op that stamps
+    /// again one of this device's own ops (the office accepted it) replaces it.
     pub fn apply_page(&mut self, page: &PullResponse) -> Result<PageOutcome> {
         let mut out = PageOutcome {
             ops: page.ops.len() as u32,
@@ -269,37 +303,92 @@ impl Store {
                 )));
             }
         }
+        let own = self.device_id();
         let mut clock = self.clock.clone();
         let wall = (self.wall)();
         let tx = self.conn.transaction()?;
-        // Records touched by the page, read once and written once.
-        let mut touched: HashMap<RecordId, (Record, bool)> = HashMap::new();
+        let mut pulled = {
+            let (ms, counter): (i64, i64) = tx.query_row(
+                "SELECT pulled_ms, pulled_counter FROM device WHERE one = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            (
+                u64::try_from(ms).unwrap_or(0),
+                u32::try_from(counter).unwrap_or(0),
+            )
+        };
+        // Records touched by the page, read once and written once, with their bases.
+        let mut touched: HashMap<RecordId, Touched> = HashMap::new();
         let mut order = Vec::new();
+        let mut rebuild = Vec::new();
         for wire in &page.ops {
-            let op = wire.decode().map_err(|e| {
-                StoreError::BadPage(format!("op {} of record {}: {e}", wire.hlc, wire.id))
-            })?;
-            let slot = match touched.get_mut(&op.id) {
-                Some(slot) => slot,
-                None => {
-                    let (record, new) = match records::load(&tx, op.id)? {
-                        Some(r) => (r, false),
-                        None => (Record::for_op(&op), true),
-                    };
-                    order.push(op.id);
-                    touched.entry(op.id).or_insert((record, new))
+            let op = match wire.decode() {
+                Ok(op) => op,
+                Err(e) => {
+                    quarantine(&tx, wire, &e.to_string(), wall)?;
+                    out.quarantined += 1;
+                    continue;
                 }
             };
-            slot.0.apply(&op).map_err(|e| {
-                StoreError::BadPage(format!("op {} of record {}: {e}", op.hlc, op.id))
-            })?;
+            if !touched.contains_key(&op.id) {
+                let t = match crate::recover::load_with_base(&tx, op.id)? {
+                    Some((record, base)) => Touched {
+                        record,
+                        base,
+                        new: false,
+                    },
+                    None => Touched {
+                        record: Record::for_op(&op),
+                        base: None,
+                        new: true,
+                    },
+                };
+                order.push(op.id);
+                touched.insert(op.id, t);
+            }
+            let Some(slot) = touched.get_mut(&op.id) else {
+                continue;
+            };
+            // Check against a copy first: an op that does not apply leaves the record as it was.
+            let mut next = slot.record.clone();
+            if let Err(e) = next.apply(&op) {
+                quarantine(&tx, wire, &e.to_string(), wall)?;
+                out.quarantined += 1;
+                continue;
+            }
+            slot.record = next;
+            if let Some(base) = slot.base.as_mut() {
+                let b = base
+                    .state
+                    .get_or_insert_with(|| Record::new(op.id, op.kind, op.region.clone()));
+                // The base holds the same record, so this applies (it did on the state).
+                b.apply(&op)?;
+            }
+            if let (Some(original), Some(own)) = (op.restamps, own)
+                && original.device == own
+                && let Some(record) = crate::recover::replace_own(&tx, &original, &op.hlc)?
+            {
+                rebuild.push(record);
+            }
             clock.observe(&op.hlc, wall);
+            pulled = pulled.max((op.hlc.ms, op.hlc.counter));
         }
         for id in &order {
-            if let Some((record, new)) = touched.get(id) {
-                records::save(&tx, record, 0)?;
-                out.new_records += u32::from(*new);
+            if let Some(t) = touched.get(id) {
+                records::save(&tx, &t.record, 0)?;
+                if let Some(base) = &t.base {
+                    crate::recover::save_base(&tx, *id, base)?;
+                }
+                out.new_records += u32::from(t.new);
             }
+        }
+        for id in &rebuild {
+            let rid: RecordId = id
+                .parse()
+                .map_err(|e| StoreError::corrupt("record id", e))?;
+            crate::recover::rebuild(&tx, rid)?;
+            crate::recover::recount(&tx, id)?;
         }
         for prefix in &page.purge {
             let (purged, kept) = purge(&tx, prefix, &page.scope)?;
@@ -307,11 +396,15 @@ impl Store {
             out.kept += kept;
         }
         identity::write_scope(&tx, &page.scope)?;
-        tx.prepare_cached("UPDATE device SET pull_cursor = ?1, server_time_ms = ?2 WHERE one = 1")?
-            .execute(params![
-                page.next_cursor,
-                i64::try_from(page.server_time_ms).unwrap_or(i64::MAX)
-            ])?;
+        tx.prepare_cached(
+            "UPDATE device SET pull_cursor = ?1, server_time_ms = ?2, pulled_ms = ?3, pulled_counter = ?4 WHERE one = 1",
+        )?
+        .execute(params![
+            page.next_cursor,
+            i64::try_from(page.server_time_ms).unwrap_or(i64::MAX),
+            i64::try_from(pulled.0).unwrap_or(i64::MAX),
+            i64::from(pulled.1),
+        ])?;
         save_clock(&tx, clock.last())?;
         tx.commit()?;
         self.clock = clock;
@@ -402,6 +495,12 @@ impl Store {
             rejected_ops: c.refused_ops,
             clock_ms: (self.wall)(),
             app_version,
+            quarantined_ops: u64::try_from(self.conn.query_row(
+                "SELECT count(*) FROM quarantine",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+            .unwrap_or(0),
         })
     }
 }

@@ -54,9 +54,14 @@ pub const OFFICE_OFFICER_PREFIX: &str = "office:";
 /// and every backend agrees on it without storing it, and the same user always writes
 /// as the same actor, which keeps version vectors small.
 pub fn actor_id(username: &str) -> DeviceId {
+    derived_id(b"sidak office actor\0", username.as_bytes())
+}
+
+/// A stable UUIDv8 for `name` within `domain` (the hash of both), for actors that are not devices.
+pub(crate) fn derived_id(domain: &[u8], name: &[u8]) -> DeviceId {
     let mut h = blake3::Hasher::new();
-    h.update(b"sidak office actor\0");
-    h.update(username.as_bytes());
+    h.update(domain);
+    h.update(name);
     let mut b = [0u8; 16];
     b.copy_from_slice(&h.finalize().as_bytes()[..16]);
     b[6] = (b[6] & 0x0F) | 0x80;

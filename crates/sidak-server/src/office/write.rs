@@ -284,29 +284,35 @@ pub fn plan(write: &OfficeWrite, loaded: Loaded, now_ms: u64) -> Result<Plan, Wr
         }
         OfficeAction::AcceptSetAside { id } => {
             let s = pending_set_aside(&loaded.set_aside, *id)?;
-            let mut op =
+            let original =
                 s.op.decode()
                     .map_err(|e| WriteRefused::Invalid(format!("set-aside op {id}: {e}")))?;
-            if !op.create && !b.records.contains_key(&op.id) {
+            let exists = b.records.contains_key(&original.id);
+            if !original.create && !exists {
                 return Err(WriteRefused::Invalid(format!(
                     "record {} does not exist on the server yet; accept the set-aside op that creates it first",
-                    op.id
+                    original.id
                 )));
             }
-            let original = op.hlc;
-            op.hlc = b.stamp_after(op.id);
+            if original.create && exists {
+                return Err(WriteRefused::Stale(format!(
+                    "record {} already exists: its creation arrived again with a correct clock",
+                    original.id
+                )));
+            }
+            let op = accepted_op(&original, s.received_ms.min(now_ms));
             let new_hlc = op.hlc;
             let index = b.apply(op)?;
             b.plan.set_aside = Some((
                 *id,
                 json!({"action": "accepted", "by": write.actor.username, "note": note,
-                       "original_hlc": original, "hlc": new_hlc}),
+                       "original_hlc": original.hlc, "hlc": new_hlc}),
             ));
             b.action(
                 "accept_set_aside",
                 Some(s.record_id),
                 Some(index),
-                json!({"set_aside": id, "original_hlc": original, "device": s.device_id}),
+                json!({"set_aside": id, "original_hlc": original.hlc, "device": s.device_id}),
             );
         }
         OfficeAction::DiscardSetAside { id } => {
@@ -339,6 +345,27 @@ pub fn plan(write: &OfficeWrite, loaded: Loaded, now_ms: u64) -> Result<Plan, Wr
         .collect();
     b.plan.actor_last = Some(b.clock.last()).filter(|_| !b.plan.ops.is_empty());
     Ok(b.plan)
+}
+
+/// The op that accepting set-aside op `original` writes: the same edit with its causality
+/// intact (its version vectors advance its device's own entry, through `writer`), stamped
+/// when the server received it (`received_ms`), which is when a correct clock would have
+/// put it at the latest, by an actor of its own named after the op (so the stamp is unique
+/// and orders before every decision the office made after seeing it set aside).
+pub fn accepted_op(original: &Op, received_ms: u64) -> Op {
+    let mut op = original.clone();
+    op.writer = Some(original.author());
+    op.restamps = Some(original.hlc);
+    op.hlc = Hlc::new(received_ms, 0, accept_actor_id(&original.hlc));
+    op
+}
+
+/// The actor that stamps the acceptance of set-aside op `original` (a UUIDv8 of its hash).
+pub fn accept_actor_id(original: &Hlc) -> sidak_core::DeviceId {
+    super::derived_id(
+        b"sidak accepted set-aside op\0",
+        original.to_string().as_bytes(),
+    )
 }
 
 fn pending_set_aside(s: &Option<SetAsideOp>, id: u64) -> Result<&SetAsideOp, WriteRefused> {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use sidak_core::protocol::{PullRequest, PullResponse};
 
-use crate::cursor::{self, Cursor};
+use crate::cursor::{self, Signed};
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
 use crate::state::AppState;
@@ -33,14 +33,41 @@ pub async fn pull(
         Some(0) => return Err(ApiError::invalid_message("limit must be at least 1")),
         Some(n) => n.min(c.max_page_ops),
     };
-    let from = Cursor::decode(&req.cursor)
+    let key = state.storage.cursor_key();
+    let from = Signed::decode(&req.cursor, &key)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string()))?;
-    let plan = cursor::plan(from, &device.scope);
+    let (from, fingerprint) = match from {
+        Some(s) => (Some(s.cursor), s.fingerprint),
+        None => (None, None),
+    };
+    let plan = cursor::plan(from.clone(), &device.scope);
     let scan = plan
         .cursor
         .scan(device.device, limit as usize, c.max_page_bytes);
     let res = state.storage.scan_ops(&scan).await?;
+    if let Some(from) = &from {
+        // The log must still hold what this device was sent up to its cursor: a server
+        // restored from an older copy (or a cursor made up) does not. The device then
+        // starts over and offers its acknowledged ops again (docs/operations.md, Restore).
+        let rewound = from.seq > res.log_max
+            || fingerprint.as_ref().is_some_and(|fp| {
+                *fp != cursor::fingerprint(res.hlc_at(from.seq, scan.fingerprint_at).flatten())
+            });
+        if rewound {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "cursor_reset",
+                format!(
+                    "this server's log no longer holds op {} that this device was sent (the server \
+                     was restored from an older copy): pull again from \"\" and offer every \
+                     acknowledged op again",
+                    from.seq
+                ),
+            ));
+        }
+    }
     let (next, more) = plan.cursor.advance(&res);
+    let next_fp = cursor::fingerprint(res.hlc_at(next.seq, scan.fingerprint_at).flatten());
     let now = state.now_ms();
     if device
         .last_sync_ms
@@ -50,7 +77,11 @@ pub async fn pull(
     }
     Ok(PullResponse {
         ops: res.ops.into_iter().map(|(_, op)| op).collect(),
-        next_cursor: next.encode(),
+        next_cursor: Signed {
+            cursor: next,
+            fingerprint: Some(next_fp),
+        }
+        .encode(&key),
         more,
         purge: plan.purge,
         scope: device.scope.clone(),

@@ -4,12 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sidak_core::OpV1;
 use sidak_core::protocol::{DeviceStatus, MAX_BATCH_OPS, OpStatus, PushResponse};
 
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
-use crate::ingest::{Batch, PushedOp};
+use crate::ingest::Batch;
 use crate::state::AppState;
 use crate::storage::DeviceAuth;
 
@@ -53,15 +52,8 @@ pub async fn push(
             ),
         ));
     }
-    let ops = req
-        .ops
-        .iter()
-        .map(|raw| match serde_json::from_str::<OpV1>(raw.get()) {
-            Ok(op) => PushedOp::Op(op),
-            Err(e) => PushedOp::Malformed(e.to_string()),
-        })
-        .collect();
-    let batch = Batch::new(req.batch_seq, ops, req.status);
+    let raw: Vec<&str> = req.ops.iter().map(|r| r.get()).collect();
+    let batch = Batch::from_wire(req.batch_seq, &raw, req.status);
     let reply = state
         .storage
         .push_batch(

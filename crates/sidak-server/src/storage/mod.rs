@@ -197,6 +197,9 @@ pub struct Scan {
     pub limit: usize,
     /// Most bytes of op JSON to return; the first op is returned whatever its size.
     pub max_bytes: usize,
+    /// A sequence number whose op's timestamp to report ([`ScanResult::at_hlc`]): the
+    /// cursor's, so the pull can tell that the log still holds what the device was sent.
+    pub fingerprint_at: Option<u64>,
 }
 
 /// What a [`Scan`] found.
@@ -209,6 +212,12 @@ pub struct ScanResult {
     /// The high watermark: every op numbered at most this is committed and was
     /// considered by this scan (see [`Storage::scan_ops`]). At least `after`.
     pub high: u64,
+    /// The timestamp of the op numbered `high`, if there is one.
+    pub high_hlc: Option<sidak_core::Hlc>,
+    /// The highest sequence number in the log, in the same snapshot.
+    pub log_max: u64,
+    /// The timestamp of the op numbered [`Scan::fingerprint_at`], if asked and there is one.
+    pub at_hlc: Option<sidak_core::Hlc>,
 }
 
 /// Every read and write the server makes. One backend per database engine.
@@ -308,10 +317,29 @@ pub trait Storage: Send + Sync + 'static {
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;
 
+    /// The key that signs pull cursors: random, made with the database and kept in it, so
+    /// every instance over one database agrees and a cursor from another database is refused.
+    fn cursor_key(&self) -> [u8; 32];
+
     /// The central office's queries (`docs/office.md`); `None` until a backend has them.
     fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
         None
     }
+}
+
+/// A 32-byte key from its 64 hex digits (as both backends store it).
+pub(crate) fn parse_key(hex: &str) -> StorageResult<[u8; 32]> {
+    let mut key = [0u8; 32];
+    if hex.len() != 64 {
+        return Err(StorageError::Internal(
+            "the stored cursor key is not 32 bytes".into(),
+        ));
+    }
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| StorageError::Internal("the stored cursor key is not hex".into()))?;
+    }
+    Ok(key)
 }
 
 /// Opens the backend named by a database URL: `sqlite:FILE` (options after `?`:

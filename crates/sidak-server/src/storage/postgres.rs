@@ -182,6 +182,7 @@ fn split_url(url: &str) -> StorageResult<(String, usize)> {
 /// The PostgreSQL backend (see the module docs for its pool and its cursor).
 pub struct PostgresStorage {
     pool: Pool,
+    cursor_key: [u8; 32],
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -246,7 +247,22 @@ impl PostgresStorage {
         if ran > 0 {
             tracing::info!(migrations = ran, "postgres schema migrated");
         }
-        Ok(PostgresStorage { pool })
+        let key: String = {
+            let c = pool
+                .get()
+                .await
+                .map_err(|e| StorageError::Unavailable(format!("connection pool: {e}")))?;
+            c.query_one(
+                "SELECT value FROM server_meta WHERE key = 'cursor_key'",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?
+        };
+        let cursor_key = super::parse_key(&key)?;
+        Ok(PostgresStorage { pool, cursor_key })
     }
 
     async fn client(&self) -> StorageResult<deadpool_postgres::Client> {
@@ -695,11 +711,46 @@ impl Storage for PostgresStorage {
             h = h.min(upto);
         }
         let high = h.max(scan.after);
+        // The log's end and the timestamps the cursor needs (the watermark's and the
+        // fingerprinted op's), read beside the watermark; an op numbered at most `high` is
+        // committed, so these do not change under us.
+        let points = c
+            .prepare_cached(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM ops), \
+                        (SELECT hlc FROM ops WHERE seq = $1), (SELECT hlc FROM ops WHERE seq = $2)",
+            )
+            .await
+            .map_err(db)?;
+        let at = scan.fingerprint_at.unwrap_or(0);
+        let row = c
+            .query_one(
+                &points,
+                &[
+                    &i64::try_from(high).unwrap_or(i64::MAX),
+                    &i64::try_from(at).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        let log_max = u64::try_from(row.try_get::<_, i64>(0).map_err(db)?).unwrap_or(0);
+        let parse_hlc = |i: usize| -> StorageResult<Option<sidak_core::Hlc>> {
+            let h: Option<String> = row.try_get(i).map_err(db)?;
+            h.map(|h| parse(&h)).transpose()
+        };
+        let high_hlc = parse_hlc(1)?;
+        let at_hlc = if scan.fingerprint_at.is_some() {
+            parse_hlc(2)?
+        } else {
+            None
+        };
         if scan.include.is_empty() || high <= scan.after {
             return Ok(ScanResult {
                 ops: Vec::new(),
                 more: false,
                 high,
+                high_hlc,
+                log_max,
+                at_hlc,
             });
         }
         let stmt = c.prepare_cached(SCAN_SQL).await.map_err(db)?;
@@ -729,7 +780,18 @@ impl Storage for PostgresStorage {
             bytes += text.len();
             ops.push((seq as u64, unjson::<OpV1>(&text)?));
         }
-        Ok(ScanResult { ops, more, high })
+        Ok(ScanResult {
+            ops,
+            more,
+            high,
+            high_hlc,
+            log_max,
+            at_hlc,
+        })
+    }
+
+    fn cursor_key(&self) -> [u8; 32] {
+        self.cursor_key
     }
 
     fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {

@@ -157,7 +157,27 @@ DROP INDEX IF EXISTS records_nik;
 DROP INDEX IF EXISTS records_nib;
 DROP INDEX IF EXISTS records_conflicts;
 "#,
+    // 3: the key that signs pull cursors (see `cursor::Signed`), made once per database.
+    r#"
+CREATE TABLE server_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+INSERT INTO server_meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32))));
+"#,
 ];
+
+/// Reads the cursor key made by migration 3.
+fn read_cursor_key(conn: &Connection) -> StorageResult<[u8; 32]> {
+    let hex: String = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'cursor_key'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    super::parse_key(&hex)
+}
 
 fn db(e: rusqlite::Error) -> StorageError {
     match e.sqlite_error_code() {
@@ -190,6 +210,7 @@ fn parse<T: std::str::FromStr>(s: &str) -> StorageResult<T> {
 /// The SQLite backend (see the module docs for its concurrency and durability).
 pub struct SqliteStorage {
     path: PathBuf,
+    cursor_key: [u8; 32],
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     stop_checkpointer: Arc<std::sync::atomic::AtomicBool>,
@@ -312,9 +333,11 @@ impl SqliteStorage {
         .map_err(|e| StorageError::Internal(e.to_string()))?
         .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let stop_checkpointer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cursor_key = read_cursor_key(&conn)?;
         spawn_checkpointer(path.clone(), stop_checkpointer.clone());
         Ok(SqliteStorage {
             path,
+            cursor_key,
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
             stop_checkpointer,
@@ -544,12 +567,41 @@ fn push_batch_tx(
                 known.records.insert(*id, rec);
             }
         }
-        let mut has_hlc = tx
-            .prepare_cached("SELECT 1 FROM ops WHERE hlc = ?1")
+        let mut logged_op = tx
+            .prepare_cached("SELECT op FROM ops WHERE hlc = ?1")
+            .map_err(db)?;
+        let mut aside_op = tx
+            .prepare_cached("SELECT op, resolution FROM set_aside WHERE hlc = ?1")
             .map_err(db)?;
         for h in &needs.hlcs {
-            if has_hlc.exists([h.to_string()]).map_err(db)? {
-                known.logged.insert(*h);
+            let key = h.to_string();
+            let op: Option<String> = logged_op
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(op) = op {
+                known.logged.insert(*h, unjson(&op)?);
+            }
+            let aside: Option<(String, Option<String>)> = aside_op
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            if let Some((op, resolution)) = aside {
+                known.set_aside.insert(
+                    *h,
+                    ingest::SetAside {
+                        op: unjson(&op)?,
+                        resolution: resolution.as_deref().map(unjson).transpose()?,
+                    },
+                );
+            }
+        }
+        let mut waiting = tx
+            .prepare_cached("SELECT 1 FROM set_aside WHERE record_id = ?1 AND resolution IS NULL")
+            .map_err(db)?;
+        for id in &needs.records {
+            if !known.records.contains_key(id) && waiting.exists([id.to_string()]).map_err(db)? {
+                known.waiting.insert(*id);
             }
         }
         let mut kind_of = tx
@@ -611,6 +663,18 @@ fn push_batch_tx(
                 .map_err(db)?;
         }
     }
+    {
+        let mut settle = tx
+            .prepare_cached(
+                "UPDATE set_aside SET resolution = ?2, resolved_ms = ?3 WHERE hlc = ?1 AND resolution IS NULL",
+            )
+            .map_err(db)?;
+        for (h, resolution) in &out.resolved {
+            settle
+                .execute(params![h.to_string(), json(resolution)?, now])
+                .map_err(db)?;
+        }
+    }
     let reply = PushResponse {
         batch_seq: batch.batch_seq,
         results: out.results,
@@ -640,11 +704,35 @@ fn scan_tx(conn: &mut Connection, scan: &Scan) -> StorageResult<ScanResult> {
         high = high.min(upto);
     }
     high = high.max(scan.after);
+    let hlc_at = |seq: u64| -> StorageResult<Option<sidak_core::Hlc>> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let h: Option<String> = tx
+            .prepare_cached("SELECT hlc FROM ops WHERE seq = ?1")
+            .and_then(|mut s| s.query_row([seq as i64], |r| r.get(0)).optional())
+            .map_err(db)?;
+        h.map(|h| {
+            h.parse()
+                .map_err(|e| StorageError::Internal(format!("stored hlc: {e}")))
+        })
+        .transpose()
+    };
+    let log_max = max as u64;
+    let high_hlc = hlc_at(high)?;
+    let at_hlc = match scan.fingerprint_at {
+        Some(seq) if seq == high => high_hlc,
+        Some(seq) => hlc_at(seq)?,
+        None => None,
+    };
     if scan.include.is_empty() || high <= scan.after {
         return Ok(ScanResult {
             ops: Vec::new(),
             more: false,
             high,
+            high_hlc,
+            log_max,
+            at_hlc,
         });
     }
     let mut args: Vec<Sql> = vec![Sql::Integer(scan.after as i64), Sql::Integer(high as i64)];
@@ -685,7 +773,14 @@ fn scan_tx(conn: &mut Connection, scan: &Scan) -> StorageResult<ScanResult> {
         bytes += text.len();
         ops.push((seq as u64, unjson::<OpV1>(&text)?));
     }
-    Ok(ScanResult { ops, more, high })
+    Ok(ScanResult {
+        ops,
+        more,
+        high,
+        high_hlc,
+        log_max,
+        at_hlc,
+    })
 }
 
 #[async_trait]
@@ -994,6 +1089,10 @@ impl Storage for SqliteStorage {
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult> {
         let scan = scan.clone();
         self.read(move |c| scan_tx(c, &scan)).await
+    }
+
+    fn cursor_key(&self) -> [u8; 32] {
+        self.cursor_key
     }
 
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {

@@ -264,6 +264,7 @@ impl TestServer {
                     skip_device: None,
                     limit: 10_000,
                     max_bytes: usize::MAX,
+                    fingerprint_at: None,
                 })
                 .await
                 .expect("scan");

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use sidak_core::Kind;
 use sidak_core::protocol::PullResponse;
 use sidak_core::{DeviceId, OpV1};
 use sidak_store::{Changes, Identity, Store};
@@ -67,4 +68,25 @@ pub fn page(ops: Vec<OpV1>, cursor: &str) -> PullResponse {
         scope: vec!["73".into()],
         server_time_ms: 1_764_000_000_000,
     }
+}
+
+/// Ops made by another device (a second store), as a server would relay them.
+pub fn remote_ops(n: u32) -> (tempfile::TempDir, Vec<OpV1>) {
+    let d = tempfile::tempdir().unwrap();
+    let mut other = enrolled(d.path(), "other.db", 2);
+    for i in 0..n {
+        let e = other
+            .create(Kind::Worker, VILLAGE, &worker(i, "Remote"))
+            .unwrap();
+        other
+            .update(e.id, &Changes::new().set("phone", "081234567890"))
+            .unwrap();
+    }
+    let ops = other
+        .local_ops(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|(_, op)| op)
+        .collect();
+    (d, ops)
 }

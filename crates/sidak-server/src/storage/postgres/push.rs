@@ -184,21 +184,45 @@ async fn attempt(
     }
     let hlcs: Vec<String> = needs.hlcs.iter().map(|h| h.to_string()).collect();
     let logged = tx
-        .prepare_cached("SELECT hlc FROM ops WHERE hlc = ANY($1)")
+        .prepare_cached("SELECT hlc, op FROM ops WHERE hlc = ANY($1)")
         .await
         .map_err(pg)?;
-    let logged: HashMap<String, ()> = tx
-        .query(&logged, &[&hlcs])
+    for row in tx.query(&logged, &[&hlcs]).await.map_err(pg)? {
+        let h: String = row.try_get(0).map_err(pg)?;
+        let op: String = row.try_get(1).map_err(pg)?;
+        known.logged.insert(super::parse(&h)?, unjson(&op)?);
+    }
+    let aside = tx
+        .prepare_cached("SELECT hlc, op, resolution FROM set_aside WHERE hlc = ANY($1)")
         .await
-        .map_err(pg)?
+        .map_err(pg)?;
+    for row in tx.query(&aside, &[&hlcs]).await.map_err(pg)? {
+        let h: String = row.try_get(0).map_err(pg)?;
+        let op: String = row.try_get(1).map_err(pg)?;
+        let resolution: Option<String> = row.try_get(2).map_err(pg)?;
+        known.set_aside.insert(
+            super::parse(&h)?,
+            ingest::SetAside {
+                op: unjson(&op)?,
+                resolution: resolution.as_deref().map(unjson).transpose()?,
+            },
+        );
+    }
+    let absent: Vec<String> = needs
+        .records
         .iter()
-        .map(|r| r.try_get::<_, String>(0).map(|h| (h, ())))
-        .collect::<Result<_, _>>()
+        .filter(|id| !known.records.contains_key(id))
+        .map(|id| id.to_string())
+        .collect();
+    let waiting = tx
+        .prepare_cached(
+            "SELECT DISTINCT record_id FROM set_aside WHERE record_id = ANY($1) AND resolution IS NULL",
+        )
+        .await
         .map_err(pg)?;
-    for h in &needs.hlcs {
-        if logged.contains_key(&h.to_string()) {
-            known.logged.insert(*h);
-        }
+    for row in tx.query(&waiting, &[&absent]).await.map_err(pg)? {
+        let id: String = row.try_get(0).map_err(pg)?;
+        known.waiting.insert(super::parse(&id)?);
     }
     let refs: Vec<String> = needs.refs.iter().map(|id| id.to_string()).collect();
     let kinds = tx
@@ -299,6 +323,20 @@ async fn attempt(
         )
         .await
         .map_err(pg)?;
+    }
+
+    if !out.resolved.is_empty() {
+        let settle = tx
+            .prepare_cached(
+                "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE hlc = $1 AND resolution IS NULL",
+            )
+            .await
+            .map_err(pg)?;
+        for (h, resolution) in &out.resolved {
+            tx.execute(&settle, &[&h.to_string(), &json(resolution)?, &now])
+                .await
+                .map_err(pg)?;
+        }
     }
 
     let reply = PushResponse {

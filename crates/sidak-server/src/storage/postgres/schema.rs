@@ -178,6 +178,16 @@ DROP INDEX IF EXISTS records_nik;
 DROP INDEX IF EXISTS records_nib;
 DROP INDEX IF EXISTS records_conflicts;
 "#,
+    // 4: the key that signs pull cursors (see `cursor::Signed`), made once per database
+    // (gen_random_uuid is cryptographically random and built in since PostgreSQL 13).
+    r#"
+CREATE TABLE server_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+INSERT INTO server_meta (key, value)
+VALUES ('cursor_key', replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''));
+"#,
 ];
 
 /// Runs the migrations not yet applied, under the migration lock; returns how many ran.

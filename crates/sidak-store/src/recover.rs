@@ -1,0 +1,453 @@
+//! Recovery: what lets a device come back from a wrong clock, a restored server or a
+//! refusal whose cause went away, without losing or reordering its own edits.
+//!
+//! Every record with local ops the server has not acknowledged keeps a **base**: its state
+//! without those ops (and every later local op), to which pulled ops keep being applied. So
+//! a record can always be rebuilt as *base, then its local ops from `base_seq` on, in order*:
+//! - [`Store::recover_clock`]: once the phone's date is right again, the ops it stamped in
+//!   the future (set aside by the server as `clock_ahead`) are stamped again at the right
+//!   time, in their order, the clock goes back, and their records are rebuilt, so the next
+//!   edit syncs normally and no future stamp wins a last-writer-wins field here.
+//! - a pulled op that `restamps` one of this device's ops (the office accepted it) replaces
+//!   it: the local op is marked `replaced`, and the record is rebuilt with the office's op.
+//! - [`Store::requeue`] and [`Store::requeue_curable`] send refused ops again;
+//!   [`Store::reoffer`] sends every acknowledged op again after the server lost some
+//!   (a restore), [`Store::renumber_batch`] gives the batch in flight a new number.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sidak_core::{Hlc, HlcClock, OpV1, Record, RecordId};
+
+use crate::error::{Result, StoreError};
+use crate::records;
+use crate::store::{Store, save_clock};
+use crate::sync::{ACKED, IN_FLIGHT, PENDING, REFUSED};
+
+/// How close (ms) the phone's wall clock must be to the server's for its own stamps to be trusted again.
+pub const CLOCK_OK_MS: u64 = 60_000;
+
+/// Refusal codes whose cause can go away on its own (a creation accepted later, a scope
+/// grown back, a server restored and re-offered to): such ops are sent again at each sync
+/// until they land. (Set-aside ops come back through [`Store::recover_clock`].)
+pub const CURABLE: &[&str] = &["unknown_record", "out_of_scope", "unknown_context"];
+
+/// What [`Store::recover_clock`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClockRecovery {
+    /// Ops stamped again at the right time (and queued to be sent).
+    pub restamped: u32,
+    /// Set-aside ops sent again as they were (their time has come).
+    pub requeued: u32,
+    /// Records rebuilt.
+    pub rebuilt: u32,
+}
+
+/// A record's base, as kept in its row.
+pub(crate) struct Base {
+    /// First local op not in the base.
+    pub seq: i64,
+    /// The base state (`None`: empty, created here).
+    pub state: Option<Record>,
+}
+
+/// The record `id` with its base, if held.
+pub(crate) fn load_with_base(
+    conn: &Connection,
+    id: RecordId,
+) -> Result<Option<(Record, Option<Base>)>> {
+    let key = id.to_string();
+    let row: Option<(String, Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT state, base, base_seq FROM records WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((state, base, base_seq)) = row else {
+        return Ok(None);
+    };
+    let record = records::decode_state(&key, &state)?;
+    let base = match base_seq {
+        None => None,
+        Some(seq) => Some(Base {
+            seq,
+            state: base.map(|b| records::decode_state(&key, &b)).transpose()?,
+        }),
+    };
+    Ok(Some((record, base)))
+}
+
+/// Writes a record's base.
+pub(crate) fn save_base(conn: &Connection, id: RecordId, base: &Base) -> Result<()> {
+    let state = base
+        .state
+        .as_ref()
+        .map(|r| serde_json::to_string(&sidak_core::RecordV1::from(r)))
+        .transpose()
+        .map_err(|e| StoreError::corrupt(format!("record {id} base"), e))?;
+    conn.prepare_cached("UPDATE records SET base = ?2, base_seq = ?3 WHERE id = ?1")?
+        .execute(params![id.to_string(), state, base.seq])?;
+    Ok(())
+}
+
+/// Starts a base for `id` at local op `seq` unless one is kept: `before` is the record's
+/// state without that op (`None` for a record created by it). Call after saving the op.
+pub(crate) fn start_base(
+    conn: &Connection,
+    id: RecordId,
+    seq: i64,
+    before: Option<&Record>,
+) -> Result<()> {
+    let kept: Option<Option<i64>> = conn
+        .prepare_cached("SELECT base_seq FROM records WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?;
+    if matches!(kept, Some(Some(_))) {
+        return Ok(());
+    }
+    save_base(
+        conn,
+        id,
+        &Base {
+            seq,
+            state: before.cloned(),
+        },
+    )
+}
+
+/// Rebuilds record `id` from its base and its local ops from `base_seq` on (those not
+/// replaced by an office op); `false` if it keeps no base (a store from before version 2).
+pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<bool> {
+    let Some((current, Some(base))) = load_with_base(conn, id)? else {
+        return Ok(false);
+    };
+    let mut record = base
+        .state
+        .unwrap_or_else(|| Record::new(current.id, current.kind, current.region.clone()));
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, body FROM ops WHERE record_id = ?1 AND seq >= ?2 \
+         AND (outcome IS NULL OR outcome != 'replaced') ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![id.to_string(), base.seq], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (seq, body) = row?;
+        let op = crate::sync::op_of(seq, &body)?
+            .decode()
+            .map_err(|e| StoreError::corrupt(format!("op {seq}"), e))?;
+        record.apply(&op)?;
+    }
+    records::save(conn, &record, 0)?;
+    Ok(true)
+}
+
+/// Recounts a record's unsynced and refused local ops from the op log.
+pub(crate) fn recount(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE records SET \
+           unsynced = (SELECT count(*) FROM ops WHERE record_id = ?1 AND state IN (?2, ?3)), \
+           rejected = (SELECT count(*) FROM ops WHERE record_id = ?1 AND state = ?4) \
+         WHERE id = ?1",
+    )?
+    .execute(params![id, PENDING, IN_FLIGHT, REFUSED])?;
+    // A record with nothing left to acknowledge needs no base any more.
+    conn.prepare_cached(
+        "UPDATE records SET base = NULL, base_seq = NULL WHERE id = ?1 AND unsynced = 0 AND rejected = 0",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+/// Marks this device's op `original` (or the op that stamped it again) as replaced by the
+/// office's op; returns the record to rebuild, if such an op is held.
+pub(crate) fn replace_own(conn: &Connection, original: &Hlc, by: &Hlc) -> Result<Option<String>> {
+    let key = original.to_string();
+    let row: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT seq, record_id FROM ops WHERE hlc = ?1 OR first_hlc = ?1 ORDER BY seq LIMIT 1",
+        )?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((seq, record)) = row else {
+        return Ok(None);
+    };
+    // An op in the batch in flight keeps its state (the batch is resent unchanged; the
+    // server answers it `duplicate`); any other is done: the office's op stands for it.
+    conn.prepare_cached(
+        "UPDATE ops SET outcome = 'replaced', message = ?2, \
+           state = CASE WHEN state = ?3 THEN state ELSE ?4 END WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        format!("accepted by the central office as {by}"),
+        IN_FLIGHT,
+        ACKED
+    ])?;
+    Ok(Some(record))
+}
+
+fn hlc_of(s: &str) -> Result<Hlc> {
+    s.parse().map_err(|e| StoreError::corrupt("op stamp", e))
+}
+
+impl Store {
+    /// Stamps again, at the right time, the ops this device stamped while its clock ran ahead,
+    /// once its wall clock agrees with the server's (`server_time_ms`, within [`CLOCK_OK_MS`]).
+    ///
+    /// Only when no batch is in flight (the client calls it after a push answer). Ops keep
+    /// their order; set-aside ops name the stamp they replace (`restamps`), so the server
+    /// settles the set-aside copy; records are rebuilt so the future stamps leave no trace.
+    /// Returns `None` when there is nothing to do or the clock is still wrong.
+    pub fn recover_clock(&mut self, server_time_ms: u64) -> Result<Option<ClockRecovery>> {
+        let wall = (self.wall)();
+        if wall.abs_diff(server_time_ms) > CLOCK_OK_MS {
+            return Ok(None);
+        }
+        let horizon = wall.saturating_add(CLOCK_OK_MS);
+        let device = self.device_id().ok_or(StoreError::NotEnrolled)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let in_flight: bool =
+            tx.query_row("SELECT count(*) FROM batch", [], |r| r.get::<_, i64>(0))? > 0;
+        let last = crate::store::read_clock(&tx, device)?.max(self.clock.last());
+        let set_aside_waiting: i64 = tx.query_row(
+            "SELECT count(*) FROM ops WHERE state = ?1 AND outcome = 'set_aside'",
+            [REFUSED],
+            |r| r.get(0),
+        )?;
+        if in_flight || (last.ms <= horizon && set_aside_waiting == 0) {
+            return Ok(None);
+        }
+        // Every op not acknowledged, in order; those stamped in the future get new stamps.
+        let rows: Vec<(i64, String, String, i64, Option<String>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT seq, hlc, body, state, outcome FROM ops WHERE state != ?1 ORDER BY seq",
+            )?;
+            stmt.query_map([ACKED], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut future = Vec::new();
+        let mut requeue = Vec::new();
+        for (seq, hlc, body, state, outcome) in rows {
+            let h = hlc_of(&hlc)?;
+            if h.ms > horizon {
+                future.push((seq, h, body, state, outcome));
+            } else if state == REFUSED && outcome.as_deref() == Some("set_aside") {
+                requeue.push(seq);
+            }
+        }
+        // The clock goes back to the latest stamp that stays: acknowledged ops (the server
+        // has them), pulled ops, and this device's ops that were not in the future.
+        let mut floor = Hlc::new(wall, 0, device);
+        let pulled: (i64, i64) = tx.query_row(
+            "SELECT pulled_ms, pulled_counter FROM device WHERE one = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        floor = floor.max(Hlc::new(
+            u64::try_from(pulled.0).unwrap_or(0),
+            u32::try_from(pulled.1).unwrap_or(0),
+            device,
+        ));
+        {
+            // A rare event: read every stamp that stays (acknowledged ops may sit a little
+            // ahead, within the server's allowed skew; the new stamps must follow them).
+            let mut stmt = tx.prepare("SELECT seq, hlc FROM ops")?;
+            let stays =
+                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for row in stays {
+                let (seq, h) = row?;
+                if !future.iter().any(|f| f.0 == seq) {
+                    floor = floor.max(hlc_of(&h)?);
+                }
+            }
+        }
+        let mut clock = HlcClock::resume(floor);
+        let mut touched = BTreeSet::new();
+        for (seq, old, body, state, outcome) in &future {
+            let mut op = crate::sync::op_of(*seq, body)?;
+            let new = clock.now(wall);
+            op.hlc = new;
+            let was_set_aside = *state == REFUSED && outcome.as_deref() == Some("set_aside");
+            if was_set_aside {
+                op.restamps = Some(*old);
+            }
+            let body = serde_json::to_string(&op).map_err(|e| StoreError::corrupt("op", e))?;
+            // A rejected op stays refused (the officer fixes it); the others are sent again.
+            let keep_refused = *state == REFUSED && !was_set_aside;
+            tx.prepare_cached(
+                "UPDATE ops SET hlc = ?2, body = ?3, first_hlc = COALESCE(first_hlc, hlc), \
+                   state = CASE WHEN ?4 THEN state ELSE ?5 END, \
+                   outcome = CASE WHEN ?4 THEN outcome END, code = CASE WHEN ?4 THEN code END, \
+                   message = CASE WHEN ?4 THEN message END, problems = CASE WHEN ?4 THEN problems END \
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, new.to_string(), body, keep_refused, PENDING])?;
+            touched.insert(op.id.to_string());
+        }
+        for seq in &requeue {
+            let record: String = tx.query_row(
+                "UPDATE ops SET state = ?2, outcome = NULL, code = NULL, message = NULL, problems = NULL \
+                 WHERE seq = ?1 RETURNING record_id",
+                params![seq, PENDING],
+                |r| r.get(0),
+            )?;
+            touched.insert(record);
+        }
+        let mut out = ClockRecovery {
+            restamped: future.len() as u32,
+            requeued: requeue.len() as u32,
+            rebuilt: 0,
+        };
+        for id in &touched {
+            let rid: RecordId = id
+                .parse()
+                .map_err(|e| StoreError::corrupt("record id", e))?;
+            out.rebuilt += u32::from(rebuild(&tx, rid)?);
+            recount(&tx, id)?;
+        }
+        save_clock(&tx, clock.last())?;
+        tx.commit()?;
+        self.clock = clock;
+        Ok(Some(out))
+    }
+
+    /// Sends the refused ops `seqs` again at the next sync (the officer fixed what refused
+    /// them, or their cause went away); returns how many were queued.
+    pub fn requeue(&mut self, seqs: &[u64]) -> Result<u32> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for seq in seqs {
+            let record: Option<String> = tx
+                .query_row(
+                    "UPDATE ops SET state = ?2, outcome = NULL, code = NULL, message = NULL, problems = NULL \
+                     WHERE seq = ?1 AND state = ?3 RETURNING record_id",
+                    params![i64::try_from(*seq).unwrap_or(i64::MAX), PENDING, REFUSED],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(r) = record {
+                recount(&tx, &r)?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Queues again every refused op whose refusal can be cured on its own ([`CURABLE`]);
+    /// the client calls it at the start of each sync, so such an op lands once its cause is gone.
+    pub fn requeue_curable(&mut self) -> Result<u32> {
+        let seqs: Vec<u64> = {
+            let marks = CURABLE.iter().map(|_| "?").collect::<Vec<_>>().join(",");
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT seq FROM ops WHERE state = {REFUSED} AND code IN ({marks}) ORDER BY seq"
+            ))?;
+            stmt.query_map(rusqlite::params_from_iter(CURABLE.iter()), |r| {
+                r.get::<_, i64>(0)
+            })?
+            .map(|s| Ok(u64::try_from(s?).unwrap_or(0)))
+            .collect::<Result<_>>()?
+        };
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        self.requeue(&seqs)
+    }
+
+    /// Offers the server every op it acknowledged again and pulls from the start: the
+    /// server lost ops it had acknowledged (it was restored from an older copy, or its log
+    /// no longer holds this device's cursor). The server answers what it has `duplicate`.
+    pub fn reoffer(&mut self) -> Result<u32> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE ops SET state = ?1 WHERE state = ?2 AND (outcome IS NULL OR outcome != 'replaced')",
+            params![PENDING, ACKED],
+        )?;
+        tx.execute(
+            "UPDATE records SET unsynced = (SELECT count(*) FROM ops o WHERE o.record_id = records.id AND o.state IN (?1, ?2))",
+            params![PENDING, IN_FLIGHT],
+        )?;
+        tx.execute("UPDATE device SET pull_cursor = '' WHERE one = 1", [])?;
+        tx.commit()?;
+        Ok(n as u32)
+    }
+
+    /// Gives the batch in flight a new number (the server refused its number as used for
+    /// other ops, `batch_mismatch`, e.g. after a restore or by another build); same ops.
+    pub fn renumber_batch(&mut self) -> Result<Option<u64>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(old): Option<i64> = tx
+            .query_row("SELECT batch_seq FROM batch", [], |r| r.get(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let new: i64 = tx.query_row(
+            "UPDATE device SET next_batch_seq = next_batch_seq + 1 WHERE one = 1 RETURNING next_batch_seq - 1",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE ops SET batch_seq = ?2 WHERE batch_seq = ?1 AND state = ?3",
+            params![old, new, IN_FLIGHT],
+        )?;
+        tx.execute("UPDATE batch SET batch_seq = ?1", [new])?;
+        tx.commit()?;
+        Ok(u64::try_from(new).ok())
+    }
+
+    /// Whether some local op waits to be sent (an index lookup, cheap at any size).
+    pub fn has_pending(&self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM ops WHERE state = ?1)",
+            [PENDING],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Pulled ops this device could not apply (kept, and skipped so the pull goes on).
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT hlc, record_id, body, reason FROM quarantine ORDER BY pulled_ms, hlc",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hlc, record, body, reason) = row?;
+            out.push(Quarantined {
+                hlc,
+                record,
+                op: serde_json::from_str(&body).ok(),
+                reason,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A pulled op set apart because this device could not apply it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    /// The op's stamp, as sent.
+    pub hlc: String,
+    /// Its record id, as sent.
+    pub record: String,
+    /// The op, if it reads as one.
+    pub op: Option<OpV1>,
+    /// Why it could not be applied.
+    pub reason: String,
+}
