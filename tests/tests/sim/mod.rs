@@ -28,10 +28,16 @@ pub async fn run(
     steps: &[Step],
     faults: Faults,
 ) -> (Vec<Violation>, Vec<String>) {
+    let t0 = std::time::Instant::now();
     let mut w = world::World::new(seed, setup, faults).await;
+    let t1 = t0.elapsed();
     for s in steps {
         w.step(s).await;
     }
+    let t2 = t0.elapsed();
     let violations = check::check(&mut w).await;
+    if std::env::var("SIDAK_SIM_TIMING").is_ok() {
+        eprintln!("timing new {t1:?} steps {t2:?} check {:?} ({} steps, {} devices)", t0.elapsed(), steps.len(), setup.devices.len());
+    }
     (violations, std::mem::take(&mut w.log))
 }

@@ -33,6 +33,8 @@ pub struct Template {
     pub admin: String,
     /// A supervisor session token.
     pub supervisor: String,
+    /// An empty device store (schema made, not enrolled), copied for each device.
+    pub device: PathBuf,
 }
 
 static TEMPLATE: OnceLock<Template> = OnceLock::new();
@@ -113,7 +115,10 @@ pub fn template() -> &'static Template {
             let supervisor = login("sup", "sim-supervisor-pw").await;
             let path = dir.path().join("template.sqlite");
             copy_database(&live, &path);
+            let device = dir.path().join("device.sqlite");
+            drop(Store::open(&device).expect("template device store"));
             Template {
+                device,
                 _dir: dir,
                 path,
                 admin,
@@ -187,10 +192,12 @@ pub struct World {
     pub log: Vec<String>,
 }
 
-fn sync_config(combined: bool) -> SyncConfig {
+/// Small batches and pages during a schedule (so syncs cut between them), larger ones while
+/// settling (so the check costs few round trips).
+fn sync_config(combined: bool, small: bool) -> SyncConfig {
     SyncConfig {
-        max_batch_ops: 4,
-        page_ops: Some(5),
+        max_batch_ops: if small { 4 } else { 100 },
+        page_ops: Some(if small { 5 } else { 100 }),
         combined,
         deadline: Duration::from_secs(60),
         retry: RetryPolicy {
@@ -238,8 +245,9 @@ impl World {
         w.set_scope(ROGUE, &[DISTRICTS[0].0.to_owned()]).await;
         for (i, &(officer, combined)) in setup.devices.iter().enumerate() {
             let offset = Arc::new(AtomicI64::new(0));
-            let mut store =
-                Store::open(w.dir.path().join(format!("device-{i}.sqlite"))).expect("device store");
+            let file = w.dir.path().join(format!("device-{i}.sqlite"));
+            std::fs::copy(&t.device, &file).expect("copy the template store");
+            let mut store = Store::open(&file).expect("device store");
             let o = offset.clone();
             store.set_wall_clock(Box::new(move || {
                 real_now().saturating_add_signed(o.load(Ordering::Relaxed))
@@ -328,7 +336,7 @@ impl World {
         let d = &mut self.devices[dev];
         let engine = SyncEngine::new(
             SimTransport { net: &self.net, faulty },
-            sync_config(d.combined),
+            sync_config(d.combined, faulty),
         );
         engine
             .sync(&mut d.store, &mut |_| {})
