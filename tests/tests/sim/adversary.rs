@@ -8,19 +8,13 @@ use super::schedule::{DISTRICTS, GOWA};
 use super::world::{World, real_now};
 
 /// Version-vector counters around 2^53, the largest the wire accepts.
-const EXTREME: &[u64] = &[
-    (1 << 53) - 1,
-    1 << 53,
-    (1 << 53) + 1,
-    u64::MAX,
-];
+const EXTREME: &[u64] = &[(1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX];
 
 /// The records the server holds now: (id, kind, region), read from its database file.
 fn server_records(w: &World) -> Vec<(String, String, String)> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        &w.db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&w.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
         return Vec::new();
     };
     let Ok(mut stmt) = conn.prepare("SELECT id, kind, region FROM records ORDER BY id") else {
@@ -50,8 +44,16 @@ fn change(w: &World, rng: &mut Rng, kind: &str, devices: &[String]) -> Json {
     let f = w.faults;
     let (op, field, value) = match kind {
         "worker" => match rng.below(5) {
-            0 => ("set", "phone", json!(format!("0812{:08}", rng.below(100_000_000)))),
-            1 => ("set", "status", json!(*rng.pick(&["submitted", "draft", "returned"]))),
+            0 => (
+                "set",
+                "phone",
+                json!(format!("0812{:08}", rng.below(100_000_000))),
+            ),
+            1 => (
+                "set",
+                "status",
+                json!(*rng.pick(&["submitted", "draft", "returned"])),
+            ),
             2 => ("add", "programmes", json!(*rng.pick(&["JHT", "JP"]))),
             3 => ("set", "monthly_income", json!(rng.below(5_000_000) as i64)),
             _ => ("set", "full_name", json!(*rng.pick(&["Rogue", "Andi", ""]))),
@@ -63,7 +65,11 @@ fn change(w: &World, rng: &mut Rng, kind: &str, devices: &[String]) -> Json {
         },
         _ => match rng.below(3) {
             0 => ("set", "workers_observed", json!(rng.below(100) as i64)),
-            1 => ("set", "status", json!(*rng.pick(&["completed", "cancelled"]))),
+            1 => (
+                "set",
+                "status",
+                json!(*rng.pick(&["completed", "cancelled"])),
+            ),
             _ => ("add", "team", json!("Rogue")),
         },
     };
@@ -78,7 +84,10 @@ fn change(w: &World, rng: &mut Rng, kind: &str, devices: &[String]) -> Json {
         }
         4 if f.forged_seen && !devices.is_empty() => {
             // A write of another device, with a counter it never reached.
-            seen.insert(rng.pick(devices).clone(), json!(1_000 + rng.below(1_000_000)));
+            seen.insert(
+                rng.pick(devices).clone(),
+                json!(1_000 + rng.below(1_000_000)),
+            );
         }
         5 if f.forged_seen => {
             seen.insert(uuid(rng), json!(1 + rng.below(5)));
@@ -111,7 +120,12 @@ pub async fn push(w: &mut World, pick: u64) -> String {
             (id, kind, region, false)
         } else {
             let kind = (*rng.pick(&["worker", "company", "visit"])).to_owned();
-            (record_id(&mut rng), kind, DISTRICTS[0].1[rng.index(2)].to_owned(), true)
+            (
+                record_id(&mut rng),
+                kind,
+                DISTRICTS[0].1[rng.index(2)].to_owned(),
+                true,
+            )
         };
         if f.foreign_regions && rng.percent(30) {
             region = if rng.percent(50) {
@@ -162,7 +176,12 @@ pub async fn push(w: &mut World, pick: u64) -> String {
     let token = w.rogue.token.clone();
     let Some((status, reply)) = w
         .net
-        .send("POST", "/v1/push", Some(&token), Some(body.to_string().into_bytes()))
+        .send(
+            "POST",
+            "/v1/push",
+            Some(&token),
+            Some(body.to_string().into_bytes()),
+        )
         .await
     else {
         return "server down".into();
@@ -170,14 +189,23 @@ pub async fn push(w: &mut World, pick: u64) -> String {
     let reply: Json = serde_json::from_slice(&reply).unwrap_or(Json::Null);
     let mut outcomes = Vec::new();
     if status == 200 {
-        for (op, r) in ops.iter().zip(reply["results"].as_array().into_iter().flatten()) {
+        for (op, r) in ops
+            .iter()
+            .zip(reply["results"].as_array().into_iter().flatten())
+        {
             let s = r["status"].as_str().unwrap_or("?");
             if s == "accepted" || s == "duplicate" {
                 w.rogue
                     .acknowledged
                     .push(op["hlc"].as_str().unwrap_or_default().to_owned());
             }
-            outcomes.push(format!("{s}{}", r["code"].as_str().map(|c| format!(":{c}")).unwrap_or_default()));
+            outcomes.push(format!(
+                "{s}{}",
+                r["code"]
+                    .as_str()
+                    .map(|c| format!(":{c}"))
+                    .unwrap_or_default()
+            ));
         }
     }
     format!("{status} {} {outcomes:?}", json!(ops))

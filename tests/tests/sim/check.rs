@@ -19,7 +19,7 @@ pub const SETTLE_ROUNDS: usize = 6;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     /// Which invariant (a stable name: `no_5xx`, `sync_completes`, `quiescence`,
-    /// `acked_once`, `converged`, `in_scope`).
+    /// `acked_once`, `store_reads`, `converged`, `in_scope`).
     pub invariant: &'static str,
     /// What was seen.
     pub detail: String,
@@ -36,14 +36,17 @@ fn read_only(path: &std::path::Path) -> rusqlite::Connection {
 
 /// Every record a device holds: state JSON, and whether it carries local edits not yet
 /// acknowledged (pending or refused).
-fn device_records(w: &World, dev: usize) -> BTreeMap<String, (String, Json, bool)> {
+fn device_records(
+    w: &World,
+    dev: usize,
+) -> Result<BTreeMap<String, (String, Json, bool)>, sidak_store::StoreError> {
     let store = &w.devices[dev].store;
     let mut out = BTreeMap::new();
     for kind in Kind::ALL {
         let mut q = ListQuery::new(kind);
         q.limit = sidak_store::MAX_PAGE;
         loop {
-            let page = store.list(&q).expect("list");
+            let page = store.list(&q)?;
             for e in &page.items {
                 out.insert(
                     e.record.id.to_string(),
@@ -60,7 +63,7 @@ fn device_records(w: &World, dev: usize) -> BTreeMap<String, (String, Json, bool
             q.offset += q.limit;
         }
     }
-    out
+    Ok(out)
 }
 
 fn covers(scope: &[String], region: &str) -> bool {
@@ -70,7 +73,13 @@ fn covers(scope: &[String], region: &str) -> bool {
 /// Settles the world and returns every broken invariant.
 pub async fn check(w: &mut World) -> Vec<Violation> {
     let mut out = Vec::new();
-    for e in w.net.server_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    for e in w
+        .net
+        .server_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
         out.push(v("no_5xx", format!("during the schedule: {e}")));
     }
     // Settle: true clocks, a quiet network, everyone syncs until nothing moves.
@@ -78,7 +87,9 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
         d.offset.store(0, Ordering::Relaxed);
     }
     w.net.set_loss(0, 0);
-    let live: Vec<usize> = (0..w.devices.len()).filter(|&i| !w.devices[i].revoked).collect();
+    let live: Vec<usize> = (0..w.devices.len())
+        .filter(|&i| !w.devices[i].revoked)
+        .collect();
     let mut last: HashMap<usize, Result<(), SyncError>> = HashMap::new();
     let mut quiet = false;
     for _ in 0..SETTLE_ROUNDS {
@@ -141,7 +152,10 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
         let mut stmt = conn
             .prepare("SELECT hlc FROM ops WHERE state = 2")
             .expect("device ops");
-        for h in stmt.query_map([], |r| r.get::<_, String>(0)).expect("device ops") {
+        for h in stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("device ops")
+        {
             let h = h.expect("hlc");
             let n = logged.get(&h).copied().unwrap_or(0);
             if n != 1 {
@@ -170,7 +184,11 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
             .expect("records");
         for row in stmt
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .expect("records")
         {
@@ -194,11 +212,23 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
             )
             .ok();
         let Some(scope) = scope else {
-            out.push(v("sync_completes", format!("device {i} ({id}) unknown to the server")));
+            out.push(v(
+                "sync_completes",
+                format!("device {i} ({id}) unknown to the server"),
+            ));
             continue;
         };
         let scope: Vec<String> = serde_json::from_str(&scope).expect("scope JSON");
-        let held = device_records(w, i);
+        let held = match device_records(w, i) {
+            Ok(h) => h,
+            Err(e) => {
+                out.push(v(
+                    "store_reads",
+                    format!("device {i} cannot list its records: {} {e}", e.code()),
+                ));
+                continue;
+            }
+        };
         for (rid, (region, state)) in &records {
             if !covers(&scope, region) {
                 continue;
@@ -210,7 +240,9 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
                 )),
                 Some((_, mine, _)) if mine != state => out.push(v(
                     "converged",
-                    format!("device {i}: record {rid} differs\n  device: {mine}\n  server: {state}"),
+                    format!(
+                        "device {i}: record {rid} differs\n  device: {mine}\n  server: {state}"
+                    ),
                 )),
                 Some(_) => {}
             }

@@ -99,8 +99,6 @@ impl Faults {
         f.clock_jumps = false;
         // off until issue-10 fix for: out-of-scope local updates not refused; refusals that never retry.
         f.scope_changes = false;
-        // off until issue-10 fix for: re-enrolment keeping the previous officer's records.
-        f.reenrolment = false;
         // off until issue-10 fix for: counters of 2^53 in `seen` poisoning a record; one bad pulled op stopping the area's pull.
         f.extreme_counters = false;
         f

@@ -37,7 +37,12 @@ pub async fn run(
     let t2 = t0.elapsed();
     let violations = check::check(&mut w).await;
     if std::env::var("SIDAK_SIM_TIMING").is_ok() {
-        eprintln!("timing new {t1:?} steps {t2:?} check {:?} ({} steps, {} devices)", t0.elapsed(), steps.len(), setup.devices.len());
+        eprintln!(
+            "timing new {t1:?} steps {t2:?} check {:?} ({} steps, {} devices)",
+            t0.elapsed(),
+            steps.len(),
+            setup.devices.len()
+        );
     }
     (violations, std::mem::take(&mut w.log))
 }

@@ -73,7 +73,11 @@ pub enum Step {
     /// A local edit on a device.
     Edit { dev: usize, edit: Edit, pick: u64 },
     /// A device syncs; the network drops requests and replies at these rates (percent).
-    Sync { dev: usize, lose_request: u64, lose_reply: u64 },
+    Sync {
+        dev: usize,
+        lose_request: u64,
+        lose_reply: u64,
+    },
     /// The supervisor acts (fault `office`).
     Office { action: Office, pick: u64 },
     /// An officer's scope changes (fault `scope_changes`).
@@ -110,9 +114,7 @@ pub fn generate(seed: u64) -> (Setup, Vec<Step>) {
     let mut rng = Rng::new(seed);
     let districts = 1 + rng.index(DISTRICTS.len());
     let officers = 1 + rng.index(OFFICERS.len().min(districts + 1));
-    let scopes = (0..officers)
-        .map(|_| scope(&mut rng, districts))
-        .collect();
+    let scopes = (0..officers).map(|_| scope(&mut rng, districts)).collect();
     let n_devices = 2 + rng.index(3);
     let devices = (0..n_devices)
         .map(|_| (rng.index(officers), rng.percent(70)))

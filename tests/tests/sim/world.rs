@@ -92,10 +92,19 @@ pub fn template() -> &'static Template {
                 let (net, admin) = (&net, admin.clone());
                 async move {
                     let (s, b) = net
-                        .send(method, &path, Some(&admin), Some(body.to_string().into_bytes()))
+                        .send(
+                            method,
+                            &path,
+                            Some(&admin),
+                            Some(body.to_string().into_bytes()),
+                        )
                         .await
                         .expect("server up");
-                    assert!((200..300).contains(&s), "{path}: {s} {}", String::from_utf8_lossy(&b));
+                    assert!(
+                        (200..300).contains(&s),
+                        "{path}: {s} {}",
+                        String::from_utf8_lossy(&b)
+                    );
                 }
             };
             call(
@@ -131,8 +140,9 @@ pub fn template() -> &'static Template {
 /// Copies a server database to `to` (a new file) in one consistent snapshot, as a backup tool
 /// would: `VACUUM INTO` over a read-only connection, so a WAL not yet checkpointed is included.
 pub fn copy_database(from: &Path, to: &Path) {
-    let conn = rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open the server database read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the server database read-only");
     conn.execute("VACUUM INTO ?1", [to.display().to_string()])
         .expect("copy the server database");
 }
@@ -254,7 +264,10 @@ impl World {
             }));
             let code = w.code(OFFICERS[officer]).await;
             sidak_client::enroll_with(
-                &SimTransport { net: &w.net, faulty: false },
+                &SimTransport {
+                    net: &w.net,
+                    faulty: false,
+                },
                 &mut store,
                 URL,
                 &code,
@@ -299,10 +312,19 @@ impl World {
     /// An admin or office call without faults: (status, body). A 5xx is recorded by the net.
     pub async fn office(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
         let t = template();
-        let token = if path.starts_with("/v1/admin") { &t.admin } else { &t.supervisor };
+        let token = if path.starts_with("/v1/admin") {
+            &t.admin
+        } else {
+            &t.supervisor
+        };
         let (s, b) = self
             .net
-            .send(method, path, Some(token), body.map(|b| b.to_string().into_bytes()))
+            .send(
+                method,
+                path,
+                Some(token),
+                body.map(|b| b.to_string().into_bytes()),
+            )
             .await
             .expect("server up between steps");
         (s, json_of(&b))
@@ -335,7 +357,10 @@ impl World {
     pub async fn sync(&mut self, dev: usize, faulty: bool) -> Result<SyncReport, SyncError> {
         let d = &mut self.devices[dev];
         let engine = SyncEngine::new(
-            SimTransport { net: &self.net, faulty },
+            SimTransport {
+                net: &self.net,
+                faulty,
+            },
             sync_config(d.combined, faulty),
         );
         engine
@@ -364,7 +389,10 @@ impl World {
                         "ok: pushed {} accepted {} rejected {:?} set aside {} pulled {}",
                         r.pushed,
                         r.accepted,
-                        r.rejected.iter().map(|x| x.code.as_str()).collect::<Vec<_>>(),
+                        r.rejected
+                            .iter()
+                            .map(|x| x.code.as_str())
+                            .collect::<Vec<_>>(),
                         r.set_aside.len(),
                         r.pulled
                     ),
@@ -381,7 +409,10 @@ impl World {
                 let code = self.code(OFFICERS[*officer]).await;
                 let d = &mut self.devices[*dev];
                 let r = sidak_client::enroll_with(
-                    &SimTransport { net: &self.net, faulty: false },
+                    &SimTransport {
+                        net: &self.net,
+                        faulty: false,
+                    },
                     &mut d.store,
                     URL,
                     &code,
@@ -401,7 +432,11 @@ impl World {
                 let id = d.store.device_id().expect("enrolled");
                 d.revoked = true;
                 let (s, _) = self
-                    .office("POST", &format!("/v1/admin/devices/{id}/revoke"), Some(json!({})))
+                    .office(
+                        "POST",
+                        &format!("/v1/admin/devices/{id}/revoke"),
+                        Some(json!({})),
+                    )
                     .await;
                 format!("{s}")
             }
@@ -412,7 +447,10 @@ impl World {
             }
             Step::Backup if f.restores => {
                 self.close();
-                let to = self.dir.path().join(format!("backup-{}.sqlite", self.log.len()));
+                let to = self
+                    .dir
+                    .path()
+                    .join(format!("backup-{}.sqlite", self.log.len()));
                 copy_database(&self.db, &to);
                 self.backup = Some(to);
                 self.open().await;
@@ -433,7 +471,9 @@ impl World {
                 None => "no backup yet".into(),
             },
             Step::Clock { dev, offset_ms } if f.clock_jumps => {
-                self.devices[*dev].offset.store(*offset_ms, Ordering::Relaxed);
+                self.devices[*dev]
+                    .offset
+                    .store(*offset_ms, Ordering::Relaxed);
                 format!("offset {offset_ms} ms")
             }
             Step::Raw { pick } if f.rogue() => super::adversary::push(self, *pick).await,
@@ -477,18 +517,28 @@ impl World {
             *rng.pick(&villages)
         };
         let r = match edit {
-            Edit::Worker => self.devices[dev]
-                .store
-                .create(Kind::Worker, village, &worker(&mut rng, village)),
-            Edit::OutOfScope => self.devices[dev]
-                .store
-                .create(Kind::Worker, GOWA, &worker(&mut rng, GOWA)),
+            Edit::Worker => {
+                self.devices[dev]
+                    .store
+                    .create(Kind::Worker, village, &worker(&mut rng, village))
+            }
+            Edit::OutOfScope => {
+                self.devices[dev]
+                    .store
+                    .create(Kind::Worker, GOWA, &worker(&mut rng, GOWA))
+            }
             Edit::Company => self.devices[dev].store.create(
                 Kind::Company,
                 village,
                 &Changes::new()
-                    .set("name", *rng.pick(&["PT Laut Biru", "CV Sinar", "UD Makmur"]))
-                    .set("compliance", *rng.pick(&["unknown", "registered", "in_arrears"]))
+                    .set(
+                        "name",
+                        *rng.pick(&["PT Laut Biru", "CV Sinar", "UD Makmur"]),
+                    )
+                    .set(
+                        "compliance",
+                        *rng.pick(&["unknown", "registered", "in_arrears"]),
+                    )
                     .set("status", "active"),
             ),
             Edit::Visit => {
@@ -579,14 +629,21 @@ impl World {
                 if items.is_empty() {
                     return "nothing to review".into();
                 }
-                let id = rng.pick(&items)["id"].as_str().unwrap_or_default().to_owned();
+                let id = rng.pick(&items)["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let body = if action == Office::Approve {
                     json!({"decision": "approve"})
                 } else {
                     json!({"decision": "return", "note": "foto KTP buram"})
                 };
                 let (s, b) = self
-                    .office("POST", &format!("/v1/office/records/{id}/review"), Some(body))
+                    .office(
+                        "POST",
+                        &format!("/v1/office/records/{id}/review"),
+                        Some(body),
+                    )
                     .await;
                 format!("{s} {}", b["code"])
             }
@@ -626,7 +683,10 @@ pub fn worker(rng: &mut Rng, village: &str) -> Changes {
     );
     Changes::new()
         .set("nik", nik)
-        .set("full_name", *rng.pick(&["Hasnah", "Baharuddin", "Besse", "Ridwan"]))
+        .set(
+            "full_name",
+            *rng.pick(&["Hasnah", "Baharuddin", "Besse", "Ridwan"]),
+        )
         .set("birth_date", format!("19{year:02}-{month:02}-{day:02}"))
         .set("sex", if female { "female" } else { "male" })
         .set("occupation", *rng.pick(&["fisher", "farmer", "trader"]))
@@ -643,12 +703,18 @@ pub fn change(rng: &mut Rng, kind: Kind) -> Changes {
     match kind {
         Kind::Worker => match rng.below(4) {
             0 => Changes::new().set("phone", format!("0813555{:05}", rng.below(100_000))),
-            1 => Changes::new().set("occupation", *rng.pick(&["fisher", "farmer", "ojek_driver"])),
+            1 => Changes::new().set(
+                "occupation",
+                *rng.pick(&["fisher", "farmer", "ojek_driver"]),
+            ),
             2 => Changes::new().add("programmes", *rng.pick(&["JHT", "JP", "JKP"])),
             _ => Changes::new().set("monthly_income", 1_000_000 + 50_000 * rng.below(20) as i64),
         },
         Kind::Company => match rng.below(2) {
-            0 => Changes::new().set("compliance", *rng.pick(&["registered", "in_arrears", "unknown"])),
+            0 => Changes::new().set(
+                "compliance",
+                *rng.pick(&["registered", "in_arrears", "unknown"]),
+            ),
             _ => Changes::new().set("name", *rng.pick(&["PT Laut Biru", "PT Laut Hijau"])),
         },
         Kind::Visit => match rng.below(3) {
