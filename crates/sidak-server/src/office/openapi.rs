@@ -19,8 +19,16 @@ fn param(name: &str, location: &str, schema: Json, description: &str) -> Json {
     json!({"name": name, "in": location, "required": location == "path", "schema": schema, "description": description})
 }
 
+/// Text the office accepts in a query parameter: no control characters (they are refused).
+const TEXT: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 fn q(name: &str, ty: &str, description: &str) -> Json {
-    param(name, "query", json!({"type": ty}), description)
+    let schema = if ty == "string" {
+        json!({"type": ty, "pattern": TEXT})
+    } else {
+        json!({"type": ty})
+    };
+    param(name, "query", schema, description)
 }
 
 fn list_filters() -> Vec<Json> {
@@ -93,7 +101,12 @@ fn paging() -> Vec<Json> {
             json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
             "Page size",
         ),
-        q("cursor", "string", "next_cursor of the previous page"),
+        param(
+            "cursor",
+            "query",
+            json!({"type": "string", "pattern": "^[0-9]{1,19}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}),
+            "next_cursor of the previous page",
+        ),
     ]
 }
 
@@ -153,7 +166,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 json!({"type": "object", "required": ["field"], "additionalProperties": false,
                 "properties": {
                     "field": {"type": "string"},
-                    "pick": {"type": "string", "description": "hlc of the competing value chosen"},
+                    "pick": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+@[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "description": "hlc of the competing value chosen"},
                     "value": {"description": "a new value instead (text, integer or boolean)"},
                     "note": note()}}),
             )),
