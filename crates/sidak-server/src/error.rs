@@ -64,6 +64,31 @@ impl ApiError {
         )
     }
 
+    /// 400 `bad_request`: the request could not be read (not HTTP, or a body cut short).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 414 `uri_too_long`: the path and query are longer than the server reads.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is longer than {limit} bytes"),
+        )
+    }
+
+    /// 431 `header_too_large`: the request's headers are larger, or more, than the server reads.
+    pub fn header_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header_too_large",
+            format!(
+                "the request headers are larger than {limit} bytes or more than 100 lines; send fewer or shorter headers"
+            ),
+        )
+    }
+
     /// 401 `unauthorized`: no credentials, or unknown ones.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)

@@ -116,11 +116,9 @@ impl<T: Message> FromRequest<AppState> for Json<T> {
                 return Err(ApiError::payload_too_large(limit));
             }
             Err(rej) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("the body could not be read: {rej}"),
-                ));
+                return Err(ApiError::bad_request(format!(
+                    "the body could not be read: {rej}"
+                )));
             }
         };
         let encoding = headers

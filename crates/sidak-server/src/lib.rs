@@ -6,7 +6,9 @@
 //!   until a shutdown signal, finishing requests in flight.
 //! - `routes`: one file per endpoint family (health, enroll, push, pull, sync, login, admin);
 //!   `extract` reads JSON bodies (decompressed, size-limited, strict) and bearer credentials;
-//!   [`error::ApiError`] turns every failure into a status and `{code, message}`.
+//!   [`error::ApiError`] turns every failure into a status and `{code, message}`;
+//!   [`limits`] refuses oversized requests before routing and gives hyper's own answers to
+//!   unreadable requests our error body too.
 //! - [`ingest`] decides what each op of a pushed batch becomes, and [`cursor`] what a pull
 //!   page holds; both are pure, so every backend shares them.
 //! - [`storage::Storage`] is every read and write in coarse, atomic operations;
@@ -34,6 +36,7 @@ pub mod cursor;
 pub mod error;
 mod extract;
 pub mod ingest;
+pub mod limits;
 pub mod office;
 mod routes;
 pub mod scope;
@@ -65,9 +68,11 @@ pub enum ServerError {
 /// The whole HTTP application over `state`.
 ///
 /// Layers, outermost first: tracing of every request; panics turned into 500 `internal`
-/// (the process keeps serving); the request timeout (503 `timeout`); response compression
-/// by `Accept-Encoding` (gzip, zstd); the body size limit that the JSON extractor applies
-/// before and after undoing `Content-Encoding`.
+/// (the process keeps serving); the head limits ([`limits::refuse_oversized`]: URI,
+/// headers, and a `Content-Length` over the body limit answered 413 at once, before the
+/// timeout starts and before any body is read); the request timeout (503 `timeout`);
+/// response compression by `Accept-Encoding` (gzip, zstd); the body size limit that the
+/// JSON extractor applies before and after undoing `Content-Encoding`.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     office::throttle_logins(routes::router())
@@ -76,6 +81,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::refuse_oversized,
+        ))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("handler panicked").into_response()
@@ -149,7 +158,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tracing::info!(addr = ?listener.local_addr().ok(), storage = state.storage.engine(), "serving");
-    axum::serve(listener, app(state))
+    // The listener gives hyper's own answers to unreadable requests our error body.
+    axum::serve(limits::JsonErrorListener(listener), app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("stopped");

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use sidak_core::region::Regions;
 use sidak_core::schema::{FieldType, Register};
 use sidak_core::validate::mask_nik;
-use sidak_core::{Kind, Record, RecordId};
+use sidak_core::{Kind, Record, RecordId, RecordV1};
 
 use super::auth::Supervisor;
 use super::params::{Params, rfc3339};
 use super::records::ListParams;
-use super::storage::{RecordFilter, RecordSummary};
+use super::storage::RecordSummary;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -63,7 +63,22 @@ fn header_line(kind: Kind) -> String {
         "needs_review",
         "cancelled_with_findings",
     ];
-    cols.extend(kind.schema().fields.iter().map(|f| f.name));
+    // A field named like a fixed column (`status`: the fixed column shows the displayed
+    // value, the field every competing one) is `field_<name>`, so every name is unique.
+    let fixed = cols.clone();
+    let fields: Vec<String> = kind
+        .schema()
+        .fields
+        .iter()
+        .map(|f| {
+            if fixed.contains(&f.name) {
+                format!("field_{}", f.name)
+            } else {
+                f.name.to_owned()
+            }
+        })
+        .collect();
+    cols.extend(fields.iter().map(String::as_str));
     let mut out = String::new();
     for (i, c) in cols.iter().enumerate() {
         if i > 0 {
@@ -127,50 +142,83 @@ fn row(out: &mut String, s: &RecordSummary, r: &Record, unmasked: bool) {
     out.push_str("\r\n");
 }
 
-struct Cursor {
-    state: AppState,
-    filter: RecordFilter,
+/// A chunk of records read for the export, with their states.
+type Rows = Vec<(RecordSummary, RecordV1)>;
+
+/// Where the export stands: the next chunk starts after `after`.
+struct Export<F> {
+    fetch: F,
     kind: Kind,
     unmasked: bool,
+    chunk: usize,
     after: Option<RecordId>,
     header: bool,
     done: bool,
 }
 
-async fn next_chunk(mut c: Cursor) -> Option<(Result<Bytes, std::io::Error>, Cursor)> {
-    if c.done {
-        return None;
-    }
-    let mut out = String::new();
-    if !c.header {
-        c.header = true;
-        out.push_str(&header_line(c.kind));
-    }
-    let chunk = match super::store(&c.state) {
-        Ok(store) => store.export_chunk(&c.filter, c.after, CHUNK).await,
-        Err(e) => Err(crate::storage::StorageError::Unavailable(e.message)),
+/// The CSV of `kind` as a stream of chunks, each read by `fetch(after)` (at most `chunk`
+/// records with ids after `after`; fewer means the end).
+///
+/// A failure after the first chunk went out (the database, or a stored record that no
+/// longer decodes) ends the stream with an error, which makes hyper abort the response
+/// without its final chunk: the client sees a broken download, never a shorter file that
+/// looks complete. A failure before the first chunk is the same (the status line is sent
+/// with the first bytes of the body, so it is already 200).
+fn csv_stream<F, Fut>(
+    kind: Kind,
+    unmasked: bool,
+    chunk: usize,
+    fetch: F,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    F: FnMut(Option<RecordId>) -> Fut,
+    Fut: std::future::Future<Output = Result<Rows, ApiError>>,
+{
+    let start = Export {
+        fetch,
+        kind,
+        unmasked,
+        chunk,
+        after: None,
+        header: false,
+        done: false,
     };
-    match chunk {
-        Ok(rows) => {
-            c.done = rows.len() < CHUNK;
-            c.after = rows.last().map(|(s, _)| s.id);
-            for (s, w) in &rows {
-                match w.decode() {
-                    Ok(r) => row(&mut out, s, &r, c.unmasked),
-                    Err(e) => {
-                        tracing::error!(record = %s.id, error = %e, "export: stored record unreadable")
+    futures::stream::unfold(start, |mut c| async move {
+        if c.done {
+            return None;
+        }
+        let mut out = String::new();
+        if !c.header {
+            c.header = true;
+            out.push_str(&header_line(c.kind));
+        }
+        let failed = |c: &mut Export<F>, what: String| {
+            tracing::error!(error = %what, "export failed mid-stream; the response is cut");
+            c.done = true;
+            Err(std::io::Error::other("export failed"))
+        };
+        match (c.fetch)(c.after).await {
+            Ok(rows) => {
+                c.done = rows.len() < c.chunk;
+                c.after = rows.last().map(|(s, _)| s.id);
+                for (s, w) in &rows {
+                    match w.decode() {
+                        Ok(r) => row(&mut out, s, &r, c.unmasked),
+                        Err(e) => {
+                            let e =
+                                failed(&mut c, format!("stored record {} unreadable: {e}", s.id));
+                            return Some((e, c));
+                        }
                     }
                 }
+                Some((Ok(Bytes::from(out)), c))
             }
-            Some((Ok(Bytes::from(out)), c))
+            Err(e) => {
+                let e = failed(&mut c, e.to_string());
+                Some((e, c))
+            }
         }
-        Err(e) => {
-            // The status line is gone already; cutting the body tells the client it is incomplete.
-            tracing::error!(error = %e, "export failed mid-stream");
-            c.done = true;
-            Some((Err(std::io::Error::other("export failed")), c))
-        }
-    }
+    })
 }
 
 /// Streams the CSV of records of `kind` matching the filters of the record list.
@@ -187,16 +235,19 @@ pub async fn csv(
     };
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "CSV export")?;
     filter.kind = Some(kind);
-    let cursor = Cursor {
-        state,
-        filter,
-        kind,
-        unmasked,
-        after: None,
-        header: false,
-        done: false,
+    // Refuse a backend without office queries before the 200 goes out.
+    super::store(&state)?;
+    let fetch = move |after: Option<RecordId>| {
+        let state = state.clone();
+        let filter = filter.clone();
+        async move {
+            let rows = super::store(&state)?
+                .export_chunk(&filter, after, CHUNK)
+                .await?;
+            Ok(rows)
+        }
     };
-    let stream = futures::stream::unfold(cursor, next_chunk);
+    let stream = csv_stream(kind, unmasked, CHUNK, fetch);
     let mut res = Body::from_stream(stream).into_response();
     let h = res.headers_mut();
     h.insert(
@@ -214,6 +265,63 @@ pub async fn csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_names_are_unique_for_every_kind() {
+        for kind in [Kind::Worker, Kind::Company, Kind::Visit, Kind::Finding] {
+            let line = header_line(kind);
+            let cols: Vec<&str> = line.trim_end().split(',').collect();
+            let unique: std::collections::HashSet<&str> = cols.iter().copied().collect();
+            assert_eq!(unique.len(), cols.len(), "{line}");
+        }
+    }
+
+    /// A stream that fails after its first chunk went out reaches the client as a broken
+    /// download, not as a complete-looking file.
+    #[tokio::test]
+    async fn a_failure_mid_stream_is_an_error_for_the_client() {
+        let mut calls = 0;
+        let fetch = move |_after: Option<RecordId>| {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n == 1 {
+                    // A full chunk of zero records: more may follow.
+                    Ok(Vec::new())
+                } else {
+                    Err(ApiError::internal("database went away"))
+                }
+            }
+        };
+        let body = std::sync::Mutex::new(Some(csv_stream(Kind::Worker, false, 0, fetch)));
+        let body = std::sync::Arc::new(body);
+        let app = axum::Router::new().route(
+            "/x.csv",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move {
+                    let stream = body.lock().expect("lock").take().expect("one request");
+                    Body::from_stream(stream)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        // Either the head never arrives complete or the body breaks: both are errors.
+        let text = match reqwest::get(format!("http://{addr}/x.csv")).await {
+            Ok(res) => res.text().await,
+            Err(e) => Err(e),
+        };
+        assert!(
+            text.is_err(),
+            "a cut export must not read as a complete file: {text:?}"
+        );
+    }
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {

@@ -1,18 +1,34 @@
-//! `GET /v1/openapi.json`: the OpenAPI 3.1 description of the office API. Public: it
-//! describes the endpoints and holds no data. Built from [`super::ROUTES`] plus the
-//! parameters and bodies below, so a route cannot be served without being described
-//! (a unit test checks every route is here).
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 description of every endpoint: the sync
+//! protocol (enroll, push, pull, sync, info, health), login, the admin API and the office
+//! API. Public: it describes the endpoints and holds no data. The office part is built
+//! from [`super::ROUTES`] plus the parameters and bodies below, so an office route cannot
+//! be served without being described (a unit test checks); the rest is [`server_paths`].
+//! The sync messages are the JSON Schemas of `proto/schema/`, embedded at build time with
+//! their references rewritten to `#/components/schemas/...` ([`proto_schemas`]), so the
+//! description, the schemas and the vectors cannot drift apart. Every error answer is
+//! documented with the one error body, `proto/schema/error.v1.json`.
 
 use serde_json::{Map, Value as Json, json};
 
 use super::ROUTES;
 
+/// A date as the office reads it (`YYYY-MM-DD`, a real day from 1970); empty is refused.
+const DATE: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
 fn param(name: &str, location: &str, schema: Json, description: &str) -> Json {
     json!({"name": name, "in": location, "required": location == "path", "schema": schema, "description": description})
 }
 
+/// Text the office accepts in a query parameter: no control characters (they are refused).
+const TEXT: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 fn q(name: &str, ty: &str, description: &str) -> Json {
-    param(name, "query", json!({"type": ty}), description)
+    let schema = if ty == "string" {
+        json!({"type": ty, "pattern": TEXT})
+    } else {
+        json!({"type": ty})
+    };
+    param(name, "query", schema, description)
 }
 
 fn list_filters() -> Vec<Json> {
@@ -24,22 +40,23 @@ fn list_filters() -> Vec<Json> {
             "Only this kind",
         ),
         q("status", "string", "Only this status value"),
-        q(
+        param(
             "region",
-            "string",
+            "query",
+            json!({"type": "string", "pattern": "^[0-9]{1,10}$"}),
             "Kemendagri code prefix (73, 7371, 737101, 7371011001)",
         ),
         q("officer", "string", "Officer id of the creating device"),
         param(
             "from",
             "query",
-            json!({"type": "string", "format": "date"}),
+            json!({"type": "string", "format": "date", "pattern": DATE}),
             "Created on or after (office time, WITA)",
         ),
         param(
             "to",
             "query",
-            json!({"type": "string", "format": "date"}),
+            json!({"type": "string", "format": "date", "pattern": DATE}),
             "Created on or before",
         ),
         q(
@@ -84,7 +101,12 @@ fn paging() -> Vec<Json> {
             json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
             "Page size",
         ),
-        q("cursor", "string", "next_cursor of the previous page"),
+        param(
+            "cursor",
+            "query",
+            json!({"type": "string", "pattern": "^[0-9]{1,19}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}),
+            "next_cursor of the previous page",
+        ),
     ]
 }
 
@@ -144,7 +166,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 json!({"type": "object", "required": ["field"], "additionalProperties": false,
                 "properties": {
                     "field": {"type": "string"},
-                    "pick": {"type": "string", "description": "hlc of the competing value chosen"},
+                    "pick": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+@[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "description": "hlc of the competing value chosen"},
                     "value": {"description": "a new value instead (text, integer or boolean)"},
                     "note": note()}}),
             )),
@@ -263,13 +285,13 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 param(
                     "from",
                     "query",
-                    json!({"type": "string", "format": "date"}),
+                    json!({"type": "string", "format": "date", "pattern": DATE}),
                     "Created on or after",
                 ),
                 param(
                     "to",
                     "query",
-                    json!({"type": "string", "format": "date"}),
+                    json!({"type": "string", "format": "date", "pattern": DATE}),
                     "Created on or before",
                 ),
             ],
@@ -289,7 +311,17 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "revoked_ms": {"type": ["integer", "null"]}}}}}}),
         ),
         ("GET", "/v1/office/export.csv") => (
-            list_filters(),
+            list_filters()
+                .into_iter()
+                .map(|mut p| {
+                    if p["name"] == "kind" {
+                        p["required"] = json!(true);
+                        p["description"] =
+                            json!("The kind to export (required: each kind has its own columns)");
+                    }
+                    p
+                })
+                .collect(),
             None,
             json!({"type": "string", "description": "text/csv: fixed columns then the kind's fields; competing values joined by \" | \", set members by \";\""}),
         ),
@@ -299,6 +331,398 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
 
 fn error(description: &str) -> Json {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The errors any endpoint may answer, whatever it does: limits at the edge, timeouts, bugs.
+fn common_errors(responses: &mut Json) {
+    let common = [
+        (
+            "413",
+            "payload_too_large: the body (announced or after decompression) is over max_body_bytes",
+        ),
+        ("414", "uri_too_long: the path and query are over 8 KiB"),
+        ("415", "unsupported_media_type, unsupported_encoding"),
+        ("431", "header_too_large: headers over 32 KiB or 100 lines"),
+        (
+            "500",
+            "internal: a bug; details only in the server log; retrying is safe",
+        ),
+        (
+            "503",
+            "unavailable, timeout, office_unavailable: retry with backoff",
+        ),
+        (
+            "default",
+            "any other error, with its stable code (docs/protocol.md)",
+        ),
+    ];
+    for (status, description) in common {
+        if responses.get(status).is_none() {
+            responses[status] = error(description);
+        }
+    }
+}
+
+/// The JSON Schemas of `proto/schema/`, by component name.
+const PROTO: &[(&str, &str, &str)] = &[
+    (
+        "EnrollRequest",
+        "enroll-request.v1.json",
+        include_str!("../../../../proto/schema/enroll-request.v1.json"),
+    ),
+    (
+        "EnrollResponse",
+        "enroll-response.v1.json",
+        include_str!("../../../../proto/schema/enroll-response.v1.json"),
+    ),
+    (
+        "Error",
+        "error.v1.json",
+        include_str!("../../../../proto/schema/error.v1.json"),
+    ),
+    (
+        "InfoResponse",
+        "info-response.v1.json",
+        include_str!("../../../../proto/schema/info-response.v1.json"),
+    ),
+    (
+        "Op",
+        "op.v1.json",
+        include_str!("../../../../proto/schema/op.v1.json"),
+    ),
+    (
+        "PullRequest",
+        "pull-request.v1.json",
+        include_str!("../../../../proto/schema/pull-request.v1.json"),
+    ),
+    (
+        "PullResponse",
+        "pull-response.v1.json",
+        include_str!("../../../../proto/schema/pull-response.v1.json"),
+    ),
+    (
+        "PushRequest",
+        "push-request.v1.json",
+        include_str!("../../../../proto/schema/push-request.v1.json"),
+    ),
+    (
+        "PushResponse",
+        "push-response.v1.json",
+        include_str!("../../../../proto/schema/push-response.v1.json"),
+    ),
+    (
+        "Record",
+        "record.v1.json",
+        include_str!("../../../../proto/schema/record.v1.json"),
+    ),
+    (
+        "SyncRequest",
+        "sync-request.v1.json",
+        include_str!("../../../../proto/schema/sync-request.v1.json"),
+    ),
+    (
+        "SyncResponse",
+        "sync-response.v1.json",
+        include_str!("../../../../proto/schema/sync-response.v1.json"),
+    ),
+];
+
+/// Rewrites the references of the schema `name` (`op.v1.json`, `op.v1.json#/$defs/x`,
+/// `#/$defs/x`) to point into `#/components/schemas`, and drops `$schema`/`$id`.
+fn rewrite_refs(v: &mut Json, name: &str) {
+    match v {
+        Json::Object(m) => {
+            m.remove("$schema");
+            m.remove("$id");
+            if let Some(Json::String(r)) = m.get_mut("$ref") {
+                let (file, pointer) = r.split_once('#').unwrap_or((r.as_str(), ""));
+                let target = if file.is_empty() {
+                    name
+                } else {
+                    PROTO
+                        .iter()
+                        .find(|(_, f, _)| *f == file)
+                        .map_or("Error", |(n, _, _)| n)
+                };
+                *r = format!("#/components/schemas/{target}{pointer}");
+            }
+            for x in m.values_mut() {
+                rewrite_refs(x, name);
+            }
+        }
+        Json::Array(a) => a.iter_mut().for_each(|x| rewrite_refs(x, name)),
+        _ => {}
+    }
+}
+
+/// The sync messages' schemas as OpenAPI components.
+pub fn proto_schemas() -> Map<String, Json> {
+    PROTO
+        .iter()
+        .map(|(name, _, text)| {
+            let mut schema: Json =
+                serde_json::from_str(text).expect("proto/schema holds valid JSON");
+            rewrite_refs(&mut schema, name);
+            ((*name).to_owned(), schema)
+        })
+        .collect()
+}
+
+fn schema_ref(name: &str) -> Json {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_body(schema: Json) -> Json {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn ok(status: &str, schema: Json) -> Json {
+    json!({status: {"description": "OK", "content": {"application/json": {"schema": schema}}}})
+}
+
+/// One operation outside the office API.
+fn operation(
+    summary: &str,
+    security: Option<&str>,
+    request: Option<Json>,
+    mut responses: Json,
+) -> Json {
+    if security.is_some() {
+        responses["401"] =
+            error("unauthorized (no, unknown or the wrong kind of token), device_revoked");
+    }
+    if request.is_some() {
+        responses["400"] = error(
+            "bad_json, invalid_message, unsupported_protocol, bad_encoding and the endpoint's own codes",
+        );
+    }
+    common_errors(&mut responses);
+    let mut op = json!({"summary": summary, "responses": responses});
+    op["security"] = match security {
+        Some(s) => json!([{s: []}]),
+        None => json!([]),
+    };
+    if let Some(r) = request {
+        op["requestBody"] = r;
+    }
+    op
+}
+
+fn name_schema(max: usize) -> Json {
+    json!({"type": "string", "pattern": format!("^[A-Za-z0-9._-]{{1,{max}}}$")})
+}
+
+/// Every endpoint outside `/v1/office`: health, the sync protocol, login and the admin API.
+fn server_paths() -> Map<String, Json> {
+    let officer = json!({"type": "object", "required": ["id", "name", "scope"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "scope": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{2,10}$"}}}});
+    let scope_list = json!({"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": "^[0-9]{2,10}$"},
+        "description": "Kemendagri region code prefixes that exist (province 73, regency 7371, district 737101, village 7371011001); unknown codes are 400 invalid_scope"});
+    let user = json!({"type": "object", "required": ["username", "role"], "properties": {
+        "username": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "supervisor", "officer"]}}});
+    let device = json!({"type": "object", "required": ["device_id", "officer_id", "enrolled_ms", "set_aside"], "properties": {
+        "device_id": {"type": "string", "format": "uuid"}, "officer_id": {"type": "string"},
+        "name": {"type": ["string", "null"]}, "enrolled_ms": {"type": "integer"},
+        "last_sync_ms": {"type": ["integer", "null"]}, "revoked_ms": {"type": ["integer", "null"]},
+        "status": {"type": ["object", "null"]}, "clock_offset_ms": {"type": ["integer", "null"]},
+        "set_aside": {"type": "integer"}}});
+    let id = |description: &str| json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": description});
+    let mut p = Map::new();
+    let mut put = |path: &str, method: &str, op: Json| {
+        let entry = p.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    };
+    put(
+        "/healthz",
+        "get",
+        operation(
+            "Is the process up (for load balancers)",
+            None,
+            None,
+            ok(
+                "200",
+                json!({"type": "object", "required": ["status", "storage"], "properties": {
+            "status": {"const": "ok"}, "storage": {"type": "string"}}}),
+            ),
+        ),
+    );
+    put(
+        "/v1/info",
+        "get",
+        operation(
+            "Protocol versions, server clock and limits (no authentication)",
+            None,
+            None,
+            ok("200", schema_ref("InfoResponse")),
+        ),
+    );
+    put(
+        "/v1/openapi.json",
+        "get",
+        operation(
+            "This description",
+            None,
+            None,
+            ok("200", json!({"type": "object"})),
+        ),
+    );
+    let mut enroll = operation(
+        "Exchange a one-time enrollment code for a device id and token",
+        None,
+        Some(json_body(schema_ref("EnrollRequest"))),
+        ok("200", schema_ref("EnrollResponse")),
+    );
+    enroll["responses"]["401"] = error("invalid_code, code_expired, code_used");
+    put("/v1/enroll", "post", enroll);
+    let mut push = operation(
+        "Push one numbered batch of ops",
+        Some("device"),
+        Some(json_body(schema_ref("PushRequest"))),
+        ok("200", schema_ref("PushResponse")),
+    );
+    push["responses"]["409"] = error("batch_mismatch: the batch_seq was used for different ops");
+    put("/v1/push", "post", push);
+    put(
+        "/v1/pull",
+        "post",
+        operation(
+            "Pull one page of other devices' ops in the scope",
+            Some("device"),
+            Some(json_body(schema_ref("PullRequest"))),
+            ok("200", schema_ref("PullResponse")),
+        ),
+    );
+    let mut sync = operation(
+        "Push (optional) then pull, in one call",
+        Some("device"),
+        Some(json_body(schema_ref("SyncRequest"))),
+        ok("200", schema_ref("SyncResponse")),
+    );
+    sync["responses"]["409"] = error("batch_mismatch");
+    put("/v1/sync", "post", sync);
+    let login_body = json!({"type": "object", "additionalProperties": false, "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});
+    let mut login = operation(
+        "Log in: password to office session token",
+        None,
+        Some(json_body(login_body)),
+        ok(
+            "200",
+            json!({"type": "object", "required": ["token", "username", "role", "expires_ms"], "properties": {
+            "token": {"type": "string"}, "username": {"type": "string"},
+            "role": {"type": "string", "enum": ["admin", "supervisor", "officer"]}, "expires_ms": {"type": "integer"}}}),
+        ),
+    );
+    login["responses"]["401"] = error("invalid_credentials: wrong user name or password");
+    login["responses"]["429"] = error("too_many_attempts: login throttled (Retry-After)");
+    put("/v1/login", "post", login);
+    put(
+        "/v1/logout",
+        "post",
+        operation(
+            "End the caller's session",
+            Some("session"),
+            None,
+            json!({"204": {"description": "Logged out"}}),
+        ),
+    );
+    put(
+        "/v1/me",
+        "get",
+        operation(
+            "Who the session belongs to",
+            Some("session"),
+            None,
+            ok("200", user.clone()),
+        ),
+    );
+    let admin = |summary: &str, request: Option<Json>, responses: Json| {
+        let mut op = operation(summary, Some("session"), request, responses);
+        op["responses"]["403"] = error("forbidden: the role may not do this");
+        op["responses"]["404"] = error("not_found: no such officer or device");
+        op
+    };
+    let mut create_officer = admin(
+        "Create an officer with a scope (admin)",
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false, "required": ["name", "scope"], "properties": {
+            "id": {"anyOf": [name_schema(64), {"type": "null"}], "description": "Employee number; generated when absent"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+            "scope": scope_list.clone()}}),
+        )),
+        ok("201", officer.clone()),
+    );
+    create_officer["responses"]["409"] = error("already_exists: the officer id is taken");
+    put("/v1/admin/officers", "post", create_officer);
+    put(
+        "/v1/admin/officers",
+        "get",
+        admin(
+            "List officers (admin, supervisor)",
+            None,
+            ok("200", json!({"type": "array", "items": officer.clone()})),
+        ),
+    );
+    let mut get_officer = admin(
+        "One officer (admin, supervisor)",
+        None,
+        ok("200", officer.clone()),
+    );
+    get_officer["parameters"] = json!([id("Officer id")]);
+    put("/v1/admin/officers/{id}", "get", get_officer);
+    let mut scope = admin(
+        "Replace an officer's scope (admin)",
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false, "required": ["scope"],
+            "properties": {"scope": scope_list}}),
+        )),
+        ok("200", officer),
+    );
+    scope["parameters"] = json!([id("Officer id")]);
+    put("/v1/admin/officers/{id}/scope", "put", scope);
+    let mut code = admin(
+        "Issue a one-time enrollment code (admin)",
+        Some(
+            json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+            "properties": {"ttl_minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": 43200}}}}}}),
+        ),
+        ok(
+            "201",
+            json!({"type": "object", "required": ["code", "officer_id", "expires_ms"], "properties": {
+            "code": {"type": "string"}, "officer_id": {"type": "string"}, "expires_ms": {"type": "integer"}}}),
+        ),
+    );
+    code["parameters"] = json!([id("Officer id")]);
+    put("/v1/admin/officers/{id}/enrollment-codes", "post", code);
+    put(
+        "/v1/admin/devices",
+        "get",
+        admin(
+            "List devices (admin, supervisor)",
+            None,
+            ok("200", json!({"type": "array", "items": device.clone()})),
+        ),
+    );
+    let mut revoke = admin(
+        "Revoke a device (admin): its token stops working at once",
+        None,
+        ok("200", device),
+    );
+    revoke["parameters"] = json!([id("Device id")]);
+    put("/v1/admin/devices/{id}/revoke", "post", revoke);
+    let mut new_user = admin(
+        "Create an office user (admin)",
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false, "required": ["username", "password", "role"], "properties": {
+            "username": name_schema(64), "password": {"type": "string", "minLength": 10},
+            "role": {"type": "string", "enum": ["admin", "supervisor", "officer"]}}}),
+        )),
+        ok("201", user),
+    );
+    new_user["responses"]["409"] = error("already_exists: the user name is taken");
+    put("/v1/admin/users", "post", new_user);
+    p
 }
 
 /// The description.
@@ -324,6 +748,7 @@ pub fn spec() -> Json {
                 "409": error("stale: the data changed since it was read (already resolved, linked or handled)"),
             }
         });
+        common_errors(&mut op["responses"]);
         if let Some(b) = request {
             op["requestBody"] = b;
         }
@@ -332,6 +757,8 @@ pub fn spec() -> Json {
             .or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = op;
     }
+    paths.extend(server_paths());
+    let mut schemas = proto_schemas();
     let summary = json!({"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"},
         "kind": {"type": "string"}, "region": {"type": "string"},
@@ -348,18 +775,19 @@ pub fn spec() -> Json {
         "total": {"type": "integer"},
         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
         "by_category": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "occupation (workers) or compliance (companies)"}}});
-    json!({
+    let mut out = json!({
         "openapi": "3.1.0",
         "info": {
-            "title": "sidak central-office API",
+            "title": "sidak sync server and central-office API",
             "version": "1",
-            "description": "For supervisors and admins of the branch office: review what the field collected, resolve conflicts, link duplicates, report coverage, export. Every endpoint needs an office session token (POST /v1/login) as Authorization: Bearer. Office writes are ops in the sync log: devices receive them at their next pull. See docs/office.md."
+            "description": "Protocol v1 for field devices (enroll, push, pull, sync: docs/protocol.md; messages as in proto/schema), login and the admin API, and the central office for supervisors and admins: review what the field collected, resolve conflicts, link duplicates, report coverage, export (docs/office.md). Device endpoints need a device token (POST /v1/enroll), office and admin endpoints an office session token (POST /v1/login), both as Authorization: Bearer. Every error is a status plus {code, message}."
         },
         "paths": paths,
         "components": {
-            "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "description": "sds_... token from POST /v1/login (role supervisor or admin)"}},
+            "securitySchemes": {
+                "session": {"type": "http", "scheme": "bearer", "description": "sds_... token from POST /v1/login (role supervisor or admin)"},
+                "device": {"type": "http", "scheme": "bearer", "description": "sdd_... token from POST /v1/enroll"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
                 "RecordSummary": summary,
                 "Field": {"type": "object", "properties": {
                     "name": {"type": "string"}, "label": {"type": "string"}, "register": {"type": "string", "enum": ["lww", "mv", "set"]},
@@ -397,7 +825,11 @@ pub fn spec() -> Json {
                     "actions": {"type": "array", "items": {"type": "integer"}}}}
             }
         }
-    })
+    });
+    if let Some(m) = out["components"]["schemas"].as_object_mut() {
+        m.append(&mut schemas);
+    }
+    out
 }
 
 /// Serves [`spec`].

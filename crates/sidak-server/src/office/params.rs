@@ -9,6 +9,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A query string parsed into `T` (unknown parameters refused), errors as `invalid_message`.
+///
+/// A parameter holding a control character (NUL, a line break, DEL, ...) is refused, naming
+/// the parameter: no office value contains one, and a NUL would end the text early in
+/// SQLite's `LIKE`, so `q=%00` would have matched every record.
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
 
@@ -16,6 +20,16 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+            for (name, value) in &pairs {
+                if name.chars().chain(value.chars()).any(char::is_control) {
+                    return Err(ApiError::invalid_message(format!(
+                        "parameter {:?} must not contain control characters (such as NUL or a line break)",
+                        clip(&name.replace(char::is_control, "?"))
+                    )));
+                }
+            }
+        }
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(v)| Params(v))
             .map_err(|e| ApiError::invalid_message(format!("bad query string: {}", e.body_text())))
@@ -109,17 +123,14 @@ pub fn rfc3339(ms: u64) -> String {
     )
 }
 
-/// The filter range `[from, to]` of two optional dates, `to` inclusive.
+/// The filter range `[from, to]` of two optional dates, `to` inclusive. A parameter given
+/// empty (`to=`) is refused like any other string that is not a date: leave it out instead.
 pub fn date_range(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<u64>, Option<u64>), ApiError> {
-    let from = from
-        .filter(|s| !s.is_empty())
-        .map(|s| day_start_ms(s, "from"))
-        .transpose()?;
+    let from = from.map(|s| day_start_ms(s, "from")).transpose()?;
     let to = to
-        .filter(|s| !s.is_empty())
         .map(|s| day_start_ms(s, "to").map(|t| t + DAY_MS as u64))
         .transpose()?;
     Ok((from, to))
@@ -138,5 +149,10 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-24T16:00:00Z");
         assert!(day_start_ms("2026-02-30", "from").is_err());
         assert!(day_start_ms("26-02-03", "from").is_err());
+        assert!(
+            date_range(None, Some("")).is_err(),
+            "an empty date is not a date"
+        );
+        assert_eq!(date_range(None, None).expect("no dates"), (None, None));
     }
 }

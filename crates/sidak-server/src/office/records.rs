@@ -86,7 +86,7 @@ impl ListParams {
                 clip(r)
             )));
         }
-        let (from_ms, to_ms) = date_range(nonempty(&self.from), nonempty(&self.to))?;
+        let (from_ms, to_ms) = date_range(self.from.as_deref(), self.to.as_deref())?;
         Ok(RecordFilter {
             kind,
             status: nonempty(&self.status).map(str::to_owned),
