@@ -412,3 +412,216 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
     let mut b = server.device("ani", "b").await;
     assert_eq!(sync(&mut b, &server.url).await.pulled, 0);
 }
+
+/// Issue 10, item 4: a server restored from an older copy of its database loses nothing that
+/// a device still holds. The devices' cursors name ops the restored log no longer has, so
+/// their next pull is `cursor_reset`; they pull from the start and offer every acknowledged
+/// op again; the server takes back what the restore lost.
+#[tokio::test]
+async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    let mut b = server.device("ani", "b").await;
+    let w1 = a
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900003", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    sync(&mut a, &server.url).await;
+    sync(&mut b, &server.url).await;
+    // The backup: a consistent copy of the live database.
+    let backup = server.dir.path().join("backup.sqlite");
+    rusqlite::Connection::open(server.dir.path().join("server.sqlite"))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    // After it: more edits, acknowledged and pulled by both.
+    let w2 = a
+        .create(Kind::Worker, MAKASSAR, &worker("7371014107850002", "Siti"))
+        .unwrap()
+        .id;
+    a.update(w1, &Changes::new().set("phone", "081299990000"))
+        .unwrap();
+    sync(&mut a, &server.url).await;
+    let w3 = b
+        .create(Kind::Worker, MAKASSAR_2, &worker("7371015506900011", "Nur"))
+        .unwrap()
+        .id;
+    sync(&mut b, &server.url).await;
+    sync(&mut a, &server.url).await;
+    // The restore: the file copied back.
+    let dir = server.stop().await;
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("server.sqlite{ext}")));
+    }
+    std::fs::copy(&backup, dir.path().join("server.sqlite")).unwrap();
+    let server = Server::start_in(dir).await;
+    let ra = sync(&mut a, &server.url).await;
+    assert!(ra.reoffered, "{ra:?}");
+    let rb = sync(&mut b, &server.url).await;
+    assert!(rb.reoffered, "{rb:?}");
+    sync(&mut a, &server.url).await;
+    let mut fresh = server.device("ani", "fresh").await;
+    sync(&mut fresh, &server.url).await;
+    for w in [w1, w2, w3] {
+        assert!(fresh.get(w).unwrap().is_some(), "{w} lost in the restore");
+    }
+    assert_eq!(
+        fresh.get(w1).unwrap().unwrap().record.get_str("phone"),
+        Some("081299990000")
+    );
+    assert_eq!(states(&fresh), states(&a));
+    assert_eq!(states(&fresh), states(&b));
+    assert!(a.refused().unwrap().is_empty() && b.refused().unwrap().is_empty());
+}
+
+/// Issue 10, items 3 and 7: a phone a day ahead creates a record and edits it; both are set
+/// aside (the edit waits with its creation, `record_set_aside`). Once its date is right the
+/// next sync re-stamps them, the server settles the set-aside copies, everything lands, and
+/// the next edit syncs normally.
+#[tokio::test]
+async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut phone = server.device("ani", "phone").await;
+    let ahead = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(86_400_000));
+    let skew = ahead.clone();
+    phone.set_wall_clock(Box::new(move || {
+        sidak_core::hlc::unix_ms(std::time::SystemTime::now())
+            + skew.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    let w = phone
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900003", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    phone
+        .update(w, &Changes::new().set("phone", "081200000001"))
+        .unwrap();
+    let r = sync(&mut phone, &server.url).await;
+    let codes: Vec<&str> = r.set_aside.iter().map(|x| x.code.as_str()).collect();
+    assert_eq!(codes, vec!["clock_ahead", "record_set_aside"], "{r:?}");
+    // The date is fixed.
+    ahead.store(0, std::sync::atomic::Ordering::SeqCst);
+    let r = sync(&mut phone, &server.url).await;
+    assert!(r.restamped >= 2, "{r:?}");
+    assert!(phone.refused().unwrap().is_empty(), "{:?}", phone.refused());
+    phone
+        .update(w, &Changes::new().set("phone", "081200000002"))
+        .unwrap();
+    let r = sync(&mut phone, &server.url).await;
+    assert_eq!((r.accepted, r.set_aside.len()), (1, 0), "{r:?}");
+    let mut fresh = server.device("ani", "fresh").await;
+    sync(&mut fresh, &server.url).await;
+    assert_eq!(
+        fresh.get(w).unwrap().unwrap().record.get_str("phone"),
+        Some("081200000002")
+    );
+    assert_eq!(states(&fresh), states(&phone));
+    let aside = server
+        .admin(
+            reqwest::Method::GET,
+            "/v1/office/set-aside?all=true",
+            serde_json::json!(null),
+        )
+        .await;
+    let items = aside["items"]
+        .as_array()
+        .or(aside.as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(items.len(), 2, "{aside}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["resolution"]["action"] == "restamped"),
+        "{aside}"
+    );
+}
+
+/// Issue 10, item 2: two phones a day ahead set the same multi-value field; both edits are set
+/// aside; the supervisor accepts both: both values remain, as a conflict, on the server and on
+/// both phones alike (each phone's copy is replaced by the office's op).
+#[tokio::test]
+async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    let mut b = server.device("ani", "b").await;
+    let company = a
+        .create(
+            Kind::Company,
+            MAKASSAR,
+            &Changes::new()
+                .set("name", "CV Maju")
+                .set("compliance", "unknown")
+                .set("status", "active"),
+        )
+        .unwrap()
+        .id;
+    let visit = a
+        .create(
+            Kind::Visit,
+            MAKASSAR,
+            &Changes::new()
+                .set("company", company.to_string())
+                .set("status", "in_progress")
+                .set("workers_observed", 30i64),
+        )
+        .unwrap()
+        .id;
+    sync(&mut a, &server.url).await;
+    sync(&mut b, &server.url).await;
+    for (dev, n) in [(&mut a, 40i64), (&mut b, 45i64)] {
+        dev.set_wall_clock(Box::new(|| {
+            sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 86_400_000
+        }));
+        dev.update(visit, &Changes::new().set("workers_observed", n))
+            .unwrap();
+        let r = sync(dev, &server.url).await;
+        assert_eq!(r.set_aside.len(), 1, "{r:?}");
+    }
+    let aside = server
+        .admin(
+            reqwest::Method::GET,
+            "/v1/office/set-aside",
+            serde_json::json!(null),
+        )
+        .await;
+    let items = aside["items"]
+        .as_array()
+        .or(aside.as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(items.len(), 2, "{aside}");
+    for i in &items {
+        server
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/office/set-aside/{}/accept", i["id"]),
+                serde_json::json!({"note": "checked the photo"}),
+            )
+            .await;
+    }
+    let mut fresh = server.device("ani", "fresh").await;
+    sync(&mut fresh, &server.url).await;
+    let held = fresh.get(visit).unwrap().unwrap().record;
+    let mut values: Vec<i64> = held
+        .values("workers_observed")
+        .iter()
+        .filter_map(|s| s.value.as_int())
+        .collect();
+    values.sort();
+    assert_eq!(values, vec![40, 45], "both values kept, as a conflict");
+    for dev in [&mut a, &mut b] {
+        sync(dev, &server.url).await;
+        assert_eq!(dev.get(visit).unwrap().unwrap().record, held);
+    }
+}

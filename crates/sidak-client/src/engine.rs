@@ -354,6 +354,11 @@ impl<T: Transport> Session<'_, T> {
 
     fn record_page(&mut self, store: &mut Store, page: &PullResponse) -> Result<(), SyncError> {
         let out = store.apply_page(page)?;
+        // A pull also tells the server's time: a phone with only set-aside ops (nothing to
+        // push) comes back from its wrong clock here; what it queues is pushed next.
+        if let Some(rec) = store.recover_clock(page.server_time_ms)? {
+            self.report.restamped += u64::from(rec.restamped) + u64::from(rec.requeued);
+        }
         let r = &mut self.report;
         r.pages += 1;
         r.pulled += u64::from(out.ops);

@@ -130,8 +130,8 @@ pub struct Known {
     pub records: HashMap<RecordId, Record>,
     /// Ops of [`Needs::hlcs`] already in the log, by timestamp.
     pub logged: HashMap<Hlc, OpV1>,
-    /// Kinds of referenced records that exist.
-    pub kinds: HashMap<RecordId, Kind>,
+    /// Kinds and regions of referenced records that exist.
+    pub kinds: HashMap<RecordId, (Kind, String)>,
     /// Set-aside ops of [`Needs::hlcs`], by timestamp.
     pub set_aside: HashMap<Hlc, SetAside>,
     /// Records of [`Needs::records`] the server does not hold but that have an op waiting at
@@ -197,17 +197,22 @@ pub fn needs(batch: &Batch) -> Needs {
     n
 }
 
+/// What the validator may learn of referenced records: only those in the device's scope. A
+/// record outside it answers exactly as one that does not exist, so a reference check never
+/// tells a device that a record exists elsewhere, nor its kind.
 struct Refs<'a> {
-    kinds: &'a HashMap<RecordId, Kind>,
+    kinds: &'a HashMap<RecordId, (Kind, String)>,
     states: &'a HashMap<RecordId, Record>,
+    scope: &'a [String],
 }
 
 impl References for Refs<'_> {
     fn kind_of(&self, id: RecordId) -> Option<Kind> {
-        self.states
-            .get(&id)
-            .map(|r| r.kind)
-            .or_else(|| self.kinds.get(&id).copied())
+        let (kind, region) = match self.states.get(&id) {
+            Some(r) => (r.kind, r.region.as_str()),
+            None => self.kinds.get(&id).map(|(k, r)| (*k, r.as_str()))?,
+        };
+        scope::covers(self.scope, region).then_some(kind)
     }
 }
 
@@ -477,6 +482,7 @@ impl Judge<'_> {
             &Refs {
                 kinds: &self.known.kinds,
                 states: &self.known.records,
+                scope: &device.scope,
             },
         );
         let problems: Vec<ProblemV1> = report.problems.iter().map(ProblemV1::from).collect();
@@ -579,6 +585,151 @@ impl RecordRow {
                 None
             },
             updated: r.updated,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use sidak_core::{DeviceId, Edit};
+
+    const NOW: u64 = 1_764_000_000_000;
+    const VILLAGE: &str = "7371011001";
+
+    fn device(n: u128) -> DeviceAuth {
+        DeviceAuth {
+            device: DeviceId::from_u128(n),
+            officer_id: "o".into(),
+            scope: vec!["7371".into()],
+            revoked: false,
+            last_sync_ms: None,
+        }
+    }
+
+    /// A visit on the server, written by devices 1 and 2 (so its contexts name both).
+    fn visit() -> Record {
+        let id = RecordId::from_u128(7);
+        let company = RecordId::from_u128(8);
+        let create = Edit::create(
+            id,
+            Kind::Visit,
+            VILLAGE,
+            Hlc::new(NOW - 5_000, 0, DeviceId::from_u128(1)),
+        )
+        .set("company", company.to_string())
+        .and_then(|e| e.set("status", "in_progress"))
+        .and_then(|e| e.set("workers_observed", 3i64))
+        .expect("edit")
+        .finish();
+        let mut r = Record::for_op(&create);
+        r.apply(&create).expect("apply");
+        let next = Edit::update(&r, Hlc::new(NOW - 4_000, 0, DeviceId::from_u128(2)))
+            .set("workers_observed", 4i64)
+            .expect("edit")
+            .finish();
+        r.apply(&next).expect("apply");
+        r
+    }
+
+    /// Counters at and around every bound, and ordinary ones.
+    fn counter() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..5,
+            Just(1u64 << 32),
+            Just((1u64 << 32) + 1),
+            Just((1u64 << 53) - 1),
+            Just(1u64 << 53),
+            Just((1u64 << 53) + 1),
+            Just(u64::MAX),
+            any::<u64>(),
+        ]
+    }
+
+    fn stamp_ms() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(NOW),
+            NOW - 10_000..NOW + 1_000_000,
+            Just(sidak_core::hlc::MAX_MS),
+            any::<u64>(),
+        ]
+    }
+
+    prop_compose! {
+        /// A well-typed op on the visit (or a new record) with hostile counters, stamps and contexts.
+        fn hostile()(
+            new in any::<bool>(),
+            create in any::<bool>(),
+            ms in stamp_ms(),
+            counter in any::<u32>(),
+            field in prop::sample::select(vec!["workers_observed", "summary", "team", "status"]),
+            seen in prop::collection::vec((0u128..4, counter()), 0..3),
+        ) -> OpV1 {
+            let id = if new { RecordId::from_u128(99) } else { RecordId::from_u128(7) };
+            let (op, value) = match field {
+                "team" => ("add", serde_json::json!("budi")),
+                "workers_observed" => ("set", serde_json::json!(5)),
+                "status" => ("set", serde_json::json!("completed")),
+                _ => ("set", serde_json::json!("ok")),
+            };
+            let seen: std::collections::BTreeMap<DeviceId, u64> =
+                seen.into_iter().map(|(d, n)| (DeviceId::from_u128(d), n)).collect();
+            let mut changes = vec![sidak_core::wire::ChangeV1 {
+                op: op.into(), field: field.into(), value, seen,
+            }];
+            if create {
+                changes.push(sidak_core::wire::ChangeV1 {
+                    op: "set".into(), field: "company".into(),
+                    value: serde_json::json!(RecordId::from_u128(8).to_string()), seen: Default::default(),
+                });
+            }
+            OpV1 {
+                id, kind: "visit".into(), region: VILLAGE.into(),
+                hlc: Hlc::new(ms, counter, DeviceId::from_u128(1)),
+                create, changes, writer: None, restamps: None,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Issue 10, item 1: for every op the server accepts, whatever its counters, stamps and
+        /// contexts, the new state encodes and decodes (on the server and so on every device),
+        /// and the next honest write on top of it is accepted too.
+        #[test]
+        fn every_accepted_state_round_trips(ops in prop::collection::vec(hostile(), 1..6)) {
+            let base = visit();
+            let batch = Batch::new(1, ops.into_iter().map(PushedOp::Op).collect(), None);
+            let known = Known {
+                records: HashMap::from([(base.id, base.clone())]),
+                kinds: HashMap::from([(RecordId::from_u128(8), (Kind::Company, VILLAGE.to_owned()))]),
+                ..Known::default()
+            };
+            let out = ingest(&device(1), &batch, known, NOW, 600_000);
+            for state in &out.states {
+                let wire = RecordV1::from(state);
+                let text = serde_json::to_string(&wire).expect("encode");
+                let back: RecordV1 = serde_json::from_str(&text).expect("json");
+                prop_assert_eq!(&back.decode().expect("decodes"), state);
+                // Another device writes on top of what it pulled: accepted, and readable.
+                let next = Edit::update(state, Hlc::new(NOW, 0, DeviceId::from_u128(3)))
+                    .set("workers_observed", 9i64)
+                    .expect("edit")
+                    .finish();
+                let b2 = Batch::new(2, vec![PushedOp::Op(OpV1::from(&next))], None);
+                let k2 = Known {
+                    records: HashMap::from([(state.id, state.clone())]),
+                    kinds: HashMap::from([(RecordId::from_u128(8), (Kind::Company, VILLAGE.to_owned()))]),
+                    ..Known::default()
+                };
+                let o2 = ingest(&device(3), &b2, k2, NOW, 600_000);
+                prop_assert_eq!(o2.results[0].status, OpStatus::Accepted, "{:?}", o2.results[0]);
+                let w2 = RecordV1::from(&o2.states[0]);
+                prop_assert!(w2.decode().is_ok());
+            }
         }
     }
 }

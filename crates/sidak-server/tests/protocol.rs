@@ -1164,3 +1164,45 @@ async fn unreadable_path_ids_get_a_json_error() {
         s.stop().await;
     }
 }
+
+/// Issue 10, item 5: a reference to a record outside the device's scope answers exactly as a
+/// reference to a record that does not exist: it neither confirms the record nor names its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_outside_the_scope_answer_as_unknown_ones() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        s.officer("budi", &[PAREPARE]).await;
+        let mut a = s.device("andi").await;
+        let mut other = s.device("budi").await;
+        let elsewhere = other.register_worker(&v(PAREPARE, 0), "Nur");
+        other.push_all().await;
+        let nowhere = RecordId::new_v7(1_764_000_000_000, [5; 10]);
+        let mut answers = Vec::new();
+        for target in [elsewhere, nowhere] {
+            let id = a.new_id();
+            let hlc = a.stamp();
+            let op = Edit::create(id, sidak_core::Kind::Visit, v(MAKASSAR, 0), hlc)
+                .set("company", target.to_string())
+                .and_then(|e| e.set("status", "in_progress"))
+                .expect("edit")
+                .finish();
+            a.local(op);
+            let r = a.push().await;
+            let codes: Vec<String> = r.results[0]
+                .problems
+                .iter()
+                .map(|p| p.code.clone())
+                .collect();
+            let message = r.results[0]
+                .problems
+                .iter()
+                .map(|p| p.message.replace(&target.to_string(), "<id>"))
+                .collect::<Vec<_>>();
+            answers.push((r.results[0].status, codes, message));
+        }
+        assert_eq!(answers[0], answers[1], "{answers:?}");
+        assert!(!format!("{answers:?}").contains("worker"), "{answers:?}");
+        s.stop().await;
+    }
+}

@@ -204,18 +204,24 @@ impl Store {
         }
         let horizon = wall.saturating_add(CLOCK_OK_MS);
         let device = self.device_id().ok_or(StoreError::NotEnrolled)?;
+        // Cheap checks first (called after every reply): nothing to do in the usual case.
+        let waiting = |conn: &Connection| -> Result<i64> {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM ops WHERE state = ?1 AND outcome = 'set_aside'",
+                [REFUSED],
+                |r| r.get(0),
+            )?)
+        };
+        if self.clock.last().ms <= horizon && waiting(&self.conn)? == 0 {
+            return Ok(None);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let in_flight: bool =
             tx.query_row("SELECT count(*) FROM batch", [], |r| r.get::<_, i64>(0))? > 0;
         let last = crate::store::read_clock(&tx, device)?.max(self.clock.last());
-        let set_aside_waiting: i64 = tx.query_row(
-            "SELECT count(*) FROM ops WHERE state = ?1 AND outcome = 'set_aside'",
-            [REFUSED],
-            |r| r.get(0),
-        )?;
-        if in_flight || (last.ms <= horizon && set_aside_waiting == 0) {
+        if in_flight || (last.ms <= horizon && waiting(&tx)? == 0) {
             return Ok(None);
         }
         // Every op not acknowledged, in order; those stamped in the future get new stamps.

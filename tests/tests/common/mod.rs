@@ -32,7 +32,22 @@ impl Drop for Server {
 impl Server {
     /// Starts a server on 127.0.0.1:0 over a fresh SQLite file.
     pub async fn start() -> Server {
+        Server::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Stops the server and hands back its folder (`server.sqlite` and the device files).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        // Let the listener and the storage close before the file is touched.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Starts a server on 127.0.0.1:0 over `dir/server.sqlite` (made if missing).
+    pub async fn start_in(dir: tempfile::TempDir) -> Server {
         let config = sidak_server::Config {
             database: format!("sqlite:{}", dir.path().join("server.sqlite").display()),
             bootstrap_admin_password: Some(PASSWORD.to_owned()),

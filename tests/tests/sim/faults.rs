@@ -92,16 +92,9 @@ impl Faults {
     /// What CI runs: every kind, except those that fail on today's code because of the
     /// issue-10 bugs being fixed (see `docs/simulation.md`, *Known failures*).
     pub fn ci() -> Faults {
-        let mut f = Faults::all();
-        // off until issue-10 fix for: restore from an older backup silently losing edits (no epoch).
-        f.restores = false;
-        // off until issue-10 fix for: a phone a day ahead staying stuck; accepting set-aside ops losing values.
-        f.clock_jumps = false;
-        // off until issue-10 fix for: out-of-scope local updates not refused; refusals that never retry.
-        f.scope_changes = false;
-        // off until issue-10 fix for: counters of 2^53 in `seen` poisoning a record; one bad pulled op stopping the area's pull.
-        f.extreme_counters = false;
-        f
+        // Every fault kind: the four found failing on the code before issue 10's fixes
+        // (restores, clock jumps, scope changes, extreme counters) are on again now.
+        Faults::all()
     }
 
     /// The flag named `name`.

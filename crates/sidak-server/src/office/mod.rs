@@ -224,7 +224,7 @@ async fn perform(
         action,
         note,
     };
-    let summary = format!("{:?}", write.action);
+    let summary = write.action.log_line();
     match store(state)?.office_write(write, state.now_ms()).await? {
         Ok(outcome) => {
             tracing::info!(username = %who.0.username, action = %summary, ops = outcome.ops.len(), "office write");

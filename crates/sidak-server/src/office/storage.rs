@@ -343,7 +343,7 @@ pub enum OfficeAction {
         /// The one that stays.
         original: RecordId,
     },
-    /// Merge a set-aside op, re-stamped at the server's time by the office actor.
+    /// Merge a set-aside op with its causality intact (see `office::write::accepted_op`).
     AcceptSetAside {
         /// The set-aside op.
         id: u64,
@@ -356,6 +356,25 @@ pub enum OfficeAction {
 }
 
 impl OfficeAction {
+    /// What the action does, for the log: names and ids only, never a value (a resolved
+    /// value may be a NIK or a name, which logs must never hold).
+    pub fn log_line(&self) -> String {
+        match self {
+            OfficeAction::Resolve { record, field, .. } => {
+                format!("resolve {field} of record {record}")
+            }
+            OfficeAction::Review { record, decision } => {
+                format!("review record {record}: {decision:?}")
+            }
+            OfficeAction::LinkDuplicate {
+                duplicate,
+                original,
+            } => format!("link duplicate {duplicate} to {original}"),
+            OfficeAction::AcceptSetAside { id } => format!("accept set-aside op {id}"),
+            OfficeAction::DiscardSetAside { id } => format!("discard set-aside op {id}"),
+        }
+    }
+
     /// The records whose state the backend must load.
     pub fn records(&self) -> Vec<RecordId> {
         match self {
@@ -487,6 +506,27 @@ pub trait OfficeStorage: Send + Sync {
         _now_ms: u64,
     ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
         Err(missing("office_write"))
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    /// Issue 10, item 9: resolving a NIK conflict never writes the NIK into the log line.
+    #[test]
+    fn the_log_line_of_an_action_holds_no_value() {
+        let nik = "7371015506900003";
+        let a = OfficeAction::Resolve {
+            record: RecordId::from_u128(1),
+            field: "nik".into(),
+            value: Value::from(nik),
+        };
+        assert!(!a.log_line().contains(nik), "{}", a.log_line());
+        assert!(
+            format!("{a:?}").contains(nik),
+            "the Debug form (never logged) holds it"
+        );
     }
 }
 

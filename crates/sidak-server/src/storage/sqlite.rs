@@ -605,15 +605,17 @@ fn push_batch_tx(
             }
         }
         let mut kind_of = tx
-            .prepare_cached("SELECT kind FROM records WHERE id = ?1")
+            .prepare_cached("SELECT kind, region FROM records WHERE id = ?1")
             .map_err(db)?;
         for id in &needs.refs {
-            let k: Option<String> = kind_of
-                .query_row([id.to_string()], |r| r.get(0))
+            let k: Option<(String, String)> = kind_of
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db)?;
-            if let Some(k) = k.and_then(|k| k.parse::<Kind>().ok()) {
-                known.kinds.insert(*id, k);
+            if let Some((k, region)) = k
+                && let Ok(k) = k.parse::<Kind>()
+            {
+                known.kinds.insert(*id, (k, region));
             }
         }
     }

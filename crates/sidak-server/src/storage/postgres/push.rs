@@ -226,14 +226,15 @@ async fn attempt(
     }
     let refs: Vec<String> = needs.refs.iter().map(|id| id.to_string()).collect();
     let kinds = tx
-        .prepare_cached("SELECT id, kind FROM records WHERE id = ANY($1)")
+        .prepare_cached("SELECT id, kind, region FROM records WHERE id = ANY($1)")
         .await
         .map_err(pg)?;
     for row in tx.query(&kinds, &[&refs]).await.map_err(pg)? {
         let id: String = row.try_get(0).map_err(pg)?;
         let kind: String = row.try_get(1).map_err(pg)?;
+        let region: String = row.try_get(2).map_err(pg)?;
         if let Ok(k) = kind.parse::<Kind>() {
-            known.kinds.insert(super::parse(&id)?, k);
+            known.kinds.insert(super::parse(&id)?, (k, region));
         }
     }
     let existed: Vec<RecordId> = known.records.keys().copied().collect();
