@@ -625,3 +625,57 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
         assert_eq!(dev.get(visit).unwrap().unwrap().record, held);
     }
 }
+
+/// Issue 10, item 3: the refusals a rolling upgrade or a restore causes are cured by the
+/// client on its own: a batch number the server holds for other ops (`409 batch_mismatch`)
+/// gets a new number; a cursor the server did not make (`400 invalid_cursor`) or no longer
+/// holds (`409 cursor_reset`) starts the pull over with every acknowledged op offered again.
+#[tokio::test]
+async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
+    let server = Server::start().await;
+    server.officer("ani", &["7371"]).await;
+    let mut a = server.device("ani", "a").await;
+    let token = a.identity().unwrap().token.clone();
+    // Another build (or a restored server) holds batch 1 of this device with other ops.
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/push", server.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"protocol": 1, "batch_seq": 1, "ops": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let w = a
+        .create(
+            Kind::Worker,
+            MAKASSAR,
+            &worker("7371015506900003", "Hasnah"),
+        )
+        .unwrap()
+        .id;
+    let r = sync(&mut a, &server.url).await;
+    assert_eq!(r.accepted, 1, "{r:?}");
+    // A cursor this server never made, and one past the end of its log.
+    for bad in ["page-7", "v1:999999:7371"] {
+        a.apply_page(&sidak_core::protocol::PullResponse {
+            ops: vec![],
+            next_cursor: bad.into(),
+            more: false,
+            purge: vec![],
+            scope: vec!["7371".into()],
+            server_time_ms: 0,
+        })
+        .unwrap();
+        let r = sync(&mut a, &server.url).await;
+        assert!(r.reoffered, "{bad}: {r:?}");
+        assert_eq!(
+            r.duplicate, 1,
+            "{bad}: the acknowledged op offered again: {r:?}"
+        );
+    }
+    let mut fresh = server.device("ani", "fresh").await;
+    sync(&mut fresh, &server.url).await;
+    assert!(fresh.get(w).unwrap().is_some());
+    assert_eq!(states(&fresh), states(&a));
+}

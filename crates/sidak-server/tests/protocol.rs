@@ -1206,3 +1206,51 @@ async fn references_outside_the_scope_answer_as_unknown_ones() {
         s.stop().await;
     }
 }
+
+/// Issue 10, item 8: the server refuses cursors it did not issue: a signed one altered (its
+/// scope widened, a prefix that is no region) is `400 invalid_cursor`; one past the end of the
+/// log is `409 cursor_reset`, never answered with empty pages forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_the_server_did_not_issue_are_refused() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let mut a = s.device("andi").await;
+        a.register_worker(&v(MAKASSAR, 0), "Hasnah");
+        a.push_all().await;
+        let other = s.device("andi").await;
+        let (st, page) = other
+            .post("/v1/pull", &json!({"protocol": 1, "cursor": ""}))
+            .await;
+        assert_eq!(st, 200, "{page}");
+        let good = page["next_cursor"].as_str().expect("cursor").to_owned();
+        let widened = good.replace(":7371", ":73");
+        let junk_prefix = good.replace(":7371", ":7371,123456789012345");
+        for bad in [widened.as_str(), junk_prefix.as_str(), "v1:0:7371,1"] {
+            let (st, body) = other
+                .post("/v1/pull", &json!({"protocol": 1, "cursor": bad}))
+                .await;
+            assert_eq!(
+                (st, body["code"].as_str()),
+                (400, Some("invalid_cursor")),
+                "{bad}: {body}"
+            );
+        }
+        let (st, body) = other
+            .post(
+                "/v1/pull",
+                &json!({"protocol": 1, "cursor": "v1:999999:7371"}),
+            )
+            .await;
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (409, Some("cursor_reset")),
+            "{body}"
+        );
+        let (st, _) = other
+            .post("/v1/pull", &json!({"protocol": 1, "cursor": good}))
+            .await;
+        assert_eq!(st, 200);
+        s.stop().await;
+    }
+}
