@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use sidak_core::protocol::{PullRequest, PullResponse};
 
-use crate::cursor::{self, Cursor};
+use crate::cursor::Cursor;
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
 use crate::state::AppState;
-use crate::storage::DeviceAuth;
+use crate::storage::{DeviceAuth, PageRequest};
 
 /// How stale a device's recorded last-sync time may get before a pull rewrites it: people read
 /// it in minutes, and skipping the write keeps a no-change pull free of any write.
@@ -35,12 +35,13 @@ pub async fn pull(
     };
     let from = Cursor::decode(&req.cursor)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e.to_string()))?;
-    let plan = cursor::plan(from, &device.scope);
-    let scan = plan
-        .cursor
-        .scan(device.device, limit as usize, c.max_page_bytes);
-    let res = state.storage.scan_ops(&scan).await?;
-    let (next, more) = plan.cursor.advance(&res);
+    let page = PageRequest {
+        from,
+        limit: limit as usize,
+        max_bytes: c.max_page_bytes,
+    };
+    let page = state.storage.pull_page(device, &page).await?;
+    let (next, more) = page.plan.cursor.advance(&page.found);
     let now = state.now_ms();
     if device
         .last_sync_ms
@@ -49,11 +50,11 @@ pub async fn pull(
         state.storage.touch_device(device.device, now).await?;
     }
     Ok(PullResponse {
-        ops: res.ops.into_iter().map(|(_, op)| op).collect(),
+        ops: page.found.ops.into_iter().map(|(_, op)| op).collect(),
         next_cursor: next.encode(),
         more,
-        purge: plan.purge,
-        scope: device.scope.clone(),
+        purge: page.plan.purge,
+        scope: page.scope,
         server_time_ms: now,
     })
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 
+use crate::cursor::{self, Cursor, Plan};
 use crate::ingest::Batch;
 
 pub mod postgres;
@@ -211,6 +212,38 @@ pub struct ScanResult {
     pub high: u64,
 }
 
+/// One pull page to read for a device: where it stands and how much it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The device's cursor (`None` on a first pull).
+    pub from: Option<Cursor>,
+    /// Most ops on the page.
+    pub limit: usize,
+    /// Most bytes of op JSON on the page (the first op whatever its size).
+    pub max_bytes: usize,
+}
+
+impl PageRequest {
+    /// The plan and the scan of this page for `device` when its officer's scope is `scope`:
+    /// [`cursor::plan`] then [`Cursor::scan`], the one rule every backend applies.
+    pub fn plan(&self, device: DeviceId, scope: &[String]) -> (Plan, Scan) {
+        let plan = cursor::plan(self.from.clone(), scope);
+        let scan = plan.cursor.scan(device, self.limit, self.max_bytes);
+        (plan, scan)
+    }
+}
+
+/// What [`Storage::pull_page`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The officer's scope the page was planned and filtered by.
+    pub scope: Vec<String>,
+    /// The plan: the cursor read from and the prefixes to purge.
+    pub plan: Plan,
+    /// The ops and the watermark.
+    pub found: ScanResult,
+}
+
 /// Every read and write the server makes. One backend per database engine.
 ///
 /// Each method is atomic: it either happens whole or not at all. Methods take
@@ -304,6 +337,18 @@ pub trait Storage: Send + Sync + 'static {
     /// transaction; an engine with concurrent writers must lower `h` below the oldest
     /// sequence number still in flight.
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult>;
+
+    /// Reads one pull page for `device`: plans it against the officer's scope
+    /// ([`PageRequest::plan`]) and scans it ([`Storage::scan_ops`]).
+    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page> {
+        let (plan, scan) = page.plan(device.device, &device.scope);
+        let found = self.scan_ops(&scan).await?;
+        Ok(Page {
+            scope: device.scope.clone(),
+            plan,
+            found,
+        })
+    }
 
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;
