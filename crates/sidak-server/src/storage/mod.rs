@@ -35,6 +35,10 @@ pub enum StorageError {
         /// The batch number.
         batch_seq: u64,
     },
+    /// The device was revoked (possibly after the request authenticated it); nothing was
+    /// read or written for it.
+    #[error("device {0} has been revoked")]
+    DeviceRevoked(DeviceId),
     /// An enrollment code cannot be used.
     #[error(transparent)]
     Enroll(#[from] EnrollError),
@@ -81,12 +85,47 @@ pub struct DeviceAuth {
     pub device: DeviceId,
     /// Its officer.
     pub officer_id: String,
-    /// The officer's scope now.
+    /// The officer's scope when the request was authenticated. Pushes and pulls do not
+    /// trust it: they re-read it inside their own transaction ([`DeviceAuth::reread`]).
     pub scope: Vec<String>,
     /// Whether the office revoked it.
     pub revoked: bool,
     /// When it last pushed or pulled (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
+}
+
+/// A device's row and its officer's scope as a push or pull transaction reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDevice {
+    /// Its officer.
+    pub officer_id: String,
+    /// The officer's scope as stored.
+    pub scope: Vec<String>,
+    /// Whether the office revoked it.
+    pub revoked: bool,
+}
+
+impl DeviceAuth {
+    /// This device as the transaction acting for it read it (`stored`), so a scope change
+    /// or a revocation committed since authentication counts: a push is judged, and a pull
+    /// page planned and filtered, by the scope stored in the same transaction (or snapshot)
+    /// as its writes or reads. `DeviceRevoked` if it was revoked meanwhile, `NotFound` if
+    /// its row is gone; the caller then writes and reads nothing.
+    pub fn reread(&self, stored: Option<StoredDevice>) -> StorageResult<DeviceAuth> {
+        let Some(s) = stored else {
+            return Err(StorageError::NotFound(format!("device {}", self.device)));
+        };
+        if s.revoked {
+            return Err(StorageError::DeviceRevoked(self.device));
+        }
+        Ok(DeviceAuth {
+            device: self.device,
+            officer_id: s.officer_id,
+            scope: s.scope,
+            revoked: false,
+            last_sync_ms: self.last_sync_ms,
+        })
+    }
 }
 
 /// A device being enrolled.
@@ -315,6 +354,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Applies one push batch, in one transaction:
     ///
+    /// - first re-reads the device and its officer's scope in that transaction
+    ///   ([`DeviceAuth::reread`]): `DeviceRevoked`, writing nothing, if it was revoked since
+    ///   `device` was read; the batch is judged by the scope read there, never by
+    ///   `device.scope` (a scope change committing meanwhile must not let it write the
+    ///   removed area);
     /// - if `(device, batch.batch_seq)` was seen: the stored reply when `batch.digest`
     ///   matches (nothing applied again), `BatchMismatch` when it does not;
     /// - otherwise: loads what [`crate::ingest::needs`] names, runs [`crate::ingest::ingest`],
@@ -338,17 +382,11 @@ pub trait Storage: Send + Sync + 'static {
     /// sequence number still in flight.
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult>;
 
-    /// Reads one pull page for `device`: plans it against the officer's scope
-    /// ([`PageRequest::plan`]) and scans it ([`Storage::scan_ops`]).
-    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page> {
-        let (plan, scan) = page.plan(device.device, &device.scope);
-        let found = self.scan_ops(&scan).await?;
-        Ok(Page {
-            scope: device.scope.clone(),
-            plan,
-            found,
-        })
-    }
+    /// Reads one pull page for `device`, in one snapshot: the device's row and its officer's
+    /// scope ([`DeviceAuth::reread`], so a revoked device reads nothing), the page planned
+    /// against that scope ([`PageRequest::plan`]) and the scan it names, under the cursor
+    /// invariant of [`Storage::scan_ops`]. The page reports the scope it was filtered by.
+    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page>;
 
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;
