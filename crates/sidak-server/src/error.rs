@@ -169,6 +169,7 @@ impl From<StorageError> for ApiError {
                      under a batch number, and use a new number for new ops"
                 ),
             ),
+            StorageError::DeviceRevoked(_) => ApiError::device_revoked(),
             StorageError::Enroll(e) => {
                 let code = match e {
                     EnrollError::UnknownCode => "invalid_code",

@@ -8,7 +8,7 @@ use crate::cursor::{self, Signed};
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
 use crate::state::AppState;
-use crate::storage::DeviceAuth;
+use crate::storage::{DeviceAuth, PageRequest};
 
 /// How stale a device's recorded last-sync time may get before a pull rewrites it: people read
 /// it in minutes, and skipping the write keeps a no-change pull free of any write.
@@ -40,19 +40,23 @@ pub async fn pull(
         Some(s) => (Some(s.cursor), s.fingerprint),
         None => (None, None),
     };
-    let plan = cursor::plan(from.clone(), &device.scope);
-    let scan = plan
-        .cursor
-        .scan(device.device, limit as usize, c.max_page_bytes);
-    let res = state.storage.scan_ops(&scan).await?;
+    let request = PageRequest {
+        from: from.clone(),
+        limit: limit as usize,
+        max_bytes: c.max_page_bytes,
+    };
+    let page = state.storage.pull_page(device, &request).await?;
+    let res = &page.found;
+    // The sequence number whose op the scan fingerprinted: the cursor's (plan keeps it).
+    let at = Some(page.plan.cursor.seq);
     if let Some(from) = &from {
         // The log must still hold what this device was sent up to its cursor: a server
         // restored from an older copy (or a cursor made up) does not. The device then
-        // starts over and offers its acknowledged ops again (docs/operations.md, Restore).
+        // starts over and offers its acknowledged ops again (docs/operations.md, Backups).
         let rewound = from.seq > res.log_max
-            || fingerprint.as_ref().is_some_and(|fp| {
-                *fp != cursor::fingerprint(res.hlc_at(from.seq, scan.fingerprint_at).flatten())
-            });
+            || fingerprint
+                .as_ref()
+                .is_some_and(|fp| *fp != cursor::fingerprint(res.hlc_at(from.seq, at).flatten()));
         if rewound {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -66,8 +70,8 @@ pub async fn pull(
             ));
         }
     }
-    let (next, more) = plan.cursor.advance(&res);
-    let next_fp = cursor::fingerprint(res.hlc_at(next.seq, scan.fingerprint_at).flatten());
+    let (next, more) = page.plan.cursor.advance(res);
+    let next_fp = cursor::fingerprint(res.hlc_at(next.seq, at).flatten());
     let now = state.now_ms();
     if device
         .last_sync_ms
@@ -76,15 +80,15 @@ pub async fn pull(
         state.storage.touch_device(device.device, now).await?;
     }
     Ok(PullResponse {
-        ops: res.ops.into_iter().map(|(_, op)| op).collect(),
+        ops: page.found.ops.into_iter().map(|(_, op)| op).collect(),
         next_cursor: Signed {
             cursor: next,
             fingerprint: Some(next_fp),
         }
         .encode(&key),
         more,
-        purge: plan.purge,
-        scope: device.scope.clone(),
+        purge: page.plan.purge,
+        scope: page.scope,
         server_time_ms: now,
     })
 }

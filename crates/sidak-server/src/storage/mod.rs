@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 
+use crate::cursor::{self, Cursor, Plan};
 use crate::ingest::Batch;
 
 pub mod postgres;
@@ -34,6 +35,10 @@ pub enum StorageError {
         /// The batch number.
         batch_seq: u64,
     },
+    /// The device was revoked (possibly after the request authenticated it); nothing was
+    /// read or written for it.
+    #[error("device {0} has been revoked")]
+    DeviceRevoked(DeviceId),
     /// An enrollment code cannot be used.
     #[error(transparent)]
     Enroll(#[from] EnrollError),
@@ -80,12 +85,47 @@ pub struct DeviceAuth {
     pub device: DeviceId,
     /// Its officer.
     pub officer_id: String,
-    /// The officer's scope now.
+    /// The officer's scope when the request was authenticated. Pushes and pulls do not
+    /// trust it: they re-read it inside their own transaction ([`DeviceAuth::reread`]).
     pub scope: Vec<String>,
     /// Whether the office revoked it.
     pub revoked: bool,
     /// When it last pushed or pulled (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
+}
+
+/// A device's row and its officer's scope as a push or pull transaction reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDevice {
+    /// Its officer.
+    pub officer_id: String,
+    /// The officer's scope as stored.
+    pub scope: Vec<String>,
+    /// Whether the office revoked it.
+    pub revoked: bool,
+}
+
+impl DeviceAuth {
+    /// This device as the transaction acting for it read it (`stored`), so a scope change
+    /// or a revocation committed since authentication counts: a push is judged, and a pull
+    /// page planned and filtered, by the scope stored in the same transaction (or snapshot)
+    /// as its writes or reads. `DeviceRevoked` if it was revoked meanwhile, `NotFound` if
+    /// its row is gone; the caller then writes and reads nothing.
+    pub fn reread(&self, stored: Option<StoredDevice>) -> StorageResult<DeviceAuth> {
+        let Some(s) = stored else {
+            return Err(StorageError::NotFound(format!("device {}", self.device)));
+        };
+        if s.revoked {
+            return Err(StorageError::DeviceRevoked(self.device));
+        }
+        Ok(DeviceAuth {
+            device: self.device,
+            officer_id: s.officer_id,
+            scope: s.scope,
+            revoked: false,
+            last_sync_ms: self.last_sync_ms,
+        })
+    }
 }
 
 /// A device being enrolled.
@@ -220,6 +260,38 @@ pub struct ScanResult {
     pub at_hlc: Option<sidak_core::Hlc>,
 }
 
+/// One pull page to read for a device: where it stands and how much it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The device's cursor (`None` on a first pull).
+    pub from: Option<Cursor>,
+    /// Most ops on the page.
+    pub limit: usize,
+    /// Most bytes of op JSON on the page (the first op whatever its size).
+    pub max_bytes: usize,
+}
+
+impl PageRequest {
+    /// The plan and the scan of this page for `device` when its officer's scope is `scope`:
+    /// [`cursor::plan`] then [`Cursor::scan`], the one rule every backend applies.
+    pub fn plan(&self, device: DeviceId, scope: &[String]) -> (Plan, Scan) {
+        let plan = cursor::plan(self.from.clone(), scope);
+        let scan = plan.cursor.scan(device, self.limit, self.max_bytes);
+        (plan, scan)
+    }
+}
+
+/// What [`Storage::pull_page`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The officer's scope the page was planned and filtered by.
+    pub scope: Vec<String>,
+    /// The plan: the cursor read from and the prefixes to purge.
+    pub plan: Plan,
+    /// The ops and the watermark.
+    pub found: ScanResult,
+}
+
 /// Every read and write the server makes. One backend per database engine.
 ///
 /// Each method is atomic: it either happens whole or not at all. Methods take
@@ -291,6 +363,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Applies one push batch, in one transaction:
     ///
+    /// - first re-reads the device and its officer's scope in that transaction
+    ///   ([`DeviceAuth::reread`]): `DeviceRevoked`, writing nothing, if it was revoked since
+    ///   `device` was read; the batch is judged by the scope read there, never by
+    ///   `device.scope` (a scope change committing meanwhile must not let it write the
+    ///   removed area);
     /// - if `(device, batch.batch_seq)` was seen: the stored reply when `batch.digest`
     ///   matches (nothing applied again), `BatchMismatch` when it does not;
     /// - otherwise: loads what [`crate::ingest::needs`] names, runs [`crate::ingest::ingest`],
@@ -313,6 +390,12 @@ pub trait Storage: Send + Sync + 'static {
     /// transaction; an engine with concurrent writers must lower `h` below the oldest
     /// sequence number still in flight.
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult>;
+
+    /// Reads one pull page for `device`, in one snapshot: the device's row and its officer's
+    /// scope ([`DeviceAuth::reread`], so a revoked device reads nothing), the page planned
+    /// against that scope ([`PageRequest::plan`]) and the scan it names, under the cursor
+    /// invariant of [`Storage::scan_ops`]. The page reports the scope it was filtered by.
+    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page>;
 
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;

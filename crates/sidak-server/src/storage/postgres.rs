@@ -61,11 +61,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
-use tokio_postgres::NoTls;
+use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::{
-    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Role, Scan, ScanResult, Storage,
-    StorageError, StorageResult, User, UserRecord,
+    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Page, PageRequest, Role, Scan,
+    ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
 };
 use crate::ingest::Batch;
 
@@ -351,6 +351,111 @@ const SCAN_SQL: &str = "SELECT seq, op FROM ops \
        AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) p WHERE starts_with(region, p)) \
        AND ($5::text IS NULL OR device_id <> $5::text) \
      ORDER BY seq LIMIT $6";
+
+/// The device's row and its officer's scope (`$1`: the device id), as [`stored_device`] reads
+/// them; a push adds its locks (`push.rs`).
+pub(crate) const STORED_DEVICE_SQL: &str = "SELECT d.officer_id, o.scope, d.revoked_ms IS NOT NULL \
+     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.id = $1";
+
+/// Reads a row of [`STORED_DEVICE_SQL`].
+pub(crate) fn stored_device(row: &tokio_postgres::Row) -> StorageResult<StoredDevice> {
+    let scope: String = row.try_get(1).map_err(db)?;
+    Ok(StoredDevice {
+        officer_id: row.try_get(0).map_err(db)?,
+        scope: unjson(&scope)?,
+        revoked: row.try_get(2).map_err(db)?,
+    })
+}
+
+/// One page of ops at or below the watermark `h` (from [`safe_high`], read in an earlier
+/// statement than this one), on `c`.
+async fn scan_below(
+    c: &impl deadpool_postgres::GenericClient,
+    scan: &Scan,
+    mut h: u64,
+) -> StorageResult<ScanResult> {
+    if let Some(upto) = scan.upto {
+        h = h.min(upto);
+    }
+    let high = h.max(scan.after);
+    // The log's end and the timestamps the cursor needs (the watermark's and the
+    // fingerprinted op's), read beside the watermark; an op numbered at most `high` is
+    // committed, so these do not change under us.
+    let points = c
+        .prepare_cached(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM ops), \
+                    (SELECT hlc FROM ops WHERE seq = $1), (SELECT hlc FROM ops WHERE seq = $2)",
+        )
+        .await
+        .map_err(db)?;
+    let at = scan.fingerprint_at.unwrap_or(0);
+    let row = c
+        .query_one(
+            &points,
+            &[
+                &i64::try_from(high).unwrap_or(i64::MAX),
+                &i64::try_from(at).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    let log_max = u64::try_from(row.try_get::<_, i64>(0).map_err(db)?).unwrap_or(0);
+    let parse_hlc = |i: usize| -> StorageResult<Option<sidak_core::Hlc>> {
+        let h: Option<String> = row.try_get(i).map_err(db)?;
+        h.map(|h| parse(&h)).transpose()
+    };
+    let high_hlc = parse_hlc(1)?;
+    let at_hlc = if scan.fingerprint_at.is_some() {
+        parse_hlc(2)?
+    } else {
+        None
+    };
+    if scan.include.is_empty() || high <= scan.after {
+        return Ok(ScanResult {
+            ops: Vec::new(),
+            more: false,
+            high,
+            high_hlc,
+            log_max,
+            at_hlc,
+        });
+    }
+    let stmt = c.prepare_cached(SCAN_SQL).await.map_err(db)?;
+    let after = i64::try_from(scan.after).unwrap_or(i64::MAX);
+    let upto = i64::try_from(high).unwrap_or(i64::MAX);
+    let skip = scan.skip_device.map(|d| d.to_string());
+    let limit = i64::try_from(scan.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let rows = c
+        .query(
+            &stmt,
+            &[&after, &upto, &scan.include, &scan.exclude, &skip, &limit],
+        )
+        .await
+        .map_err(db)?;
+    let mut ops = Vec::new();
+    let mut bytes = 0usize;
+    let mut more = false;
+    for row in &rows {
+        let seq: i64 = row.try_get(0).map_err(db)?;
+        let text: String = row.try_get(1).map_err(db)?;
+        let full =
+            ops.len() >= scan.limit || (!ops.is_empty() && bytes + text.len() > scan.max_bytes);
+        if full {
+            more = true;
+            break;
+        }
+        bytes += text.len();
+        ops.push((seq as u64, unjson::<OpV1>(&text)?));
+    }
+    Ok(ScanResult {
+        ops,
+        more,
+        high,
+        high_hlc,
+        log_max,
+        at_hlc,
+    })
+}
 
 #[async_trait]
 impl Storage for PostgresStorage {
@@ -706,87 +811,36 @@ impl Storage for PostgresStorage {
         let c = self.client().await?;
         // Statement one: the watermark (see the module docs). Statement two, with its own
         // later snapshot: the page below it. Their order is the whole point; do not merge them.
-        let mut h = safe_high(&c).await?;
-        if let Some(upto) = scan.upto {
-            h = h.min(upto);
-        }
-        let high = h.max(scan.after);
-        // The log's end and the timestamps the cursor needs (the watermark's and the
-        // fingerprinted op's), read beside the watermark; an op numbered at most `high` is
-        // committed, so these do not change under us.
-        let points = c
-            .prepare_cached(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM ops), \
-                        (SELECT hlc FROM ops WHERE seq = $1), (SELECT hlc FROM ops WHERE seq = $2)",
-            )
+        let h = safe_high(&c).await?;
+        scan_below(&c, scan, h).await
+    }
+
+    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page> {
+        let mut c = self.client().await?;
+        // The watermark first, as in `scan_ops`; then one REPEATABLE READ snapshot, taken by
+        // its first statement (so after the watermark, as the cursor invariant needs), for
+        // both the officer's scope the page is planned by and the page filtered by it.
+        let h = safe_high(&c).await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .await
             .map_err(db)?;
-        let at = scan.fingerprint_at.unwrap_or(0);
-        let row = c
-            .query_one(
-                &points,
-                &[
-                    &i64::try_from(high).unwrap_or(i64::MAX),
-                    &i64::try_from(at).unwrap_or(i64::MAX),
-                ],
-            )
+        let stmt = tx.prepare_cached(STORED_DEVICE_SQL).await.map_err(db)?;
+        let row = tx
+            .query_opt(&stmt, &[&device.device.to_string()])
             .await
             .map_err(db)?;
-        let log_max = u64::try_from(row.try_get::<_, i64>(0).map_err(db)?).unwrap_or(0);
-        let parse_hlc = |i: usize| -> StorageResult<Option<sidak_core::Hlc>> {
-            let h: Option<String> = row.try_get(i).map_err(db)?;
-            h.map(|h| parse(&h)).transpose()
-        };
-        let high_hlc = parse_hlc(1)?;
-        let at_hlc = if scan.fingerprint_at.is_some() {
-            parse_hlc(2)?
-        } else {
-            None
-        };
-        if scan.include.is_empty() || high <= scan.after {
-            return Ok(ScanResult {
-                ops: Vec::new(),
-                more: false,
-                high,
-                high_hlc,
-                log_max,
-                at_hlc,
-            });
-        }
-        let stmt = c.prepare_cached(SCAN_SQL).await.map_err(db)?;
-        let after = i64::try_from(scan.after).unwrap_or(i64::MAX);
-        let upto = i64::try_from(high).unwrap_or(i64::MAX);
-        let skip = scan.skip_device.map(|d| d.to_string());
-        let limit = i64::try_from(scan.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = c
-            .query(
-                &stmt,
-                &[&after, &upto, &scan.include, &scan.exclude, &skip, &limit],
-            )
-            .await
-            .map_err(db)?;
-        let mut ops = Vec::new();
-        let mut bytes = 0usize;
-        let mut more = false;
-        for row in &rows {
-            let seq: i64 = row.try_get(0).map_err(db)?;
-            let text: String = row.try_get(1).map_err(db)?;
-            let full =
-                ops.len() >= scan.limit || (!ops.is_empty() && bytes + text.len() > scan.max_bytes);
-            if full {
-                more = true;
-                break;
-            }
-            bytes += text.len();
-            ops.push((seq as u64, unjson::<OpV1>(&text)?));
-        }
-        Ok(ScanResult {
-            ops,
-            more,
-            high,
-            high_hlc,
-            log_max,
-            at_hlc,
+        let device = device.reread(row.as_ref().map(stored_device).transpose()?)?;
+        let (plan, scan) = page.plan(device.device, &device.scope);
+        let found = scan_below(&tx, &scan, h).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Page {
+            scope: device.scope,
+            plan,
+            found,
         })
     }
 

@@ -31,8 +31,8 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
 use super::{
-    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Role, Scan, ScanResult, Storage,
-    StorageError, StorageResult, User, UserRecord,
+    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Page, PageRequest, Role, Scan,
+    ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
 };
 use crate::ingest::{self, Batch, Known, RecordRow};
 
@@ -503,6 +503,30 @@ fn upsert_records(
     Ok(())
 }
 
+/// The device's row and its officer's scope, read in the caller's transaction.
+fn stored_device(conn: &Connection, device: DeviceId) -> StorageResult<Option<StoredDevice>> {
+    let row: Option<(String, String, bool)> = conn
+        .prepare_cached(
+            "SELECT d.officer_id, o.scope, d.revoked_ms IS NOT NULL \
+             FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([device.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    row.map(|(officer_id, scope, revoked)| {
+        Ok(StoredDevice {
+            officer_id,
+            scope: unjson(&scope)?,
+            revoked,
+        })
+    })
+    .transpose()
+}
+
 fn push_batch_tx(
     conn: &mut Connection,
     device: &DeviceAuth,
@@ -513,6 +537,9 @@ fn push_batch_tx(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
+    // Judged by the scope and revocation stored now: this transaction holds the write
+    // lock, so no scope change or revocation can commit between this read and the commit.
+    let device = &device.reread(stored_device(&tx, device.device)?)?;
     let dev = device.device.to_string();
     let now = now_ms as i64;
     let previous: Option<(String, String)> = tx
@@ -697,6 +724,31 @@ fn scan_tx(conn: &mut Connection, scan: &Scan) -> StorageResult<ScanResult> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Deferred)
         .map_err(db)?;
+    scan_in(&tx, scan)
+}
+
+fn pull_page_tx(
+    conn: &mut Connection,
+    device: &DeviceAuth,
+    page: &PageRequest,
+) -> StorageResult<Page> {
+    // One read transaction: its snapshot starts at the device read, so the scope the page is
+    // planned by, MAX(seq) and the page all come from it.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Deferred)
+        .map_err(db)?;
+    let device = device.reread(stored_device(&tx, device.device)?)?;
+    let (plan, scan) = page.plan(device.device, &device.scope);
+    let found = scan_in(&tx, &scan)?;
+    Ok(Page {
+        scope: device.scope,
+        plan,
+        found,
+    })
+}
+
+/// One page of the op log, read in the caller's transaction (see [`Storage::scan_ops`]).
+fn scan_in(tx: &Connection, scan: &Scan) -> StorageResult<ScanResult> {
     let max: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM ops")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -1091,6 +1143,11 @@ impl Storage for SqliteStorage {
     async fn scan_ops(&self, scan: &Scan) -> StorageResult<ScanResult> {
         let scan = scan.clone();
         self.read(move |c| scan_tx(c, &scan)).await
+    }
+
+    async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page> {
+        let (device, page) = (device.clone(), page.clone());
+        self.read(move |c| pull_page_tx(c, &device, &page)).await
     }
 
     fn cursor_key(&self) -> [u8; 32] {

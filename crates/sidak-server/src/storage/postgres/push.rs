@@ -3,7 +3,12 @@
 //! The decisions are [`crate::ingest`]'s; this file makes the reads it needs consistent
 //! with the writes that follow when other transactions run concurrently (READ COMMITTED):
 //!
-//! 1. **The batch is claimed first**: `INSERT … ON CONFLICT DO NOTHING` on
+//! 0. **The device and its officer's scope are read first, locked**: the device row
+//!    `FOR NO KEY UPDATE`, the officer row `FOR SHARE`, until commit. The batch is judged by
+//!    that scope (not the copy read at authentication) and refused `DeviceRevoked` if the
+//!    device was revoked; a scope change or revocation committing meanwhile waits for this
+//!    push, so the push lies wholly before or wholly after it.
+//! 1. **The batch is claimed**: `INSERT … ON CONFLICT DO NOTHING` on
 //!    `(device, batch_seq)`. When two instances get the same batch at once, the second
 //!    insert waits for the first transaction and then inserts nothing; it reads the stored
 //!    reply and returns it. So a batch is applied once and both answers are the same.
@@ -26,7 +31,7 @@ use sidak_core::protocol::PushResponse;
 use sidak_core::{Kind, RecordId, RecordV1};
 use tokio_postgres::error::SqlState;
 
-use super::{db, json, pool_error, unjson};
+use super::{STORED_DEVICE_SQL, db, json, pool_error, stored_device, unjson};
 use crate::ingest::{self, Batch, Known, RecordRow};
 use crate::storage::{DeviceAuth, StorageError, StorageResult};
 
@@ -98,6 +103,16 @@ async fn attempt(
 ) -> Result<PushResponse, Attempt> {
     let tx = client.transaction().await.map_err(pg)?;
     let dev = device.device.to_string();
+
+    // 0. The device and its scope as stored, locked until commit.
+    let current = tx
+        .prepare_cached(&format!(
+            "{STORED_DEVICE_SQL} FOR NO KEY UPDATE OF d FOR SHARE OF o"
+        ))
+        .await
+        .map_err(pg)?;
+    let row = tx.query_opt(&current, &[&dev]).await.map_err(pg)?;
+    let device = &device.reread(row.as_ref().map(stored_device).transpose()?)?;
     let now = now_ms as i64;
     let batch_seq = batch.batch_seq as i64;
 
