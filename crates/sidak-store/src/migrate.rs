@@ -106,6 +106,8 @@ CREATE INDEX ops_first_hlc ON ops (first_hlc) WHERE first_hlc IS NOT NULL;
 -- The latest stamp pulled from the server: a clock set back never goes behind it.
 ALTER TABLE device ADD COLUMN pulled_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE device ADD COLUMN pulled_counter INTEGER NOT NULL DEFAULT 0;
+-- The pull cursor when refusals for an unknown context were last sent again (see recover.rs).
+ALTER TABLE device ADD COLUMN curable_cursor TEXT;
 -- Pulled ops this device could not apply: kept, reported, and skipped so the pull goes on.
 CREATE TABLE quarantine (
     hlc        TEXT PRIMARY KEY NOT NULL,

@@ -272,6 +272,11 @@ impl Store {
         }
         let mut clock = HlcClock::resume(floor);
         let mut touched = BTreeSet::new();
+        // The old stamps give way first: a new stamp may equal an old one still to be replaced.
+        for (seq, ..) in &future {
+            tx.prepare_cached("UPDATE ops SET first_hlc = COALESCE(first_hlc, hlc), hlc = 'restamping:' || seq WHERE seq = ?1")?
+                .execute([seq])?;
+        }
         for (seq, old, body, state, outcome) in &future {
             let mut op = crate::sync::op_of(*seq, body)?;
             let new = clock.now(wall);
@@ -284,7 +289,7 @@ impl Store {
             // A rejected op stays refused (the officer fixes it); the others are sent again.
             let keep_refused = *state == REFUSED && !was_set_aside;
             tx.prepare_cached(
-                "UPDATE ops SET hlc = ?2, body = ?3, first_hlc = COALESCE(first_hlc, hlc), \
+                "UPDATE ops SET hlc = ?2, body = ?3, \
                    state = CASE WHEN ?4 THEN state ELSE ?5 END, \
                    outcome = CASE WHEN ?4 THEN outcome END, code = CASE WHEN ?4 THEN code END, \
                    message = CASE WHEN ?4 THEN message END, problems = CASE WHEN ?4 THEN problems END \
@@ -343,20 +348,61 @@ impl Store {
         Ok(n)
     }
 
-    /// Queues again every refused op whose refusal can be cured on its own ([`CURABLE`]);
-    /// the client calls it at the start of each sync, so such an op lands once its cause is gone.
+    /// Queues again every refused op whose refusal may be cured now ([`CURABLE`]), and only
+    /// those, so a device in a steady state sends nothing: an `out_of_scope` op once the scope
+    /// covers its region again, an `unknown_record` edit once every earlier local op of its
+    /// record is acknowledged (its creation landed), an `unknown_context` op once new ops
+    /// arrived since the last try (the writes it saw may be among them). The client calls it
+    /// at the start of each sync.
     pub fn requeue_curable(&mut self) -> Result<u32> {
-        let seqs: Vec<u64> = {
+        let scope = self
+            .identity
+            .as_ref()
+            .map(|i| i.scope.clone())
+            .unwrap_or_default();
+        let (cursor, mark): (String, Option<String>) = self.conn.query_row(
+            "SELECT pull_cursor, curable_cursor FROM device WHERE one = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let moved = mark.as_deref() != Some(cursor.as_str());
+        let rows: Vec<(i64, String, String, String)> = {
             let marks = CURABLE.iter().map(|_| "?").collect::<Vec<_>>().join(",");
             let mut stmt = self.conn.prepare(&format!(
-                "SELECT seq FROM ops WHERE state = {REFUSED} AND code IN ({marks}) ORDER BY seq"
+                "SELECT seq, code, record_id, body FROM ops WHERE state = {REFUSED} AND code IN ({marks}) ORDER BY seq"
             ))?;
             stmt.query_map(rusqlite::params_from_iter(CURABLE.iter()), |r| {
-                r.get::<_, i64>(0)
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
-            .map(|s| Ok(u64::try_from(s?).unwrap_or(0)))
-            .collect::<Result<_>>()?
+            .collect::<rusqlite::Result<_>>()?
         };
+        let mut seqs = Vec::new();
+        for (seq, code, record, body) in rows {
+            let cured = match code.as_str() {
+                "out_of_scope" => {
+                    let op = crate::sync::op_of(seq, &body)?;
+                    scope.is_empty() || scope.iter().any(|p| op.region.starts_with(p.as_str()))
+                }
+                "unknown_record" => {
+                    let earlier: i64 = self.conn.query_row(
+                        "SELECT count(*) FROM ops WHERE record_id = ?1 AND seq < ?2 AND state != ?3",
+                        params![record, seq, ACKED],
+                        |r| r.get(0),
+                    )?;
+                    earlier == 0
+                }
+                _ => moved,
+            };
+            if cured {
+                seqs.push(u64::try_from(seq).unwrap_or(0));
+            }
+        }
+        if moved {
+            self.conn.execute(
+                "UPDATE device SET curable_cursor = pull_cursor WHERE one = 1",
+                [],
+            )?;
+        }
         if seqs.is_empty() {
             return Ok(0);
         }
@@ -370,8 +416,10 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Ops the office accepted (replaced by its op) are offered again as they were: the
+        // office's decision may be one the restore lost, and the server judges them afresh.
         let n = tx.execute(
-            "UPDATE ops SET state = ?1 WHERE state = ?2 AND (outcome IS NULL OR outcome != 'replaced')",
+            "UPDATE ops SET state = ?1, outcome = NULL, message = NULL WHERE state = ?2",
             params![PENDING, ACKED],
         )?;
         tx.execute(

@@ -222,9 +222,19 @@ impl Store {
         for ((local, op, _), result) in ops.iter().zip(&answer.results) {
             let local = *local as i64;
             let record = op.id.to_string();
-            match result.status {
+            // Replaced meanwhile by the office's op (pulled while this batch was in flight):
+            // done, whatever the answer to this copy.
+            let replaced: bool = tx
+                .prepare_cached("SELECT outcome IS 'replaced' FROM ops WHERE seq = ?1")?
+                .query_row([local], |r| r.get(0))?;
+            let status = if replaced {
+                OpStatus::Duplicate
+            } else {
+                result.status
+            };
+            match status {
                 OpStatus::Accepted | OpStatus::Duplicate => {
-                    if result.status == OpStatus::Accepted {
+                    if status == OpStatus::Accepted {
                         out.accepted += 1;
                     } else {
                         out.duplicate += 1;
@@ -241,7 +251,7 @@ impl Store {
                     .execute([&record])?;
                 }
                 OpStatus::Rejected | OpStatus::SetAside => {
-                    let outcome = if result.status == OpStatus::Rejected {
+                    let outcome = if status == OpStatus::Rejected {
                         "rejected"
                     } else {
                         "set_aside"
@@ -267,7 +277,7 @@ impl Store {
                         message,
                         problems: result.problems.clone(),
                     };
-                    if result.status == OpStatus::Rejected {
+                    if status == OpStatus::Rejected {
                         out.rejected.push(refused);
                     } else {
                         out.set_aside.push(refused);

@@ -141,23 +141,50 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
     // Every acknowledged edit is in the server's log exactly once.
     let server = read_only(&w.db);
     let mut logged: HashMap<String, u32> = HashMap::new();
+    // An edit the office accepted is in the log as the op that `restamps` it.
+    let mut restamped: HashMap<String, u32> = HashMap::new();
     {
-        let mut stmt = server.prepare("SELECT hlc FROM ops").expect("ops");
-        for h in stmt.query_map([], |r| r.get::<_, String>(0)).expect("ops") {
-            *logged.entry(h.expect("hlc")).or_default() += 1;
+        let mut stmt = server
+            .prepare("SELECT hlc, json_extract(op, '$.restamps') FROM ops")
+            .expect("ops");
+        for row in stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .expect("ops")
+        {
+            let (h, re) = row.expect("hlc");
+            *logged.entry(h).or_default() += 1;
+            if let Some(re) = re {
+                *restamped.entry(re).or_default() += 1;
+            }
         }
     }
     for (i, d) in w.devices.iter().enumerate() {
         let conn = read_only(d.store.path());
         let mut stmt = conn
-            .prepare("SELECT hlc FROM ops WHERE state = 2")
+            .prepare(
+                "SELECT hlc, COALESCE(first_hlc, ''), outcome IS 'replaced' FROM ops WHERE state = 2",
+            )
             .expect("device ops");
-        for h in stmt
-            .query_map([], |r| r.get::<_, String>(0))
+        for row in stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
             .expect("device ops")
         {
-            let h = h.expect("hlc");
-            let n = logged.get(&h).copied().unwrap_or(0);
+            let (h, first, replaced) = row.expect("hlc");
+            let n = if replaced {
+                // Replaced by the office's op: that op, and not this one, is in the log.
+                restamped.get(&h).copied().unwrap_or(0)
+                    + restamped.get(&first).copied().unwrap_or(0)
+            } else {
+                logged.get(&h).copied().unwrap_or(0)
+            };
             if n != 1 {
                 out.push(v(
                     "acked_once",
