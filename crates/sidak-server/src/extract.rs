@@ -70,6 +70,11 @@ fn decompress(body: Bytes, encoding: &str, limit: usize) -> Result<Vec<u8>, ApiE
 /// Parses a message from JSON bytes with our error codes.
 pub fn parse_message<T: Message>(bytes: &[u8]) -> Result<T, ApiError> {
     match serde_json::from_slice::<T>(bytes) {
+        // Serde reads a struct from an array too (fields by position: `[]` was a valid
+        // `{}`), but every message is an object.
+        Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => Err(
+            ApiError::invalid_message("the body is not the message expected: not a JSON object"),
+        ),
         Ok(v) => {
             if T::VERSIONED && v.protocol() != PROTOCOL_VERSION {
                 return Err(ApiError::unsupported_protocol(&v.protocol().into()));

@@ -13,7 +13,7 @@
 //!    is the same edit, `rejected`, `hlc_reused` when the stamp now carries another edit; an op
 //!    that stamps again (`restamps`) a set-aside edit the office accepted: `duplicate`; one
 //!    the office discarded: `rejected`, `discarded`, with the office's reason;
-//! 5a. an edit of a record outside the scope, a second `create` of a record that exists
+//!    5a. an edit of a record outside the scope, a second `create` of a record that exists
 //!    (`record_exists`), an edit of a record whose creation waits at the office (`set_aside`,
 //!    `record_set_aside`, so it is accepted with it) or that the server never had
 //!    (`unknown_record`), a `seen` context naming writes the server never had (`invalid_change`);

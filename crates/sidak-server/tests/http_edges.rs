@@ -303,3 +303,144 @@ async fn csv_export_columns_are_unique_for_every_kind() {
     }
     server.stop().await;
 }
+
+/// An enum, code, date or boolean given empty (`kind=`) is refused, not read as absent
+/// ("every kind"); a free-text filter left blank (`q=`, `status=`) still means no filter,
+/// and an empty page cursor the first page.
+#[tokio::test]
+async fn empty_enum_and_code_parameters_are_refused_naming_the_parameter() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    for (path, name) in [
+        ("/v1/office/duplicates?kind=", "kind"),
+        ("/v1/office/records?kind=", "kind"),
+        ("/v1/office/records?region=", "region"),
+        ("/v1/office/conflicts?region=", "region"),
+        ("/v1/office/export.csv?kind=", "kind"),
+        ("/v1/office/export.csv?kind=worker&region=", "region"),
+        ("/v1/office/coverage?level=", "level"),
+        ("/v1/office/coverage?region=", "region"),
+        ("/v1/office/review?region=", "region"),
+        ("/v1/office/set-aside?all=", "all"),
+    ] {
+        let (status, body) = office_get(&server, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["code"], "invalid_message", "{path}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(name), "{path}: {body}");
+    }
+    for path in [
+        "/v1/office/records?q=&status=&officer=",
+        "/v1/office/conflicts?cursor=",
+        "/v1/office/duplicates?kind=worker",
+    ] {
+        let (status, body) = office_get(&server, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    server.stop().await;
+}
+
+/// A compressed export (every browser sends `Accept-Encoding`) is complete: the chunked
+/// body ends with its last chunk. The compression layer polls the body once more after its
+/// end, and the unfused stream panicked there, cutting the download.
+#[tokio::test]
+async fn a_compressed_csv_export_is_complete() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let officer = server.officer("c1", &["7371"]).await;
+    let mut dev = server.device(&officer).await;
+    let village = support::villages("737101")[0].clone();
+    office_seed::register(&mut dev, &village, "7371015506900003", "Rina Wati");
+    dev.sync().await;
+    for encoding in ["gzip", "zstd", "identity"] {
+        for kind in ["worker", "visit"] {
+            let request = format!(
+                "GET /v1/office/export.csv?kind={kind} HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {}\r\nAccept-Encoding: {encoding}\r\n\
+                 Connection: close\r\n\r\n",
+                server.admin
+            );
+            let answer = raw(&server, request.as_bytes()).await;
+            assert_eq!(answer.status, 200, "{encoding} {kind}: {answer:?}");
+            assert_eq!(
+                answer.header("transfer-encoding"),
+                Some("chunked"),
+                "{answer:?}"
+            );
+            assert!(
+                answer.body.ends_with(b"0\r\n\r\n"),
+                "{encoding} {kind}: the chunked body was cut before its last chunk: {:?}",
+                String::from_utf8_lossy(&answer.body)
+            );
+        }
+    }
+    server.stop().await;
+}
+
+/// Serde reads a struct from a JSON array (fields by position), so `[]` was accepted as
+/// `{}`; every request body is a JSON object.
+#[tokio::test]
+async fn a_json_array_is_not_a_request_body() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let officer = server.officer("c1", &["7371"]).await;
+    let path = format!("/v1/admin/officers/{officer}/enrollment-codes");
+    for body in [serde_json::json!([]), serde_json::json!([60])] {
+        let (status, answer) = server
+            .call("POST", &path, Some(&server.admin), Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["code"], "invalid_message", "{body}: {answer}");
+    }
+    let (status, answer) = server
+        .call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(serde_json::json!(["admin", "wrong-password"])),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = server
+        .call(
+            "POST",
+            &path,
+            Some(&server.admin),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    server.stop().await;
+}
+
+/// The description's pull cursor pattern admits every cursor the server hands out (signed,
+/// with a backfill after a scope grew) and the unsigned form it still reads, and not text
+/// of another form: `.ci/contract` would call a right pull wrong otherwise.
+#[tokio::test]
+async fn the_described_cursor_pattern_matches_the_cursors_the_server_makes() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, spec) = server.call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let schema = &spec["components"]["schemas"]["PullRequest"]["properties"]["cursor"];
+    let cursor = jsonschema::validator_for(schema).expect("the cursor schema compiles");
+    let officer = server.officer("c1", &["7371"]).await;
+    let mut dev = server.device(&officer).await;
+    let village = support::villages("737101")[0].clone();
+    office_seed::register(&mut dev, &village, "7371015506900003", "Rina Wati");
+    dev.sync().await;
+    let mut made = vec![dev.cursor.clone()];
+    // A grown scope: the next cursors carry a backfill.
+    server.set_scope(&officer, &["7371", "7372"]).await;
+    made.push(dev.pull_page(1).await.next_cursor);
+    for c in &made {
+        assert!(c.contains(".v1:"), "signed: {c}");
+        assert!(
+            cursor.is_valid(&Json::from(c.as_str())),
+            "{c} against {schema}"
+        );
+    }
+    for c in ["", "v1:0:7371", "v1:9:7371,7372:7371:3"] {
+        assert!(cursor.is_valid(&Json::from(c)), "{c:?}");
+    }
+    for c in ["abc", "v1:x:7371", "v1:1:7a", "zz.0.v1:1:73"] {
+        assert!(!cursor.is_valid(&Json::from(c)), "{c:?}");
+    }
+    server.stop().await;
+}

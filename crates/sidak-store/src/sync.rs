@@ -341,7 +341,7 @@ impl Store {
                     continue;
                 }
             };
-            if !touched.contains_key(&op.id) {
+            if let std::collections::hash_map::Entry::Vacant(vacant) = touched.entry(op.id) {
                 let t = match crate::recover::load_with_base(&tx, op.id)? {
                     Some((record, base)) => Touched {
                         record,
@@ -355,7 +355,7 @@ impl Store {
                     },
                 };
                 order.push(op.id);
-                touched.insert(op.id, t);
+                vacant.insert(t);
             }
             let Some(slot) = touched.get_mut(&op.id) else {
                 continue;

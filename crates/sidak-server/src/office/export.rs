@@ -159,6 +159,11 @@ struct Export<F> {
 /// The CSV of `kind` as a stream of chunks, each read by `fetch(after)` (at most `chunk`
 /// records with ids after `after`; fewer means the end).
 ///
+/// The stream is fused: the compression layer (`tower_http::compression`, whenever the
+/// client sends `Accept-Encoding`, as every browser does) polls its body once more after
+/// the end, and an unfused `unfold` panics when polled again, which cut every compressed
+/// export without its final chunk.
+///
 /// A failure after the first chunk went out (the database, or a stored record that no
 /// longer decodes) ends the stream with an error, which makes hyper abort the response
 /// without its final chunk: the client sees a broken download, never a shorter file that
@@ -183,7 +188,7 @@ where
         header: false,
         done: false,
     };
-    futures::stream::unfold(start, |mut c| async move {
+    let stream = futures::stream::unfold(start, |mut c| async move {
         if c.done {
             return None;
         }
@@ -218,7 +223,8 @@ where
                 Some((e, c))
             }
         }
-    })
+    });
+    futures::StreamExt::fuse(stream)
 }
 
 /// Streams the CSV of records of `kind` matching the filters of the record list.

@@ -20,7 +20,29 @@ fn param(name: &str, location: &str, schema: Json, description: &str) -> Json {
 }
 
 /// Text the office accepts in a query parameter: no control characters (they are refused).
+/// Only the free-text filters (`status`, `officer`, `q`) and the page cursor may be empty
+/// (`office::params`).
 const TEXT: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// A text parameter that is not a free-text filter: given empty, it is refused.
+const NONEMPTY_TEXT: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]+$";
+
+/// A timestamp as `Hlc` reads it: milliseconds at most 2^53 - 1 and a 32-bit counter (the
+/// pattern keeps to 15 and 9 digits, which always fit), then the device id.
+const HLC: &str = "^[0-9]{1,15}\\.[0-9]{1,9}@[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// A region code prefix in a scope or a pull cursor: province, regency, district or village.
+const SCOPE_CODE: &str = "(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})";
+
+/// The pull cursor's forms (`crate::cursor`): `""` for a first pull, the signed form the
+/// server hands out (`<mac>.<fingerprint>.v1:...`), and the unsigned `v1:...` of older
+/// builds, still read. A signature is not something a schema can check: a cursor of the
+/// right form that this server did not sign is `400 invalid_cursor`.
+fn cursor_pattern() -> String {
+    let list = format!("(?:{SCOPE_CODE}(?:,{SCOPE_CODE})*)?");
+    let body = format!("v1:[0-9]{{1,18}}:{list}(?::{list}:[0-9]{{1,18}})?");
+    format!("^(?:|{body}|[0-9a-f]{{24}}\\.(?:0|[0-9a-f]{{16}})\\.{body})$")
+}
 
 fn q(name: &str, ty: &str, description: &str) -> Json {
     let schema = if ty == "string" {
@@ -104,8 +126,8 @@ fn paging() -> Vec<Json> {
         param(
             "cursor",
             "query",
-            json!({"type": "string", "pattern": "^[0-9]{1,19}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}),
-            "next_cursor of the previous page",
+            json!({"type": "string", "pattern": "^(|[0-9]{1,19}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"}),
+            "next_cursor of the previous page; empty or absent for the first page",
         ),
     ]
 }
@@ -166,7 +188,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 json!({"type": "object", "required": ["field"], "additionalProperties": false,
                 "properties": {
                     "field": {"type": "string"},
-                    "pick": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+@[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "description": "hlc of the competing value chosen"},
+                    "pick": {"type": "string", "pattern": HLC, "description": "hlc of the competing value chosen"},
                     "value": {"description": "a new value instead (text, integer or boolean)"},
                     "note": note()}}),
             )),
@@ -213,7 +235,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
             Some(body(
                 json!({"type": "object", "required": ["duplicate", "original"], "additionalProperties": false,
                 "properties": {
-                    "duplicate": {"type": "string", "format": "uuid", "description": "Gets status duplicate and duplicate_of"},
+                    "duplicate": {"type": "string", "format": "uuid", "description": "Gets status duplicate and duplicate_of; the same id as original is 400 invalid_action"},
                     "original": {"type": "string", "format": "uuid", "description": "Stays; gets a review_note naming the duplicate"},
                     "note": note()}}),
             )),
@@ -221,7 +243,12 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
         ),
         ("GET", "/v1/office/review") => (
             [
-                vec![q("region", "string", "Region code prefix")],
+                vec![param(
+                    "region",
+                    "query",
+                    json!({"type": "string", "pattern": NONEMPTY_TEXT}),
+                    "Region code prefix",
+                )],
                 unmasked(),
             ]
             .concat(),
@@ -271,10 +298,11 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
         ),
         ("GET", "/v1/office/coverage") => (
             vec![
-                q(
+                param(
                     "region",
-                    "string",
-                    "Province or regency prefix (default: everything)",
+                    "query",
+                    json!({"type": "string", "pattern": "^[0-9]{1,5}$"}),
+                    "Code prefix shorter than the level's codes (regency: up to 3 digits, e.g. 73; district: up to 5, e.g. 7371); longer is 400 invalid_message. Leave it out for everything",
                 ),
                 param(
                     "level",
@@ -463,9 +491,32 @@ pub fn proto_schemas() -> Map<String, Json> {
             let mut schema: Json =
                 serde_json::from_str(text).expect("proto/schema holds valid JSON");
             rewrite_refs(&mut schema, name);
+            served_as_enforced(name, &mut schema);
             ((*name).to_owned(), schema)
         })
         .collect()
+}
+
+/// Where the server reads more than a protocol schema says a device sends, the
+/// description says what the server enforces (so a contract check does not call a
+/// right answer wrong):
+///
+/// - a batch's `ops` may hold anything: each element is judged alone and one that is not
+///   an op is answered `rejected invalid_op` in its place (docs/protocol.md, *Push*), so a
+///   batch with a malformed op is a 200, not a 400;
+/// - a pull `cursor` has the forms of [`cursor_pattern`] (the schema only says "opaque").
+fn served_as_enforced(name: &str, schema: &mut Json) {
+    match name {
+        "PushRequest" => {
+            let items = &mut schema["properties"]["ops"]["items"];
+            *items = json!({"anyOf": [items.take(), {}],
+                "description": "an op (Op); any other value is answered rejected invalid_op in its place"});
+        }
+        "PullRequest" => {
+            schema["properties"]["cursor"]["pattern"] = json!(cursor_pattern());
+        }
+        _ => {}
+    }
 }
 
 fn schema_ref(name: &str) -> Json {
@@ -581,25 +632,33 @@ fn server_paths() -> Map<String, Json> {
         Some(json_body(schema_ref("PushRequest"))),
         ok("200", schema_ref("PushResponse")),
     );
+    push["responses"]["400"] =
+        error("bad_json, invalid_message, unsupported_protocol, bad_encoding, batch_too_large");
     push["responses"]["409"] = error("batch_mismatch: the batch_seq was used for different ops");
     put("/v1/push", "post", push);
-    put(
-        "/v1/pull",
-        "post",
-        operation(
-            "Pull one page of other devices' ops in the scope",
-            Some("device"),
-            Some(json_body(schema_ref("PullRequest"))),
-            ok("200", schema_ref("PullResponse")),
-        ),
+    let mut pull = operation(
+        "Pull one page of other devices' ops in the scope",
+        Some("device"),
+        Some(json_body(schema_ref("PullRequest"))),
+        ok("200", schema_ref("PullResponse")),
     );
+    pull["responses"]["400"] = error(
+        "bad_json, invalid_message (limit 0), unsupported_protocol, bad_encoding, invalid_cursor: a cursor this server did not sign",
+    );
+    pull["responses"]["409"] = error(
+        "cursor_reset: the log no longer holds what the cursor says the device was sent (a restore): pull again from \"\" and offer every acknowledged op again",
+    );
+    put("/v1/pull", "post", pull);
     let mut sync = operation(
         "Push (optional) then pull, in one call",
         Some("device"),
         Some(json_body(schema_ref("SyncRequest"))),
         ok("200", schema_ref("SyncResponse")),
     );
-    sync["responses"]["409"] = error("batch_mismatch");
+    sync["responses"]["400"] = error(
+        "bad_json, invalid_message, unsupported_protocol, bad_encoding, batch_too_large, invalid_cursor",
+    );
+    sync["responses"]["409"] = error("batch_mismatch, cursor_reset (as for push and pull)");
     put("/v1/sync", "post", sync);
     let login_body = json!({"type": "object", "additionalProperties": false, "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});
@@ -653,6 +712,9 @@ fn server_paths() -> Map<String, Json> {
         )),
         ok("201", officer.clone()),
     );
+    create_officer["responses"]["400"] = error(
+        "bad_json, invalid_message, invalid_scope: a scope code of the right form that is not a known region",
+    );
     create_officer["responses"]["409"] = error("already_exists: the officer id is taken");
     put("/v1/admin/officers", "post", create_officer);
     put(
@@ -680,6 +742,9 @@ fn server_paths() -> Map<String, Json> {
         ok("200", officer),
     );
     scope["parameters"] = json!([id("Officer id")]);
+    scope["responses"]["400"] = error(
+        "bad_json, invalid_message, invalid_scope: a scope code of the right form that is not a known region",
+    );
     put("/v1/admin/officers/{id}/scope", "put", scope);
     let mut code = admin(
         "Issue a one-time enrollment code (admin)",

@@ -8,7 +8,16 @@ use sidak_core::RecordId;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Parameters that may be given empty: the free-text filters, where empty means "no filter"
+/// (`q=`: a search box left blank), and the page cursor, where empty means the first page
+/// (as `""` starts a pull). Every other parameter (an enum such as `kind` or `level`, a code
+/// such as `region`, a date, a number, a boolean) given empty is refused: `kind=` was once
+/// read as "every kind".
+const MAY_BE_EMPTY: &[&str] = &["status", "officer", "q", "cursor"];
+
 /// A query string parsed into `T` (unknown parameters refused), errors as `invalid_message`.
+///
+/// An empty value is refused unless the parameter is one of [`MAY_BE_EMPTY`].
 ///
 /// A parameter holding a control character (NUL, a line break, DEL, ...) is refused, naming
 /// the parameter: no office value contains one, and a NUL would end the text early in
@@ -22,6 +31,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
         if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
             for (name, value) in &pairs {
+                if value.is_empty() && !MAY_BE_EMPTY.contains(&name.as_str()) {
+                    return Err(ApiError::invalid_message(format!(
+                        "parameter {:?} must not be empty: leave it out instead",
+                        clip(&name.replace(char::is_control, "?"))
+                    )));
+                }
                 if name.chars().chain(value.chars()).any(char::is_control) {
                     return Err(ApiError::invalid_message(format!(
                         "parameter {:?} must not contain control characters (such as NUL or a line break)",
