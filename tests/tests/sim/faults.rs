@@ -92,9 +92,14 @@ impl Faults {
     /// What CI runs: every kind, except those that fail on today's code because of the
     /// issue-10 bugs being fixed (see `docs/simulation.md`, *Known failures*).
     pub fn ci() -> Faults {
-        // Every fault kind: the four found failing on the code before issue 10's fixes
-        // (restores, clock jumps, scope changes, extreme counters) are on again now.
-        Faults::all()
+        // The four kinds found failing before issue 10's fixes (restores, clock jumps, scope
+        // changes, extreme counters) pass now, each with every other kind, except one pair:
+        // clock jumps with the office's accept/discard of set-aside ops still break
+        // `acked_once`/`converged` (seeds 6, 15, 62, 202 with `only:clock_jumps,office`).
+        // Off here until fixed; the second test runs clock jumps with everything but the office.
+        let mut f = Faults::all();
+        f.clock_jumps = false;
+        f
     }
 
     /// The flag named `name`.
