@@ -285,6 +285,23 @@ impl Store {
                 }
             }
         }
+        // A record kept through a purge only for its unsynced edits goes once they are all
+        // acknowledged (its area left the scope while the answer was on its way).
+        if let Some(scope) = self
+            .identity
+            .as_ref()
+            .map(|i| i.scope.clone())
+            .filter(|s| !s.is_empty())
+        {
+            let mut regions: Vec<&str> = ops.iter().map(|(_, op, _)| op.region.as_str()).collect();
+            regions.sort_unstable();
+            regions.dedup();
+            for region in regions {
+                if !scope.iter().any(|p| region.starts_with(p.as_str())) {
+                    forget_settled(&tx, region)?;
+                }
+            }
+        }
         tx.execute("DELETE FROM batch", [])?;
         tx.execute(
             "UPDATE device SET server_time_ms = ?1 WHERE one = 1",
@@ -404,6 +421,18 @@ impl Store {
             let (purged, kept) = purge(&tx, prefix, &page.scope)?;
             out.purged += purged;
             out.kept += kept;
+        }
+        // The scope the server reports is the truth: when it differs from the one held (or
+        // this is a first pull, which names no purge), nothing outside it stays here but
+        // records with local edits not yet acknowledged.
+        let held_scope = self.identity.as_ref().map(|i| i.scope.clone());
+        let first = tx.query_row(
+            "SELECT pull_cursor = '' FROM device WHERE one = 1",
+            [],
+            |r| r.get::<_, bool>(0),
+        )?;
+        if !page.scope.is_empty() && (first || held_scope.as_ref() != Some(&page.scope)) {
+            out.purged += sweep(&tx, &page.scope)?;
         }
         identity::write_scope(&tx, &page.scope)?;
         tx.prepare_cached(
@@ -529,6 +558,38 @@ fn batch_ops(conn: &rusqlite::Connection, seq: i64) -> Result<Vec<(u64, OpV1, us
         out.push((u64_of(s, "op seq")?, op_of(s, &body)?, body.len()));
     }
     Ok(out)
+}
+
+/// Removes every record outside `scope` that holds no local edit; returns how many.
+fn sweep(conn: &rusqlite::Connection, scope: &[String]) -> Result<u32> {
+    let mut stmt =
+        conn.prepare("SELECT id, region FROM records WHERE unsynced = 0 AND rejected = 0")?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let outside: Vec<String> = rows
+        .into_iter()
+        .filter(|(_, region)| !scope.iter().any(|p| region.starts_with(p.as_str())))
+        .map(|(id, _)| id)
+        .collect();
+    for id in &outside {
+        conn.prepare_cached("DELETE FROM ops WHERE record_id = ?1")?
+            .execute([id])?;
+        conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
+            .execute([id])?;
+    }
+    Ok(outside.len() as u32)
+}
+
+/// Removes the records of `region` (outside the scope) that hold no local edits any more.
+fn forget_settled(conn: &rusqlite::Connection, region: &str) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM ops WHERE record_id IN (SELECT id FROM records WHERE region = ?1 AND unsynced = 0 AND rejected = 0)",
+    )?
+    .execute([region])?;
+    conn.prepare_cached("DELETE FROM records WHERE region = ?1 AND unsynced = 0 AND rejected = 0")?
+        .execute([region])?;
+    Ok(())
 }
 
 /// Removes the records under `prefix` that the new scope no longer covers, except
