@@ -211,6 +211,13 @@ impl Store {
             )));
         }
         let ops = batch_ops(&tx, seq)?;
+        // Read once per batch, not once per op (this is the upload's hot path).
+        let replaced: std::collections::HashSet<i64> = tx
+            .prepare_cached(
+                "SELECT seq FROM ops WHERE batch_seq = ?1 AND state = ?2 AND outcome = 'replaced'",
+            )?
+            .query_map(params![seq, IN_FLIGHT], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         if ops.len() != answer.results.len() {
             return Err(StoreError::BatchMismatch(format!(
                 "batch {seq} has {} ops but the answer has {} results",
@@ -224,10 +231,7 @@ impl Store {
             let record = op.id.to_string();
             // Replaced meanwhile by the office's op (pulled while this batch was in flight):
             // done, whatever the answer to this copy.
-            let replaced: bool = tx
-                .prepare_cached("SELECT outcome IS 'replaced' FROM ops WHERE seq = ?1")?
-                .query_row([local], |r| r.get(0))?;
-            let status = if replaced {
+            let status = if replaced.contains(&local) {
                 OpStatus::Duplicate
             } else {
                 result.status
