@@ -452,7 +452,28 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         .unwrap()
         .id;
     sync(&mut b, &server.url).await;
+    // A device enrolled after the backup, with an edit of its own.
+    let mut late = server.device("ani", "late").await;
+    let w4 = late
+        .create(Kind::Worker, MAKASSAR, &worker("7371015506900029", "Rahma"))
+        .unwrap()
+        .id;
+    sync(&mut late, &server.url).await;
+    // An office decision after the backup, pulled by the phones.
+    let returned = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/office/records/{w1}/review"),
+            serde_json::json!({"decision": "return", "note": "foto KTP buram"}),
+        )
+        .await;
+    assert!(returned.get("code").is_none(), "{returned}");
     sync(&mut a, &server.url).await;
+    sync(&mut b, &server.url).await;
+    assert_eq!(
+        a.get(w1).unwrap().unwrap().record.get_str("status"),
+        Some("returned")
+    );
     // The restore: the file copied back.
     let dir = server.stop().await;
     for ext in ["", "-wal", "-shm"] {
@@ -465,9 +486,29 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
     let rb = sync(&mut b, &server.url).await;
     assert!(rb.reoffered, "{rb:?}");
     sync(&mut a, &server.url).await;
+    // The restored server does not know the late device's token: enrolled again for the same
+    // officer, it keeps its id, and its edit lands as its own.
+    let before = late.device_id();
+    let err = try_sync(&mut late, &server.url).await.unwrap_err();
+    assert_eq!(err.error.code(), "unauthorized", "{err:?}");
+    let id = server.enroll_again(&mut late, "ani").await;
+    assert_eq!(Some(id.device_id), before);
+    sync(&mut late, &server.url).await;
+    sync(&mut a, &server.url).await;
+    sync(&mut b, &server.url).await;
     let mut fresh = server.device("ani", "fresh").await;
     sync(&mut fresh, &server.url).await;
-    for w in [w1, w2, w3] {
+    // The office's decision was lost with the restore, and the phones do not keep it either.
+    assert_eq!(
+        a.get(w1).unwrap().unwrap().record.get_str("status"),
+        fresh.get(w1).unwrap().unwrap().record.get_str("status"),
+    );
+    assert_ne!(
+        a.get(w1).unwrap().unwrap().record.get_str("status"),
+        Some("returned")
+    );
+    assert_eq!(states(&fresh), states(&late));
+    for w in [w1, w2, w3, w4] {
         assert!(fresh.get(w).unwrap().is_some(), "{w} lost in the restore");
     }
     assert_eq!(

@@ -121,6 +121,8 @@ struct Session<'a, T> {
     quarantined_ops: u64,
     /// Recoveries made in this sync (bounded by [`MAX_RECOVERIES`]).
     recoveries: u32,
+    /// Whether curable refusals were queued again after a pull in this sync.
+    requeued_after_pull: bool,
     on_progress: OnProgress<'a>,
 }
 
@@ -181,6 +183,7 @@ impl<T: Transport> SyncEngine<T> {
             refused_ops: counts.refused_ops,
             quarantined_ops: store.quarantined().map(|q| q.len() as u64).unwrap_or(0),
             recoveries: 0,
+            requeued_after_pull: false,
             on_progress,
         };
         let result = if s.token.is_none() {
@@ -201,7 +204,7 @@ impl<T: Transport> Session<'_, T> {
             while let Some(batch) =
                 store.next_batch(self.config.max_batch_ops, self.config.max_batch_bytes)?
             {
-                let req = self.push_request(&batch)?;
+                let req = self.push_request(&batch, store)?;
                 let answer: PushResponse = match self.call("/v1/push", &req).await {
                     Ok(a) => a,
                     Err(e) => {
@@ -229,7 +232,7 @@ impl<T: Transport> Session<'_, T> {
                 }
             }
             // A recovery (or a clock brought back) may have queued ops again: push them too.
-            if !pull_again && !store.has_pending()? {
+            if !pull_again && !store.has_pending()? && !self.requeue_after_pull(store)? {
                 return Ok(());
             }
             self.phase(store, Phase::Push)?;
@@ -275,7 +278,10 @@ impl<T: Transport> Session<'_, T> {
             )?;
             let req = SyncRequest {
                 protocol: PROTOCOL_VERSION,
-                push: batch.as_ref().map(|b| self.push_request(b)).transpose()?,
+                push: batch
+                    .as_ref()
+                    .map(|b| self.push_request(b, store))
+                    .transpose()?,
                 pull: self.pull_request(store)?,
             };
             let answer: SyncResponse = match self.call("/v1/sync", &req).await {
@@ -293,13 +299,28 @@ impl<T: Transport> Session<'_, T> {
                 self.record_push(store, batch, push)?;
             }
             self.record_page(store, &answer.pull)?;
-            if batch.is_none() && !answer.pull.more && !store.has_pending()? {
+            if batch.is_none()
+                && !answer.pull.more
+                && !store.has_pending()?
+                && !self.requeue_after_pull(store)?
+            {
                 return Ok(());
             }
         }
     }
 
-    fn push_request(&self, batch: &Batch) -> Result<PushRequest, SyncError> {
+    /// Once per sync, after the pull: what the pull may have cured (a scope grown back, a
+    /// creation or the writes a context names now here) is queued, so the same sync sends it
+    /// rather than the next. `true` if something was queued.
+    fn requeue_after_pull(&mut self, store: &mut Store) -> Result<bool, SyncError> {
+        if self.requeued_after_pull {
+            return Ok(false);
+        }
+        self.requeued_after_pull = true;
+        Ok(store.requeue_curable()? > 0)
+    }
+
+    fn push_request(&self, batch: &Batch, store: &Store) -> Result<PushRequest, SyncError> {
         Ok(PushRequest {
             protocol: PROTOCOL_VERSION,
             batch_seq: batch.batch_seq,
@@ -311,6 +332,7 @@ impl<T: Transport> Session<'_, T> {
                 app_version: self.config.app_version.clone(),
                 quarantined_ops: self.quarantined_ops,
             }),
+            check: store.acknowledged_check()?,
         })
     }
 
@@ -319,6 +341,7 @@ impl<T: Transport> Session<'_, T> {
             protocol: PROTOCOL_VERSION,
             cursor: store.pull_cursor()?,
             limit: self.config.page_ops,
+            check: store.acknowledged_check()?,
         })
     }
 

@@ -43,6 +43,8 @@ pub async fn enroll_with<T: Transport>(
         protocol: PROTOCOL_VERSION,
         code: code.trim().to_owned(),
         device_name,
+        // A store with edits of its own keeps its id, so those edits stay its own.
+        keep: store.keep_identity()?,
     };
     let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadResponse {
         path: PATH,

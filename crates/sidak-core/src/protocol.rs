@@ -47,6 +47,25 @@ pub struct EnrollRequest {
     /// A name for the device (shown in device health), such as the phone model.
     #[serde(default)]
     pub device_name: Option<String>,
+    /// The identity a store enrolled before asks to keep, because it holds edits made under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<KeepIdentity>,
+}
+
+/// What a device enrolled again sends so its edits stay its own (docs/protocol.md, *Enrollment*).
+///
+/// The server keeps `device_id` when the code is for `officer_id` and no other officer's
+/// device has that id; for another officer it gives a new id, or refuses (without using the
+/// code) when `unsent` says edits would be stranded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepIdentity {
+    /// The device id the store's own ops are stamped with.
+    pub device_id: DeviceId,
+    /// The officer the store was enrolled for.
+    pub officer_id: String,
+    /// Whether the store holds own ops the server has not acknowledged.
+    pub unsent: bool,
 }
 
 /// The answer to an enrollment.
@@ -103,6 +122,10 @@ pub struct PushRequest {
     /// The device's own state, reported for device health.
     #[serde(default)]
     pub status: Option<DeviceStatus>,
+    /// As in [`PullRequest::check`]: the latest op of this device the server acknowledged; a
+    /// server that no longer holds it answers `409 cursor_reset` before taking the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::Hlc>,
 }
 
 /// What happened to one pushed op.
@@ -187,6 +210,11 @@ pub struct PullRequest {
     /// Most ops wanted in this page (default [`DEFAULT_PAGE_OPS`], at most [`MAX_PAGE_OPS`]).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// The stamp of the latest op of this device the server acknowledged: a server that no
+    /// longer holds it (restored from an older copy) answers `409 cursor_reset`, even when
+    /// the cursor is older than what it lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::Hlc>,
 }
 
 /// One page of ops.

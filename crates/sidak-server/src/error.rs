@@ -175,8 +175,14 @@ impl From<StorageError> for ApiError {
                     EnrollError::UnknownCode => "invalid_code",
                     EnrollError::Expired => "code_expired",
                     EnrollError::AlreadyUsed => "code_used",
+                    EnrollError::UnsentEdits => "unsent_edits",
+                    EnrollError::DeviceTaken => "device_taken",
                 };
-                ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+                let status = match e {
+                    EnrollError::UnsentEdits | EnrollError::DeviceTaken => StatusCode::CONFLICT,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                ApiError::new(status, code, e.to_string())
             }
             StorageError::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");

@@ -348,6 +348,12 @@ impl Judge<'_> {
                 format!("`restamps` names {r}, an op of another device"),
             );
         }
+        if w.restamps == Some(w.hlc) {
+            return rejected(
+                "invalid_op",
+                "`restamps` names the op's own stamp; a stamp given again must be a new one",
+            );
+        }
         if !scope::covers(&device.scope, &w.region) {
             return rejected(
                 "out_of_scope",

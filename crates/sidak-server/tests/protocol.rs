@@ -1254,3 +1254,151 @@ async fn cursors_the_server_did_not_issue_are_refused() {
         s.stop().await;
     }
 }
+
+/// Issue 10 (restores, revocation by mistake): a store enrolled again keeps its device id when
+/// the code is for its own officer, whether the server still knows the id (a new token, and
+/// a revocation ends) or not (a restore lost it); for another officer it gets a new id, or a
+/// refusal that leaves the code unused when edits would be stranded; another officer's
+/// device id is never taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrollment_again_keeps_the_device_id_of_its_own_officer_only() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        s.officer("budi", &[MAKASSAR]).await;
+        let enroll = |code: &str, keep: Json| json!({"protocol": PROTOCOL_VERSION, "code": code, "keep": keep});
+        let mut dev = TestDevice::enroll(&s, &s.code("andi").await).await;
+        let old_token = dev.token.clone();
+        let id = dev.id.to_string();
+        dev.register_worker(&villages(MAKASSAR)[0], "Hasnah");
+        dev.push_all().await;
+        let revoked = s
+            .call(
+                "POST",
+                &format!("/v1/admin/devices/{id}/revoke"),
+                Some(&s.admin),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(revoked.0, 200, "{}", revoked.1);
+
+        // Same officer, known id: kept, new token, no longer revoked.
+        let keep = json!({"device_id": id, "officer_id": "andi", "unsent": true});
+        let (st, again) = s
+            .call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(enroll(&s.code("andi").await, keep.clone())),
+            )
+            .await;
+        assert_eq!(st, 200, "{again}");
+        assert_eq!(again["device_id"], json!(id));
+        let token = again["token"].as_str().unwrap().to_owned();
+        let pull = json!({"protocol": PROTOCOL_VERSION, "cursor": ""});
+        assert_eq!(
+            s.call("POST", "/v1/pull", Some(&token), Some(pull.clone()))
+                .await
+                .0,
+            200
+        );
+        assert_error(
+            &s.call("POST", "/v1/pull", Some(&old_token), Some(pull.clone()))
+                .await,
+            401,
+            "unauthorized",
+        );
+
+        // Same officer, an id the server does not know (a restore lost it): kept.
+        let unknown = "0b9a2c1e-1111-4a4a-8c8c-000000000001";
+        let (st, fresh) = s
+            .call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(enroll(
+                    &s.code("andi").await,
+                    json!({"device_id": unknown, "officer_id": "andi", "unsent": true}),
+                )),
+            )
+            .await;
+        assert_eq!(st, 200, "{fresh}");
+        assert_eq!(fresh["device_id"], json!(unknown));
+
+        // Another officer's code with unsent edits: refused, and the code stays unused.
+        let budi = s.code("budi").await;
+        assert_error(
+            &s.call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(enroll(&budi, keep.clone())),
+            )
+            .await,
+            409,
+            "unsent_edits",
+        );
+        // Without unsent edits: a new id for budi.
+        let settled = json!({"device_id": id, "officer_id": "andi", "unsent": false});
+        let (st, other) = s
+            .call("POST", "/v1/enroll", None, Some(enroll(&budi, settled)))
+            .await;
+        assert_eq!(st, 200, "{other}");
+        assert_ne!(other["device_id"], json!(id));
+        assert_eq!(other["officer_id"], json!("budi"));
+
+        // Asking to keep andi's device id with a code for budi, claiming to be budi's: refused.
+        let forged = json!({"device_id": id, "officer_id": "budi", "unsent": true});
+        assert_error(
+            &s.call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(enroll(&s.code("budi").await, forged)),
+            )
+            .await,
+            409,
+            "device_taken",
+        );
+        s.stop().await;
+    }
+}
+
+/// Issue 10, item 4: a push or pull names (`check`) the device's latest acknowledged op; a
+/// server that does not hold it (restored from an older copy, whatever the cursor says)
+/// answers `409 cursor_reset` and takes nothing; naming another device's op is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_or_pull_naming_an_op_the_server_lacks_is_told_to_start_over() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let mut dev = TestDevice::enroll(&s, &s.code("andi").await).await;
+        dev.register_worker(&villages(MAKASSAR)[0], "Hasnah");
+        dev.push_all().await;
+        let held = s.all_ops().await[0].1.hlc;
+        let lost = sidak_core::Hlc::new(held.ms + 5, 0, dev.id);
+        let pull = |check: sidak_core::Hlc| json!({"protocol": PROTOCOL_VERSION, "cursor": "", "check": check.to_string()});
+        assert_eq!(dev.post("/v1/pull", &pull(held)).await.0, 200);
+        assert_error(
+            &dev.post("/v1/pull", &pull(lost)).await,
+            409,
+            "cursor_reset",
+        );
+        let other = sidak_core::Hlc::new(held.ms, 0, sidak_core::DeviceId::from_u128(9));
+        assert_error(
+            &dev.post("/v1/pull", &pull(other)).await,
+            400,
+            "invalid_message",
+        );
+
+        dev.register_worker(&villages(MAKASSAR)[0], "Nur");
+        let mut batch = dev.batch(10);
+        batch["check"] = json!(lost.to_string());
+        assert_error(&dev.post("/v1/push", &batch).await, 409, "cursor_reset");
+        assert_eq!(s.all_ops().await.len(), 1, "a refused push takes nothing");
+        batch["check"] = json!(held.to_string());
+        let (st, reply) = dev.post("/v1/push", &batch).await;
+        assert_eq!(st, 200, "{reply}");
+        s.stop().await;
+    }
+}

@@ -42,7 +42,7 @@ pub enum StoreError {
     NotEnrolled,
     /// A new identity would change the device id while this device holds its own edits.
     #[error(
-        "this store already belongs to device {current}, which has edits; it cannot become device {new}"
+        "this store already belongs to device {current}, whose edits the server has not all accepted; it cannot become device {new} (sync first)"
     )]
     IdentityConflict {
         /// The device id in the store.

@@ -76,25 +76,29 @@ pub(crate) fn read(conn: &Connection) -> Result<Option<Identity>> {
     }))
 }
 
-/// Writes the identity; refuses to change the device id once the device has edits of its own.
+/// Writes the identity; refuses to change the device id while own edits are not acknowledged.
 pub(crate) fn write(conn: &Connection, id: &Identity) -> Result<()> {
     if let Some(current) = read(conn)?
         && current.device_id != id.device_id
     {
-        let ops: i64 = conn.query_row("SELECT count(*) FROM ops", [], |r| r.get(0))?;
-        if ops > 0 {
+        let unsent: i64 = conn.query_row(
+            "SELECT count(*) FROM ops WHERE state != ?1",
+            [crate::sync::ACKED],
+            |r| r.get(0),
+        )?;
+        if unsent > 0 {
             return Err(StoreError::IdentityConflict {
                 current: current.device_id.to_string(),
                 new: id.device_id.to_string(),
             });
         }
         // A new enrollment (perhaps for another officer): nothing of the old device's stays
-        // visible. It has no edits of its own (checked above), so what it holds came from the
-        // server for the old officer's area; the new one pulls its own area from the start.
+        // visible. Every edit of its own is on the server (checked above), so what it holds
+        // is the old officer's area; the new one pulls its own area from the start.
         conn.execute_batch(
-            "DELETE FROM records; DELETE FROM quarantine; DELETE FROM batch;
+            "DELETE FROM ops; DELETE FROM records; DELETE FROM quarantine; DELETE FROM batch;
              UPDATE device SET pull_cursor = '', next_batch_seq = 1, pulled_ms = 0, pulled_counter = 0,
-                 server_time_ms = NULL WHERE one = 1;",
+                 server_time_ms = NULL, check_hlc = NULL, curable_cursor = NULL WHERE one = 1;",
         )?;
     }
     let scope =

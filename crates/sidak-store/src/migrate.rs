@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
 
 /// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -116,6 +116,19 @@ CREATE TABLE quarantine (
     reason     TEXT NOT NULL,
     pulled_ms  INTEGER NOT NULL
 );
+"#;
+
+const V3: &str = r#"
+-- Set by reoffer (a restored server): bases are kept, and every record is rebuilt from what
+-- the server sends again plus its own ops once the pull from the start ends (docs/store.md).
+ALTER TABLE device ADD COLUMN rebuilding INTEGER NOT NULL DEFAULT 0;
+-- Set once the server acknowledged the op: its stamp is then fixed for good (other replicas
+-- hold it under that stamp), even when it is offered again after a restore.
+ALTER TABLE ops ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+UPDATE ops SET acked = 1 WHERE state = 2;
+-- The latest own op the server acknowledged as logged under its stamp; each pull names it,
+-- so a server restored without it says so (docs/protocol.md, Cursors).
+ALTER TABLE device ADD COLUMN check_hlc TEXT;
 "#;
 
 /// Opens the file, sets the connection up and brings the schema to [`SCHEMA_VERSION`].

@@ -28,8 +28,8 @@ use crate::sync::{ACKED, IN_FLIGHT, PENDING, REFUSED};
 pub const CLOCK_OK_MS: u64 = 60_000;
 
 /// Refusal codes whose cause can go away on its own (a creation accepted later, a scope
-/// grown back, a server restored and re-offered to): such ops are sent again at each sync
-/// until they land. (Set-aside ops come back through [`Store::recover_clock`].)
+/// grown back, a server restored and re-offered to): such ops are sent again once their
+/// cause may be gone ([`Store::requeue_curable`]). (Set-aside ops come back through [`Store::recover_clock`].)
 pub const CURABLE: &[&str] = &["unknown_record", "out_of_scope", "unknown_context"];
 
 /// What [`Store::recover_clock`] did.
@@ -113,19 +113,50 @@ pub(crate) fn start_base(
     )
 }
 
-/// Rebuilds record `id` from its base and its local ops from `base_seq` on (those not
-/// replaced by an office op); `false` if it keeps no base (a store from before version 2).
-pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<bool> {
+/// Whether an op's refusal is final: rejected for a reason that cannot go away (not
+/// [`CURABLE`], not set aside). Such an op no longer counts in its record's state.
+pub fn is_final(outcome: &str, code: &str) -> bool {
+    outcome == "rejected" && !CURABLE.contains(&code)
+}
+
+/// The SQL condition (over `ops`) for local ops that still count in their record's state:
+/// not replaced by an office op, not refused for good ([`is_final`]).
+fn standing() -> String {
+    let curable = CURABLE
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "(outcome IS NULL OR (outcome != 'replaced' AND NOT (outcome = 'rejected' AND code NOT IN ({curable}))))"
+    )
+}
+
+/// What [`rebuild`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rebuilt {
+    /// The record keeps no base (a store from before version 2): left as it is.
+    NoBase,
+    /// Saved as base plus its standing local ops.
+    Saved,
+    /// Nothing that stands creates it (its creation was refused for good and the server
+    /// never sent it): left as it is, a draft the officer sees with its refusal.
+    NeverCreated,
+}
+
+/// Rebuilds record `id` from its base and its local ops from `base_seq` on that still stand
+/// (not replaced by an office op, not refused for good).
+pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<Rebuilt> {
     let Some((current, Some(base))) = load_with_base(conn, id)? else {
-        return Ok(false);
+        return Ok(Rebuilt::NoBase);
     };
     let mut record = base
         .state
         .unwrap_or_else(|| Record::new(current.id, current.kind, current.region.clone()));
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, body FROM ops WHERE record_id = ?1 AND seq >= ?2 \
-         AND (outcome IS NULL OR outcome != 'replaced') ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, body FROM ops WHERE record_id = ?1 AND seq >= ?2 AND {} ORDER BY seq",
+        standing()
+    ))?;
     let rows = stmt.query_map(params![id.to_string(), base.seq], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
@@ -136,8 +167,52 @@ pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<bool> {
             .map_err(|e| StoreError::corrupt(format!("op {seq}"), e))?;
         record.apply(&op)?;
     }
+    if record.created.is_none() {
+        return Ok(Rebuilt::NeverCreated);
+    }
     records::save(conn, &record, 0)?;
-    Ok(true)
+    Ok(Rebuilt::Saved)
+}
+
+/// Whether the store is rebuilding its records after a restored server (see [`Store::reoffer`]):
+/// bases are kept until the pull from the start has ended.
+pub(crate) fn rebuilding(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT rebuilding FROM device WHERE one = 1")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Ends a rebuild once the pull from the start has reached the end: every record is its
+/// base (what the server sent again) plus its standing local ops, so what the restored
+/// server lost and no device offered again (office decisions after the backup) is gone
+/// here too; a record that neither the server nor this device's own ops create goes.
+pub(crate) fn finish_rebuild(conn: &Connection) -> Result<u32> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM records WHERE base_seq IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Off first, so `recount` drops the bases no longer needed.
+    conn.execute("UPDATE device SET rebuilding = 0 WHERE one = 1", [])?;
+    let mut gone = 0;
+    for key in &ids {
+        let id: RecordId = key
+            .parse()
+            .map_err(|e| StoreError::corrupt("record id", e))?;
+        if rebuild(conn, id)? == Rebuilt::NeverCreated {
+            let own: i64 = conn.query_row(
+                "SELECT count(*) FROM ops WHERE record_id = ?1",
+                [key],
+                |r| r.get(0),
+            )?;
+            if own == 0 {
+                conn.execute("DELETE FROM records WHERE id = ?1", [key])?;
+                gone += 1;
+                continue;
+            }
+        }
+        recount(conn, key)?;
+    }
+    Ok(gone)
 }
 
 /// Recounts a record's unsynced and refused local ops from the op log.
@@ -149,9 +224,11 @@ pub(crate) fn recount(conn: &Connection, id: &str) -> Result<()> {
          WHERE id = ?1",
     )?
     .execute(params![id, PENDING, IN_FLIGHT, REFUSED])?;
-    // A record with nothing left to acknowledge needs no base any more.
+    // A record with nothing left to acknowledge needs no base any more (unless a rebuild
+    // after a restored server is under way).
     conn.prepare_cached(
-        "UPDATE records SET base = NULL, base_seq = NULL WHERE id = ?1 AND unsynced = 0 AND rejected = 0",
+        "UPDATE records SET base = NULL, base_seq = NULL WHERE id = ?1 AND unsynced = 0 AND rejected = 0 \
+         AND (SELECT rebuilding FROM device WHERE one = 1) = 0",
     )?
     .execute([id])?;
     Ok(())
@@ -183,6 +260,23 @@ pub(crate) fn replace_own(conn: &Connection, original: &Hlc, by: &Hlc) -> Result
         ACKED
     ])?;
     Ok(Some(record))
+}
+
+/// Whether every local op of `record` before `seq` is acknowledged (its creation landed).
+fn earlier_acked(conn: &Connection, record: &str, seq: i64) -> Result<bool> {
+    let earlier: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM ops WHERE record_id = ?1 AND seq < ?2 AND state != ?3",
+        )?
+        .query_row(params![record, seq, ACKED], |r| r.get(0))?;
+    Ok(earlier == 0)
+}
+
+/// Whether `record` has local ops before `seq`.
+fn has_earlier(conn: &Connection, record: &str, seq: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM ops WHERE record_id = ?1 AND seq < ?2)")?
+        .query_row(params![record, seq], |r| r.get(0))?)
 }
 
 fn hlc_of(s: &str) -> Result<Hlc> {
@@ -225,23 +319,47 @@ impl Store {
             return Ok(None);
         }
         // Every op not acknowledged, in order; those stamped in the future get new stamps.
-        let rows: Vec<(i64, String, String, i64, Option<String>)> = {
+        type Row = (
+            i64,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+            bool,
+        );
+        let rows: Vec<Row> = {
             let mut stmt = tx.prepare(
-                "SELECT seq, hlc, body, state, outcome FROM ops WHERE state != ?1 ORDER BY seq",
+                "SELECT seq, hlc, body, state, outcome, code, record_id, acked FROM ops WHERE state != ?1 ORDER BY seq",
             )?;
             stmt.query_map([ACKED], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?
         };
-        let mut future = Vec::new();
-        let mut requeue = Vec::new();
-        for (seq, hlc, body, state, outcome) in rows {
+        // Candidates: ops stamped past the horizon that may be stamped again.
+        let mut candidates = Vec::new();
+        let mut waiting_now = Vec::new();
+        for (seq, hlc, body, state, outcome, code, record, acked) in rows {
             let h = hlc_of(&hlc)?;
-            if h.ms > horizon {
-                future.push((seq, h, body, state, outcome));
-            } else if state == REFUSED && outcome.as_deref() == Some("set_aside") {
-                requeue.push(seq);
+            // An op the server acknowledged once (offered again after a restore) keeps its
+            // stamp, unless the server set it aside: other replicas hold it under that stamp,
+            // and the server may too.
+            let set_aside = state == REFUSED && outcome.as_deref() == Some("set_aside");
+            if h.ms > horizon && (!acked || set_aside) {
+                candidates.push((seq, h, body, state, outcome, code, record));
+            } else if set_aside && h.ms <= horizon {
+                waiting_now.push((seq, code, record));
             }
         }
         // The clock goes back to the latest stamp that stays: acknowledged ops (the server
@@ -257,18 +375,47 @@ impl Store {
             u32::try_from(pulled.1).unwrap_or(0),
             device,
         ));
-        {
+        if !candidates.is_empty() {
             // A rare event: read every stamp that stays (acknowledged ops may sit a little
             // ahead, within the server's allowed skew; the new stamps must follow them).
-            let mut stmt = tx.prepare("SELECT seq, hlc FROM ops")?;
+            // Ops replaced by the office's op do not stay: the office's op stands for them.
+            let mut stmt = tx.prepare(
+                "SELECT seq, hlc FROM ops WHERE outcome IS NULL OR outcome != 'replaced'",
+            )?;
             let stays =
                 stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
             for row in stays {
                 let (seq, h) = row?;
-                if !future.iter().any(|f| f.0 == seq) {
+                if !candidates.iter().any(|f| f.0 == seq) {
                     floor = floor.max(hlc_of(&h)?);
                 }
             }
+        }
+        // Stamping again only helps an op well past what stays (another phone a little ahead
+        // may hold the floor itself past the horizon): one within a minute of the floor keeps
+        // its stamp, or it would be stamped again and again.
+        let mut future = Vec::new();
+        for (seq, h, body, state, outcome, code, record) in candidates {
+            if h.ms > floor.ms.saturating_add(CLOCK_OK_MS) {
+                future.push((seq, h, body, state, outcome));
+            } else {
+                floor = floor.max(h);
+                if state == REFUSED && outcome.as_deref() == Some("set_aside") {
+                    waiting_now.push((seq, code, record));
+                }
+            }
+        }
+        let mut requeue = Vec::new();
+        for (seq, code, record) in waiting_now {
+            // An edit waiting with its record's creation goes once that creation landed,
+            // not before: the server would only set it aside again, and again.
+            if code.as_deref() == Some("record_set_aside") && !earlier_acked(&tx, &record, seq)? {
+                continue;
+            }
+            requeue.push(seq);
+        }
+        if future.is_empty() && requeue.is_empty() {
+            return Ok(None);
         }
         let mut clock = HlcClock::resume(floor);
         let mut touched = BTreeSet::new();
@@ -277,9 +424,14 @@ impl Store {
             tx.prepare_cached("UPDATE ops SET first_hlc = COALESCE(first_hlc, hlc), hlc = 'restamping:' || seq WHERE seq = ?1")?
                 .execute([seq])?;
         }
+        // A new stamp never equals an old one: the server may hold the old one (set aside).
+        let olds: std::collections::HashSet<Hlc> = future.iter().map(|f| f.1).collect();
         for (seq, old, body, state, outcome) in &future {
             let mut op = crate::sync::op_of(*seq, body)?;
-            let new = clock.now(wall);
+            let mut new = clock.now(wall);
+            while olds.contains(&new) {
+                new = clock.now(wall);
+            }
             op.hlc = new;
             let was_set_aside = *state == REFUSED && outcome.as_deref() == Some("set_aside");
             if was_set_aside {
@@ -316,7 +468,7 @@ impl Store {
             let rid: RecordId = id
                 .parse()
                 .map_err(|e| StoreError::corrupt("record id", e))?;
-            out.rebuilt += u32::from(rebuild(&tx, rid)?);
+            out.rebuilt += u32::from(rebuild(&tx, rid)? == Rebuilt::Saved);
             recount(&tx, id)?;
         }
         save_clock(&tx, clock.last())?;
@@ -351,9 +503,10 @@ impl Store {
     /// Queues again every refused op whose refusal may be cured now ([`CURABLE`]), and only
     /// those, so a device in a steady state sends nothing: an `out_of_scope` op once the scope
     /// covers its region again, an `unknown_record` edit once every earlier local op of its
-    /// record is acknowledged (its creation landed), an `unknown_context` op once new ops
-    /// arrived since the last try (the writes it saw may be among them). The client calls it
-    /// at the start of each sync.
+    /// record is acknowledged (its creation landed) or, for a record created elsewhere, once
+    /// new ops arrived, an `unknown_context` op once new ops arrived since the last try (the
+    /// writes it saw may be among them). The client calls it at the start of each sync and
+    /// once after its pull.
     pub fn requeue_curable(&mut self) -> Result<u32> {
         let scope = self
             .identity
@@ -383,13 +536,11 @@ impl Store {
                     let op = crate::sync::op_of(seq, &body)?;
                     scope.is_empty() || scope.iter().any(|p| op.region.starts_with(p.as_str()))
                 }
+                // Its creation landed (an earlier local op of the record, now acknowledged),
+                // or, for a record created elsewhere, new ops arrived (it may be among them).
                 "unknown_record" => {
-                    let earlier: i64 = self.conn.query_row(
-                        "SELECT count(*) FROM ops WHERE record_id = ?1 AND seq < ?2 AND state != ?3",
-                        params![record, seq, ACKED],
-                        |r| r.get(0),
-                    )?;
-                    earlier == 0
+                    earlier_acked(&self.conn, &record, seq)?
+                        && (moved || has_earlier(&self.conn, &record, seq)?)
                 }
                 _ => moved,
             };
@@ -412,10 +563,24 @@ impl Store {
     /// Offers the server every op it acknowledged again and pulls from the start: the
     /// server lost ops it had acknowledged (it was restored from an older copy, or its log
     /// no longer holds this device's cursor). The server answers what it has `duplicate`.
+    ///
+    /// Every record is rebuilt once the pull from the start has ended: until then it shows
+    /// what it showed, and pulled ops are applied to a base started empty; at the end it is
+    /// that base plus its own standing ops, so nothing the restored server lost stays here
+    /// unless a device offered it again (the office's lost decisions are made again there).
     pub fn reoffer(&mut self) -> Result<u32> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE records SET base = NULL, base_seq = coalesce( \
+               (SELECT min(seq) FROM ops o WHERE o.record_id = records.id), 9223372036854775807)",
+            [],
+        )?;
+        tx.execute(
+            "UPDATE device SET rebuilding = 1, check_hlc = NULL WHERE one = 1",
+            [],
+        )?;
         // Ops the office accepted (replaced by its op) are offered again as they were: the
         // office's decision may be one the restore lost, and the server judges them afresh.
         let n = tx.execute(

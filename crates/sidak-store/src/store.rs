@@ -83,6 +83,24 @@ impl Store {
         Ok(())
     }
 
+    /// The identity to keep when enrolled again: set once the store holds edits of its own,
+    /// which must stay stamped with its id (sent as `keep` in the enrollment request).
+    pub fn keep_identity(&self) -> Result<Option<sidak_core::protocol::KeepIdentity>> {
+        let Some(id) = &self.identity else {
+            return Ok(None);
+        };
+        let (own, unsent): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), count(*) FILTER (WHERE state != ?1) FROM ops",
+            [crate::sync::ACKED],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((own > 0).then(|| sidak_core::protocol::KeepIdentity {
+            device_id: id.device_id,
+            officer_id: id.officer_id.clone(),
+            unsent: unsent > 0,
+        }))
+    }
+
     /// The device id, if enrolled.
     pub fn device_id(&self) -> Option<DeviceId> {
         self.identity.as_ref().map(|i| i.device_id)

@@ -226,6 +226,12 @@ impl Store {
             )));
         }
         let mut out = BatchOutcome::default();
+        // While a rebuild after a restored server is under way, bases stay.
+        let rebuilding = crate::recover::rebuilding(&tx)?;
+        let mut undo = Vec::new();
+        let mut settled = std::collections::BTreeSet::new();
+        let mut keep_base = std::collections::HashSet::new();
+        let mut check: Option<sidak_core::Hlc> = None;
         for ((local, op, _), result) in ops.iter().zip(&answer.results) {
             let local = *local as i64;
             let record = op.id.to_string();
@@ -243,16 +249,27 @@ impl Store {
                     } else {
                         out.duplicate += 1;
                     }
-                    tx.prepare_cached("UPDATE ops SET state = ?1 WHERE seq = ?2")?
+                    tx.prepare_cached("UPDATE ops SET state = ?1, acked = 1 WHERE seq = ?2")?
                         .execute(params![ACKED, local])?;
-                    // The last local op acknowledged: the record needs no base any more.
-                    tx.prepare_cached(
-                        "UPDATE records SET unsynced = unsynced - 1, \
-                           base = CASE WHEN unsynced - 1 + rejected <= 0 THEN NULL ELSE base END, \
-                           base_seq = CASE WHEN unsynced - 1 + rejected <= 0 THEN NULL ELSE base_seq END \
-                         WHERE id = ?1",
-                    )?
-                    .execute([&record])?;
+                    // A copy stamped again of a set-aside op answered `duplicate`: the office
+                    // accepted the op, and its own op (which replaces this one) is still to be
+                    // pulled; the record is rebuilt from the base then, so the base stays.
+                    if status == OpStatus::Duplicate
+                        && op.restamps.is_some()
+                        && !replaced.contains(&local)
+                    {
+                        keep_base.insert(op.id);
+                    }
+                    // Logged under its own stamp: accepted now, or a plain resend answered
+                    // duplicate (not a copy of a set-aside op, which the office's op stands for).
+                    if status == OpStatus::Accepted
+                        || (op.restamps.is_none() && !replaced.contains(&local))
+                    {
+                        check = check.max(Some(op.hlc));
+                    }
+                    settled.insert(op.id);
+                    tx.prepare_cached("UPDATE records SET unsynced = unsynced - 1 WHERE id = ?1")?
+                        .execute([&record])?;
                 }
                 OpStatus::Rejected | OpStatus::SetAside => {
                     let outcome = if status == OpStatus::Rejected {
@@ -272,6 +289,9 @@ impl Store {
                         "UPDATE records SET unsynced = unsynced - 1, rejected = rejected + 1 WHERE id = ?1",
                     )?
                     .execute([&record])?;
+                    if crate::recover::is_final(outcome, &code) {
+                        undo.push(op.id);
+                    }
                     let refused = Refused {
                         seq: local as u64,
                         record: op.id,
@@ -289,6 +309,23 @@ impl Store {
                 }
             }
         }
+        // A record whose last local op is acknowledged needs no base any more (unless a
+        // rebuild is under way, or an office op replacing one of them is still to come).
+        if !rebuilding {
+            for id in settled.iter().filter(|id| !keep_base.contains(*id)) {
+                tx.prepare_cached(
+                    "UPDATE records SET base = NULL, base_seq = NULL WHERE id = ?1 AND unsynced + rejected <= 0",
+                )?
+                .execute([id.to_string()])?;
+            }
+        }
+        // An op refused for good no longer counts: its record is what the server holds plus
+        // the edits here that still stand (a draft whose creation was refused stays as it is).
+        undo.sort_unstable();
+        undo.dedup();
+        for id in undo {
+            crate::recover::rebuild(&tx, id)?;
+        }
         // A record kept through a purge only for its unsynced edits goes once they are all
         // acknowledged (its area left the scope while the answer was on its way).
         if let Some(scope) = self
@@ -297,19 +334,32 @@ impl Store {
             .map(|i| i.scope.clone())
             .filter(|s| !s.is_empty())
         {
+            // An op accepted now proves the server's scope covers its region (the scope held
+            // here may be older, e.g. from an enrollment again): that region stays.
+            let covered: std::collections::HashSet<&str> = ops
+                .iter()
+                .zip(&answer.results)
+                .filter(|(_, r)| r.status == OpStatus::Accepted)
+                .map(|((_, op, _), _)| op.region.as_str())
+                .collect();
             let mut regions: Vec<&str> = ops.iter().map(|(_, op, _)| op.region.as_str()).collect();
             regions.sort_unstable();
             regions.dedup();
             for region in regions {
-                if !scope.iter().any(|p| region.starts_with(p.as_str())) {
+                if !covered.contains(region)
+                    && !scope.iter().any(|p| region.starts_with(p.as_str()))
+                {
                     forget_settled(&tx, region)?;
                 }
             }
         }
         tx.execute("DELETE FROM batch", [])?;
         tx.execute(
-            "UPDATE device SET server_time_ms = ?1 WHERE one = 1",
-            [i64::try_from(answer.server_time_ms).unwrap_or(i64::MAX)],
+            "UPDATE device SET server_time_ms = ?1, check_hlc = coalesce(?2, check_hlc) WHERE one = 1",
+            params![
+                i64::try_from(answer.server_time_ms).unwrap_or(i64::MAX),
+                check.map(|h| h.to_string())
+            ],
         )?;
         tx.commit()?;
         Ok(out)
@@ -438,6 +488,10 @@ impl Store {
         if !page.scope.is_empty() && (first || held_scope.as_ref() != Some(&page.scope)) {
             out.purged += sweep(&tx, &page.scope)?;
         }
+        // The pull from the start after a restored server has ended: rebuild every record.
+        if !page.more && crate::recover::rebuilding(&tx)? {
+            out.purged += crate::recover::finish_rebuild(&tx)?;
+        }
         identity::write_scope(&tx, &page.scope)?;
         tx.prepare_cached(
             "UPDATE device SET pull_cursor = ?1, server_time_ms = ?2, pulled_ms = ?3, pulled_counter = ?4 WHERE one = 1",
@@ -464,6 +518,18 @@ impl Store {
             .query_row("SELECT pull_cursor FROM device WHERE one = 1", [], |r| {
                 r.get(0)
             })?)
+    }
+
+    /// The latest own op the server acknowledged as logged under its stamp (sent as `check`
+    /// with each pull, so a server restored without it says so).
+    pub fn acknowledged_check(&self) -> Result<Option<sidak_core::Hlc>> {
+        let h: Option<String> =
+            self.conn
+                .query_row("SELECT check_hlc FROM device WHERE one = 1", [], |r| {
+                    r.get(0)
+                })?;
+        h.map(|h| h.parse().map_err(|e| StoreError::corrupt("check stamp", e)))
+            .transpose()
     }
 
     /// The server's clock as last reported (ms since the Unix epoch), if any sync happened.

@@ -246,10 +246,32 @@ fn verify(path: &Path, reported: &Reported, clock_before: Hlc) -> Hlc {
         assert_eq!(op.id, *id);
         assert!(clock >= *hlc);
     }
-    // The op log and the records agree: every op is in its record (applying it again changes nothing).
+    // The op log and the records agree: every op is in its record (applying it again changes
+    // nothing), except ops refused for good, which no longer count (docs/store.md, Refusals).
+    let refused_for_good: std::collections::HashSet<u64> = {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT seq, outcome, code FROM ops WHERE state = 3")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .filter(|(_, outcome, code)| sidak_store::is_final(outcome, code))
+        .map(|(seq, ..)| seq)
+        .collect()
+    };
     let mut records: BTreeMap<RecordId, Record> = BTreeMap::new();
     for (seq, op) in &log {
         assert!(op.hlc <= clock, "op {seq} stamped after the stored clock");
+        if refused_for_good.contains(seq) {
+            continue;
+        }
         let r = records.entry(op.id).or_insert_with(|| {
             s.get(op.id)
                 .unwrap()

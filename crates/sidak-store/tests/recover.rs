@@ -285,3 +285,155 @@ fn two_handles_on_one_file_share_one_clock() {
     assert_eq!(sorted.len(), 10, "{stamps:?}");
     assert_eq!(sorted, stamps, "each handle stamps after the other's edits");
 }
+
+/// An op refused for good (the office discarded it, or it is invalid) no longer counts in
+/// its record, which shows what the server holds again; a registration refused for good
+/// stays as the officer's draft, marked refused; a curable refusal keeps counting.
+#[test]
+fn an_edit_refused_for_good_is_undone_and_a_refused_registration_stays_a_draft() {
+    let d = dir();
+    let mut s = enrolled(d.path(), "a.db", 1);
+    let (_other, remote) = remote_ops(1);
+    s.apply_page(&pulled(remote, "c1", NOW)).unwrap();
+    let w = s
+        .list(&sidak_store::ListQuery::new(Kind::Worker))
+        .unwrap()
+        .items[0]
+        .record
+        .clone();
+    s.update(w.id, &Changes::new().set("full_name", "Nama Salah"))
+        .unwrap();
+    let mine = s
+        .create(Kind::Worker, VILLAGE, &worker(7, "Draft"))
+        .unwrap()
+        .id;
+    push(&mut s, NOW, |_| {
+        result(OpStatus::Rejected, Some("discarded"))
+    });
+    let held = s.get(w.id).unwrap().unwrap();
+    assert_eq!(held.record, w, "the discarded edit no longer counts");
+    assert_eq!(held.rejected, 1, "it is still listed as refused");
+    let draft = s.get(mine).unwrap().unwrap();
+    assert_eq!(draft.record.get_str("full_name"), Some("Draft"));
+    assert_eq!(draft.rejected, 1);
+    assert_eq!(s.refused().unwrap().len(), 2);
+
+    // A curable refusal (the scope may grow back) keeps its effect here.
+    s.update(w.id, &Changes::new().set("phone", "081299990000"))
+        .unwrap();
+    push(&mut s, NOW, |_| {
+        result(OpStatus::Rejected, Some("out_of_scope"))
+    });
+    let held = s.get(w.id).unwrap().unwrap();
+    assert_eq!(held.record.get_str("phone"), Some("081299990000"));
+}
+
+/// After a restored server (`reoffer`), the records keep showing what they showed while the
+/// pull starts over; once it ends, each is what the server sent again plus this device's
+/// own edits: what the server lost and no device offered again is gone here too.
+#[test]
+fn after_a_restore_the_store_holds_what_the_server_sends_again_plus_its_own_edits() {
+    let d = dir();
+    let mut s = enrolled(d.path(), "a.db", 1);
+    let (_other, remote) = remote_ops(2);
+    // remote: [create A, phone A, create B, phone B]
+    s.apply_page(&pulled(remote.clone(), "c1", NOW)).unwrap();
+    let a = remote[0].id;
+    let b = remote[2].id;
+    let mine = s
+        .create(Kind::Worker, VILLAGE, &worker(9, "Mine"))
+        .unwrap()
+        .id;
+    s.update(a, &Changes::new().set("full_name", "Nama Baru"))
+        .unwrap();
+    push(&mut s, NOW, |_| result(OpStatus::Accepted, None));
+    assert_eq!(s.reoffer().unwrap(), 2);
+
+    // The restored server has A's creation only (its phone edit and all of B were lost).
+    let mut first = pulled(vec![remote[0].clone()], "r1", NOW);
+    first.more = true;
+    s.apply_page(&first).unwrap();
+    assert_eq!(
+        s.get(a).unwrap().unwrap().record.get_str("phone"),
+        Some("081234567890"),
+        "until the pull ends, a record shows what it showed"
+    );
+    assert!(s.get(b).unwrap().is_some());
+    s.apply_page(&pulled(vec![], "r2", NOW)).unwrap();
+    let held_a = s.get(a).unwrap().unwrap().record;
+    assert_eq!(held_a.get_str("phone"), None, "the lost edit is gone");
+    assert_eq!(
+        held_a.get_str("full_name"),
+        Some("Nama Baru"),
+        "its own edit stays"
+    );
+    assert!(
+        s.get(b).unwrap().is_none(),
+        "a record the server lost is gone"
+    );
+    assert!(s.get(mine).unwrap().is_some(), "its own registration stays");
+    // Its own edits are offered again; once acknowledged, no base is left behind.
+    assert_eq!(s.next_batch(100, 1 << 20).unwrap().unwrap().ops.len(), 2);
+}
+
+/// Seed 15 of the simulation: an op the office accepted (replaced here) was stamped in the
+/// future; once the date is right, the ops stamped again must be stamped now, not after it.
+#[test]
+fn a_replaced_op_does_not_hold_the_clock_in_the_future() {
+    let d = dir();
+    let mut s = enrolled(d.path(), "a.db", 1);
+    let wall = clock(&mut s, NOW + DAY);
+    let w = s
+        .create(Kind::Company, VILLAGE, &company("PT Laut"))
+        .unwrap()
+        .id;
+    let sent = push(&mut s, NOW, |_| {
+        result(OpStatus::SetAside, Some("clock_ahead"))
+    });
+    let mut accepted = sent[0].decode().unwrap();
+    accepted.writer = Some(accepted.hlc.device);
+    accepted.restamps = Some(accepted.hlc);
+    accepted.hlc = Hlc::new(NOW, 0, sidak_core::DeviceId::from_u128(77));
+    s.apply_page(&pulled(vec![OpV1::from(&accepted)], "c2", NOW + 1))
+        .unwrap();
+    s.archive(w).unwrap();
+    wall.store(NOW + 10, Ordering::SeqCst);
+    let rec = s.recover_clock(NOW + 10).unwrap().expect("recovered");
+    assert_eq!(rec.restamped, 1);
+    let b = s.next_batch(100, 1 << 20).unwrap().unwrap();
+    let op = &b.ops[0].1;
+    assert!(
+        op.hlc.ms <= NOW + 10,
+        "stamped now, not a day ahead: {}",
+        op.hlc
+    );
+    assert!(op.restamps.is_none_or(|r| r != op.hlc));
+}
+
+/// A store with edits of its own asks to keep its id when enrolled again; one whose edits are
+/// all on the server can become another device (and then keeps nothing of the old one).
+#[test]
+fn a_store_with_edits_keeps_its_identity_and_one_without_unsent_edits_may_change() {
+    let d = dir();
+    let mut s = enrolled(d.path(), "a.db", 1);
+    assert_eq!(s.keep_identity().unwrap(), None);
+    s.create(Kind::Worker, VILLAGE, &worker(1, "W")).unwrap();
+    let keep = s.keep_identity().unwrap().unwrap();
+    assert_eq!(keep.device_id, sidak_core::DeviceId::from_u128(1));
+    assert!(keep.unsent);
+    assert_eq!(
+        s.set_identity(identity(5)).unwrap_err().code(),
+        "identity_conflict"
+    );
+    // The same id with a new token keeps everything.
+    let mut again = identity(1);
+    again.token = "new".into();
+    s.set_identity(again).unwrap();
+    assert_eq!(s.counts().unwrap().records, 1);
+    push(&mut s, NOW, |_| result(OpStatus::Accepted, None));
+    assert!(!s.keep_identity().unwrap().unwrap().unsent);
+    s.set_identity(identity(5)).unwrap();
+    assert_eq!(s.counts().unwrap().records, 0);
+    assert!(s.local_ops(0, 10).unwrap().is_empty());
+    assert_eq!(s.keep_identity().unwrap(), None);
+}

@@ -136,6 +136,22 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Enrolls `store` again with a new code for `officer` (it keeps its id if it has edits).
+    pub async fn enroll_again(&self, store: &mut Store, officer: &str) -> sidak_store::Identity {
+        let code = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/admin/officers/{officer}/enrollment-codes"),
+                json!({}),
+            )
+            .await;
+        sidak_client::enroll(store, &self.url, code["code"].as_str().unwrap(), None)
+            .await
+            .unwrap()
+    }
+}
+
 pub fn config() -> SyncConfig {
     SyncConfig {
         deadline: Duration::from_secs(60),

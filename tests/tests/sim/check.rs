@@ -66,6 +66,21 @@ fn device_records(
     Ok(out)
 }
 
+/// Records a device holds only for the officer's refused work: every local op of it is
+/// refused (a registration the office discarded, with its later edits; an edit of a record
+/// whose creation a restore lost and nobody offered again). The server lacks them on purpose;
+/// the officer sees them with their refusals (docs/store.md, *Refusals*).
+fn drafts(w: &World, dev: usize) -> std::collections::HashSet<String> {
+    let conn = read_only(w.devices[dev].store.path());
+    let mut stmt = conn
+        .prepare("SELECT record_id FROM ops GROUP BY record_id HAVING min(state) = 3")
+        .expect("refused ops");
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("refused ops")
+        .map(|row| row.expect("refused op"))
+        .collect()
+}
+
 fn covers(scope: &[String], region: &str) -> bool {
     scope.iter().any(|p| region.starts_with(p.as_str()))
 }
@@ -92,6 +107,7 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
         .collect();
     let mut last: HashMap<usize, Result<(), SyncError>> = HashMap::new();
     let mut quiet = false;
+    let mut reenrolled = std::collections::HashSet::new();
     for _ in 0..SETTLE_ROUNDS {
         let mut moved = false;
         let mut all_ok = true;
@@ -103,6 +119,19 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
                 }
                 Err(e) => {
                     all_ok = false;
+                    // The operator's step after a restore (docs/operations.md): enrol again.
+                    if e.code() == "unauthorized"
+                        && !reenrolled.contains(&i)
+                        && let Err(e) = w.enrol_again(i).await
+                    {
+                        out.push(v(
+                            "sync_completes",
+                            format!("device {i} cannot be enrolled again: {} {e}", e.code()),
+                        ));
+                    }
+                    if e.code() == "unauthorized" {
+                        reenrolled.insert(i);
+                    }
                     last.insert(i, Err(e));
                 }
             }
@@ -164,7 +193,7 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
         let conn = read_only(d.store.path());
         let mut stmt = conn
             .prepare(
-                "SELECT hlc, COALESCE(first_hlc, ''), outcome IS 'replaced' FROM ops WHERE state = 2",
+                "SELECT hlc, COALESCE(first_hlc, ''), outcome IS 'replaced', seq, body FROM ops WHERE state = 2",
             )
             .expect("device ops");
         for row in stmt
@@ -173,11 +202,13 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, bool>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .expect("device ops")
         {
-            let (h, first, replaced) = row.expect("hlc");
+            let (h, first, replaced, seq, body) = row.expect("hlc");
             let n = if replaced {
                 // Replaced by the office's op: that op, and not this one, is in the log.
                 restamped.get(&h).copied().unwrap_or(0)
@@ -185,17 +216,24 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
             } else {
                 logged.get(&h).copied().unwrap_or(0)
             };
-            if n != 1 {
+            // A revoked device cannot offer again what a restore lost (the operator stopped
+            // trusting it; enrolling it again would): for it, at most once.
+            let lost_with_revoked = n == 0 && d.revoked && w.incarnation > 0;
+            if n != 1 && !lost_with_revoked {
                 out.push(v(
                     "acked_once",
-                    format!("device {i}: acknowledged op {h} is in the server's log {n} times"),
+                    format!(
+                        "device {i}: acknowledged op {h} (local {seq}, first stamped {first:?}, replaced: {replaced}) \
+                         is in the server's log {n} times: {body}"
+                    ),
                 ));
             }
         }
     }
     for h in &w.rogue.acknowledged {
         let n = logged.get(h).copied().unwrap_or(0);
-        if n != 1 {
+        // The rogue never offers again what a restore lost: for it, at most once then.
+        if n != 1 && !(n == 0 && w.incarnation > 0) {
             out.push(v(
                 "acked_once",
                 format!("rogue: acknowledged op {h} is in the server's log {n} times"),
@@ -246,6 +284,7 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
             continue;
         };
         let scope: Vec<String> = serde_json::from_str(&scope).expect("scope JSON");
+        let drafts = drafts(w, i);
         let held = match device_records(w, i) {
             Ok(h) => h,
             Err(e) => {
@@ -268,7 +307,16 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
                 Some((_, mine, _)) if mine != state => out.push(v(
                     "converged",
                     format!(
-                        "device {i}: record {rid} differs\n  device: {mine}\n  server: {state}"
+                        "device {i}: record {rid} differs (quarantined here: {:?})\n  device: {mine}\n  server: {state}",
+                        w.devices[i]
+                            .store
+                            .quarantined()
+                            .map(|q| q
+                                .into_iter()
+                                .filter(|x| x.record == *rid)
+                                .map(|x| x.reason)
+                                .collect::<Vec<_>>())
+                            .unwrap_or_default()
                     ),
                 )),
                 Some(_) => {}
@@ -276,7 +324,7 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
         }
         for (rid, (region, _, local)) in &held {
             if covers(&scope, region) {
-                if !records.contains_key(rid) {
+                if !records.contains_key(rid) && !drafts.contains(rid) {
                     out.push(v(
                         "converged",
                         format!("device {i} holds record {rid} in {region} that the server lacks (local edits: {local})"),

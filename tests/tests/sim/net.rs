@@ -96,6 +96,12 @@ impl Net {
             .await
             .map(|b| b.to_vec())
             .unwrap_or_else(|e| format!("unreadable body: {e}").into_bytes());
+        if std::env::var_os("SIDAK_SIM_TRACE").is_some() {
+            eprintln!(
+                "  trace {method} {path}: {status} {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(600)])
+            );
+        }
         if status >= 500 {
             lock(&self.server_errors).push(format!(
                 "{method} {path}: {status} {}",

@@ -189,7 +189,7 @@ pub struct World {
     /// The database file the server runs on now.
     pub db: PathBuf,
     /// How many database files the server has run on (a restore starts a new one).
-    incarnation: u32,
+    pub incarnation: u32,
     /// The last copy taken by a backup step.
     backup: Option<PathBuf>,
     /// The devices.
@@ -351,6 +351,31 @@ impl World {
             .await;
         assert_eq!(s, 201, "enrollment code: {b}");
         b["code"].as_str().expect("code").to_owned()
+    }
+
+    /// What the operator does for a device whose token the server no longer knows (it was
+    /// enrolled after the backup a restore went back to; docs/operations.md): a new code for
+    /// the officer the device holds, and the device enrolled again, keeping its id and edits.
+    pub async fn enrol_again(&mut self, dev: usize) -> Result<(), SyncError> {
+        let officer = self.devices[dev]
+            .store
+            .identity()
+            .map(|i| i.officer_id.clone())
+            .expect("enrolled");
+        let code = self.code(&officer).await;
+        let d = &mut self.devices[dev];
+        sidak_client::enroll_with(
+            &SimTransport {
+                net: &self.net,
+                faulty: false,
+            },
+            &mut d.store,
+            URL,
+            &code,
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Syncs device `dev` once; with `faulty`, the network loses what it is set to lose.

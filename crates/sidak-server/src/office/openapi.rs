@@ -625,6 +625,7 @@ fn server_paths() -> Map<String, Json> {
         ok("200", schema_ref("EnrollResponse")),
     );
     enroll["responses"]["401"] = error("invalid_code, code_expired, code_used");
+    enroll["responses"]["409"] = error("unsent_edits, device_taken (the code was not used)");
     put("/v1/enroll", "post", enroll);
     let mut push = operation(
         "Push one numbered batch of ops",

@@ -20,8 +20,9 @@ impl Message for EnrollRequest {
     }
 }
 
-/// Uses the code (single use, unexpired) and answers the device's identity. The token is
-/// shown only here; the server keeps its hash.
+/// Uses the code (single use, unexpired) and answers the device's identity (a store enrolled
+/// before may keep its id: `NewDevice::plan`). The token is shown only here; the server keeps
+/// its hash.
 pub async fn enroll(
     State(state): State<AppState>,
     Json(req): Json<EnrollRequest>,
@@ -37,8 +38,9 @@ pub async fn enroll(
             .map(|n| n.chars().take(MAX_DEVICE_NAME).collect::<String>())
             .filter(|n| !n.trim().is_empty()),
         now_ms: now,
+        keep: req.keep,
     };
-    let officer = state
+    let (device_id, officer) = state
         .storage
         .enroll(&secrets::hash_code(&req.code), device)
         .await?;

@@ -21,6 +21,35 @@ impl Message for PullRequest {
     }
 }
 
+/// Refuses (`409 cursor_reset`) a push or pull whose `check` names an op of this device that
+/// the server no longer holds: it was restored from an older copy, and whatever this device's
+/// cursor says, the device must offer its acknowledged ops again.
+pub async fn verify_check(
+    state: &AppState,
+    device: &DeviceAuth,
+    check: Option<&sidak_core::Hlc>,
+) -> Result<(), ApiError> {
+    let Some(hlc) = check else {
+        return Ok(());
+    };
+    if hlc.device != device.device {
+        return Err(ApiError::invalid_message(
+            "`check` must name an op of this device (the latest one the server acknowledged)",
+        ));
+    }
+    if state.storage.holds_op(hlc).await? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "cursor_reset",
+        format!(
+            "this server no longer holds op {hlc}, which it acknowledged to this device (it was \
+             restored from an older copy): pull again from \"\" and offer every acknowledged op again"
+        ),
+    ))
+}
+
 /// Reads one page for `device` (shared by `/v1/pull` and `/v1/sync`).
 pub async fn pull(
     state: &AppState,
@@ -40,6 +69,7 @@ pub async fn pull(
         Some(s) => (Some(s.cursor), s.fingerprint),
         None => (None, None),
     };
+    verify_check(state, device, req.check.as_ref()).await?;
     let request = PageRequest {
         from: from.clone(),
         limit: limit as usize,

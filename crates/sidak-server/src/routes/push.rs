@@ -27,6 +27,9 @@ pub struct PushIn {
     /// The device's own state.
     #[serde(default)]
     pub status: Option<DeviceStatus>,
+    /// The latest op of this device the server acknowledged (see `pull::verify_check`).
+    #[serde(default)]
+    pub check: Option<sidak_core::Hlc>,
 }
 
 impl Message for PushIn {
@@ -52,6 +55,7 @@ pub async fn push(
             ),
         ));
     }
+    super::pull::verify_check(state, device, req.check.as_ref()).await?;
     let raw: Vec<&str> = req.ops.iter().map(|r| r.get()).collect();
     let batch = Batch::from_wire(req.batch_seq, &raw, req.status);
     let reply = state

@@ -62,6 +62,18 @@ pub enum EnrollError {
     /// The code enrolled a device already.
     #[error("this enrollment code was already used; each code enrolls one device")]
     AlreadyUsed,
+    /// The device holds edits of another officer that the server has not acknowledged.
+    #[error(
+        "this device holds edits of another officer that the server has not accepted yet; \
+         enroll it with a code for that officer so they sync (the code was not used)"
+    )]
+    UnsentEdits,
+    /// The device id asked to be kept belongs to another officer's device.
+    #[error(
+        "this device's id belongs to another officer's device on the server; ask the central \
+         office to check the device list (the code was not used)"
+    )]
+    DeviceTaken,
 }
 
 /// Result of a storage operation.
@@ -139,6 +151,48 @@ pub struct NewDevice {
     pub name: Option<String>,
     /// When (ms since the Unix epoch).
     pub now_ms: u64,
+    /// The identity the device asks to keep (it holds edits made under it).
+    pub keep: Option<sidak_core::protocol::KeepIdentity>,
+}
+
+/// How an enrollment settles the device's id (the same rule for every backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollPlan {
+    /// A new device row with this id.
+    Insert(DeviceId),
+    /// The device row with this id gets the new token (and is no longer revoked).
+    Rotate(DeviceId),
+}
+
+impl NewDevice {
+    /// Decides the id for a code of `code_officer`; `holder` is the officer whose device
+    /// row has the id asked to be kept, if such a row exists.
+    ///
+    /// A store keeps its id when the code is for its own officer and no other officer's
+    /// device holds it (after a restore the server may not know it at all), so its edits
+    /// stay its own. For another officer it gets a new id, unless it holds edits the
+    /// server has not acknowledged: those would be stranded, so the code is refused unused.
+    pub fn plan(
+        &self,
+        code_officer: &str,
+        holder: Option<&str>,
+    ) -> Result<EnrollPlan, EnrollError> {
+        let Some(keep) = &self.keep else {
+            return Ok(EnrollPlan::Insert(self.id));
+        };
+        if keep.officer_id != code_officer {
+            return if keep.unsent {
+                Err(EnrollError::UnsentEdits)
+            } else {
+                Ok(EnrollPlan::Insert(self.id))
+            };
+        }
+        match holder {
+            None => Ok(EnrollPlan::Insert(keep.device_id)),
+            Some(o) if o == code_officer => Ok(EnrollPlan::Rotate(keep.device_id)),
+            Some(_) => Err(EnrollError::DeviceTaken),
+        }
+    }
 }
 
 /// A device as the office lists it.
@@ -348,7 +402,12 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<()>;
     /// Uses an enrollment code: creates the device and marks the code used, atomically,
     /// so one code enrolls at most one device even when two requests race.
-    async fn enroll(&self, code_hash: &str, device: NewDevice) -> StorageResult<Officer>;
+    /// Answers the device's id (new, or kept: [`NewDevice::plan`]) and its officer.
+    async fn enroll(
+        &self,
+        code_hash: &str,
+        device: NewDevice,
+    ) -> StorageResult<(DeviceId, Officer)>;
     /// The device holding this token hash, with its officer's current scope.
     async fn authenticate_device(&self, token_hash: &str) -> StorageResult<Option<DeviceAuth>>;
     /// Every device, for the office.
@@ -396,6 +455,9 @@ pub trait Storage: Send + Sync + 'static {
     /// against that scope ([`PageRequest::plan`]) and the scan it names, under the cursor
     /// invariant of [`Storage::scan_ops`]. The page reports the scope it was filtered by.
     async fn pull_page(&self, device: &DeviceAuth, page: &PageRequest) -> StorageResult<Page>;
+
+    /// Whether the server holds the op stamped `hlc`, in its log or set aside.
+    async fn holds_op(&self, hlc: &sidak_core::Hlc) -> StorageResult<bool>;
 
     /// A record's merged state as the server holds it.
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>>;

@@ -64,8 +64,8 @@ use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::{
-    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Page, PageRequest, Role, Scan,
-    ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
+    DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
+    Scan, ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
 };
 use crate::ingest::Batch;
 
@@ -677,7 +677,11 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    async fn enroll(&self, code_hash: &str, device: NewDevice) -> StorageResult<Officer> {
+    async fn enroll(
+        &self,
+        code_hash: &str,
+        device: NewDevice,
+    ) -> StorageResult<(DeviceId, Officer)> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = device.now_ms as i64;
@@ -713,17 +717,65 @@ impl Storage for PostgresStorage {
                 .into());
             }
         };
-        tx.execute(
-            "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
-            &[&id, &officer_id, &device.token_hash, &device.name, &now],
-        )
-        .await
-        .map_err(db)?;
+        let holder: Option<String> = match &device.keep {
+            Some(k) => tx
+                .query_opt(
+                    "SELECT officer_id FROM devices WHERE id = $1 FOR UPDATE",
+                    &[&k.device_id.to_string()],
+                )
+                .await
+                .map_err(db)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(db)?,
+            None => None,
+        };
+        // An error here drops the transaction: the code stays unused.
+        let chosen = match device.plan(&officer_id, holder.as_deref())? {
+            EnrollPlan::Insert(chosen) => {
+                tx.execute(
+                    "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
+                    &[&chosen.to_string(), &officer_id, &device.token_hash, &device.name, &now],
+                )
+                .await
+                .map_err(db)?;
+                chosen
+            }
+            EnrollPlan::Rotate(chosen) => {
+                tx.execute(
+                    "UPDATE devices SET token_hash = $2, name = coalesce($3, name), revoked_ms = NULL WHERE id = $1",
+                    &[&chosen.to_string(), &device.token_hash, &device.name],
+                )
+                .await
+                .map_err(db)?;
+                chosen
+            }
+        };
+        if chosen != device.id {
+            tx.execute(
+                "UPDATE enrollment_codes SET used_by = $2 WHERE code_hash = $1",
+                &[&code_hash, &chosen.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        }
         let officer = get_officer(&tx, &officer_id)
             .await?
             .ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
         tx.commit().await.map_err(db)?;
-        Ok(officer)
+        Ok((chosen, officer))
+    }
+
+    async fn holds_op(&self, hlc: &sidak_core::Hlc) -> StorageResult<bool> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM ops WHERE hlc = $1) OR EXISTS (SELECT 1 FROM set_aside WHERE hlc = $1)",
+            )
+            .await
+            .map_err(db)?;
+        let row = c.query_one(&stmt, &[&hlc.to_string()]).await.map_err(db)?;
+        row.try_get(0).map_err(db)
     }
 
     async fn authenticate_device(&self, token_hash: &str) -> StorageResult<Option<DeviceAuth>> {

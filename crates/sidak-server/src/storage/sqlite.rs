@@ -31,8 +31,8 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
 use super::{
-    DeviceAuth, DeviceInfo, EnrollError, NewDevice, Officer, Page, PageRequest, Role, Scan,
-    ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
+    DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
+    Scan, ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
 };
 use crate::ingest::{self, Batch, Known, RecordRow};
 
@@ -1022,7 +1022,11 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn enroll(&self, code_hash: &str, device: NewDevice) -> StorageResult<Officer> {
+    async fn enroll(
+        &self,
+        code_hash: &str,
+        device: NewDevice,
+    ) -> StorageResult<(DeviceId, Officer)> {
         let code_hash = code_hash.to_owned();
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
@@ -1037,20 +1041,52 @@ impl Storage for SqliteStorage {
             if expires as u64 <= device.now_ms {
                 return Err(EnrollError::Expired.into());
             }
-            tx.execute(
-                "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![device.id.to_string(), officer_id, device.token_hash, device.name, device.now_ms as i64],
-            )
-            .map_err(db)?;
+            let holder: Option<String> = match &device.keep {
+                Some(k) => tx
+                    .prepare_cached("SELECT officer_id FROM devices WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([k.device_id.to_string()], |r| r.get(0)).optional())
+                    .map_err(db)?,
+                None => None,
+            };
+            let id = match device.plan(&officer_id, holder.as_deref())? {
+                EnrollPlan::Insert(id) => {
+                    tx.execute(
+                        "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![id.to_string(), officer_id, device.token_hash, device.name, device.now_ms as i64],
+                    )
+                    .map_err(db)?;
+                    id
+                }
+                EnrollPlan::Rotate(id) => {
+                    tx.execute(
+                        "UPDATE devices SET token_hash = ?2, name = coalesce(?3, name), revoked_ms = NULL WHERE id = ?1",
+                        params![id.to_string(), device.token_hash, device.name],
+                    )
+                    .map_err(db)?;
+                    id
+                }
+            };
             tx.execute(
                 "UPDATE enrollment_codes SET used_by = ?2, used_ms = ?3 WHERE code_hash = ?1",
-                params![code_hash, device.id.to_string(), device.now_ms as i64],
+                params![code_hash, id.to_string(), device.now_ms as i64],
             )
             .map_err(db)?;
             let officer =
                 get_officer(&tx, &officer_id)?.ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
             tx.commit().map_err(db)?;
-            Ok(officer)
+            Ok((id, officer))
+        })
+        .await
+    }
+
+    async fn holds_op(&self, hlc: &sidak_core::Hlc) -> StorageResult<bool> {
+        let hlc = hlc.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM ops WHERE hlc = ?1) OR EXISTS (SELECT 1 FROM set_aside WHERE hlc = ?1)",
+            )
+            .and_then(|mut s| s.query_row([&hlc], |r| r.get(0)))
+            .map_err(db)
         })
         .await
     }
