@@ -1,7 +1,9 @@
 //! Pull cursors: what a device has received, encoded in an opaque string.
 //!
 //! A cursor says "this device has every op numbered up to `seq` in `scope`
-//! (except its own)". While a scope grows, it also carries a backfill: the added
+//! (except its own)". A first pull sends the whole history, own ops included (a
+//! store starting over after a restore may have purged some of its own records),
+//! as a backfill at 0 with nothing excluded (`v1:0:<scope>::<pos>`). While a scope grows, it also carries a backfill: the added
 //! area (the scope minus `exclude`, the part it already had) has been sent up
 //! to `pos` only, and is sent whole (the device's own ops included, since it may
 //! have purged them) before the stream after `seq` resumes.
@@ -56,6 +58,11 @@ fn split(s: &str) -> Option<Vec<String>> {
 }
 
 impl Cursor {
+    /// Whether this is a first pull still running: the whole history, own ops included.
+    pub fn is_first(&self) -> bool {
+        self.seq == 0 && self.backfill.as_ref().is_some_and(|b| b.exclude.is_empty())
+    }
+
     /// The cursor's text.
     pub fn encode(&self) -> String {
         match &self.backfill {
@@ -89,7 +96,11 @@ impl Cursor {
             _ => return Err(err()),
         };
         let seq: u64 = seq.parse().map_err(|_| err())?;
-        if backfill.as_ref().is_some_and(|b| b.pos > seq) {
+        // A first pull runs as a backfill at 0 with nothing excluded (see [`plan`]).
+        if backfill
+            .as_ref()
+            .is_some_and(|b| b.pos > seq && !(seq == 0 && b.exclude.is_empty()))
+        {
             return Err(err());
         }
         Ok(Some(Cursor {
@@ -202,12 +213,17 @@ pub struct Plan {
 /// Compares the cursor's scope with the officer's scope now and decides what the page holds.
 pub fn plan(cursor: Option<Cursor>, now: &[String]) -> Plan {
     let Some(c) = cursor else {
-        // First pull: the whole history of the scope is the stream from 0.
+        // First pull: the whole history of the scope, the device's own ops included (a store
+        // starting over after a restore may have purged some of its own records meanwhile),
+        // as a backfill at 0 with nothing excluded, then the stream after where it ended.
         return Plan {
             cursor: Cursor {
                 seq: 0,
                 scope: now.to_vec(),
-                backfill: None,
+                backfill: Some(Backfill {
+                    exclude: Vec::new(),
+                    pos: 0,
+                }),
             },
             purge: Vec::new(),
         };
@@ -247,6 +263,18 @@ pub fn plan(cursor: Option<Cursor>, now: &[String]) -> Plan {
 impl Cursor {
     /// The scan that reads the next page from this cursor.
     pub fn scan(&self, device: DeviceId, limit: usize, max_bytes: usize) -> Scan {
+        if self.is_first() {
+            return Scan {
+                after: self.backfill.as_ref().map_or(0, |b| b.pos),
+                upto: None,
+                include: self.scope.clone(),
+                exclude: Vec::new(),
+                skip_device: None,
+                limit,
+                max_bytes,
+                fingerprint_at: Some(self.seq),
+            };
+        }
         match &self.backfill {
             Some(b) => Scan {
                 after: b.pos,
@@ -274,6 +302,26 @@ impl Cursor {
     /// The cursor after sending the page `res` read by [`Cursor::scan`], and whether more waits.
     pub fn advance(&self, res: &ScanResult) -> (Cursor, bool) {
         let last = res.ops.last().map(|(s, _)| *s);
+        if self.is_first() {
+            let pos = self.backfill.as_ref().map_or(0, |b| b.pos);
+            return if res.more {
+                let mut next = self.clone();
+                next.backfill = Some(Backfill {
+                    exclude: Vec::new(),
+                    pos: last.unwrap_or(pos),
+                });
+                (next, true)
+            } else {
+                (
+                    Cursor {
+                        seq: res.high.max(last.unwrap_or(pos)),
+                        scope: self.scope.clone(),
+                        backfill: None,
+                    },
+                    false,
+                )
+            };
+        }
         match &self.backfill {
             Some(b) => {
                 if res.more {
@@ -411,6 +459,41 @@ mod tests {
         };
         let p = plan(Some(c), &v(&["7371"]));
         assert_eq!((p.purge, p.cursor.backfill), (v(&["73"]), None));
+    }
+
+    const OP: &str = r#"{"id":"01a23447-4f11-7552-9060-d6f4b77e1f53","kind":"worker","region":"7371011001","hlc":"1.0@00000000-0000-0000-0000-000000000002","changes":[{"op":"set","field":"phone","value":"081200000001"}]}"#;
+
+    #[test]
+    fn a_first_pull_sends_the_whole_history_own_ops_included_then_streams() {
+        let device = DeviceId::from_u128(1);
+        let p = plan(None, &v(&["7371"]));
+        assert!(p.cursor.is_first());
+        let scan = p.cursor.scan(device, 10, 1 << 20);
+        assert_eq!((scan.after, scan.upto, scan.skip_device), (0, None, None));
+        // A page with more to come: still a first pull, at the last op sent.
+        let res = |ops: Vec<u64>, more: bool, high: u64| ScanResult {
+            ops: ops
+                .into_iter()
+                .map(|s| (s, serde_json::from_str(OP).unwrap()))
+                .collect(),
+            more,
+            high,
+            high_hlc: None,
+            log_max: high,
+            at_hlc: None,
+        };
+        let (next, more) = p.cursor.advance(&res(vec![3, 7], true, 20));
+        assert!(more && next.is_first());
+        let text = next.encode();
+        assert_eq!(text, "v1:0:7371::7");
+        let back = Cursor::decode(&text).unwrap().unwrap();
+        assert_eq!(back, next);
+        assert_eq!(back.scan(device, 10, 1 << 20).after, 7);
+        // The last page: the stream resumes after the watermark, without own ops.
+        let (done, more) = back.advance(&res(vec![9], false, 20));
+        assert!(!more && !done.is_first());
+        assert_eq!((done.seq, done.backfill.clone()), (20, None));
+        assert_eq!(done.scan(device, 10, 1 << 20).skip_device, Some(device));
     }
 
     #[test]

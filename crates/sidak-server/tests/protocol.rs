@@ -47,7 +47,12 @@ async fn enroll_push_pull() {
             reply.results[0]
         );
 
-        // The other device gets it; the writer does not get its own op back.
+        // The other device gets it; the writer's first pull sends the whole history, its own
+        // op included, and from then on the writer does not get its own ops back.
+        assert_eq!(b2.pull_all().await, 1);
+        assert_eq!(a.pull_all().await, 1);
+        a.set(id, "phone", "081234567890");
+        a.push().await;
         assert_eq!(b2.pull_all().await, 1);
         assert_eq!(a.pull_all().await, 0);
         assert_eq!(a.state(), b2.state());

@@ -147,6 +147,12 @@ pub(crate) enum Rebuilt {
 /// Rebuilds record `id` from its base and its local ops from `base_seq` on that still stand
 /// (not replaced by an office op, not refused for good).
 pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<Rebuilt> {
+    rebuild_with(conn, id, false)
+}
+
+/// [`rebuild`]; with `uncreated`, a record nothing creates is saved all the same (as its
+/// base and this device's edits) rather than left as it is.
+fn rebuild_with(conn: &Connection, id: RecordId, uncreated: bool) -> Result<Rebuilt> {
     let Some((current, Some(base))) = load_with_base(conn, id)? else {
         return Ok(Rebuilt::NoBase);
     };
@@ -167,7 +173,7 @@ pub(crate) fn rebuild(conn: &Connection, id: RecordId) -> Result<Rebuilt> {
             .map_err(|e| StoreError::corrupt(format!("op {seq}"), e))?;
         record.apply(&op)?;
     }
-    if record.created.is_none() {
+    if record.created.is_none() && !uncreated {
         return Ok(Rebuilt::NeverCreated);
     }
     records::save(conn, &record, 0)?;
@@ -199,16 +205,24 @@ pub(crate) fn finish_rebuild(conn: &Connection) -> Result<u32> {
             .parse()
             .map_err(|e| StoreError::corrupt("record id", e))?;
         if rebuild(conn, id)? == Rebuilt::NeverCreated {
-            let own: i64 = conn.query_row(
-                "SELECT count(*) FROM ops WHERE record_id = ?1",
+            let (own, creates): (i64, i64) = conn.query_row(
+                "SELECT count(*), count(*) FILTER (WHERE json_extract(body, '$.create') = 1) \
+                 FROM ops WHERE record_id = ?1",
                 [key],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             if own == 0 {
                 conn.execute("DELETE FROM records WHERE id = ?1", [key])?;
                 gone += 1;
                 continue;
             }
+            if creates == 0 {
+                // Edits of a record created elsewhere whose creation the server no longer
+                // holds (yet): the record is those edits alone until the creation comes back,
+                // not what was shown before (which may hold what the restore lost).
+                rebuild_with(conn, id, true)?;
+            }
+            // A registration of its own refused for good stays as its draft.
         }
         recount(conn, key)?;
     }

@@ -448,6 +448,7 @@ impl Store {
             }
             if let (Some(original), Some(own)) = (op.restamps, own)
                 && original.device == own
+                && op.hlc.device != own
                 && let Some(record) = crate::recover::replace_own(&tx, &original, &op.hlc)?
             {
                 rebuild.push(record);

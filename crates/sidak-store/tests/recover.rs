@@ -49,6 +49,15 @@ fn push(s: &mut Store, server_ms: u64, f: impl Fn(&OpV1) -> OpResult) -> Vec<OpV
     b.ops.into_iter().map(|(_, op)| op).collect()
 }
 
+/// The op the office writes when it accepts the set-aside `op` (as `office/write.rs` does).
+fn accepted_by_office(op: &OpV1) -> sidak_core::Op {
+    let mut accepted = op.decode().unwrap();
+    accepted.writer = Some(accepted.hlc.device);
+    accepted.restamps = Some(accepted.hlc);
+    accepted.hlc = Hlc::new(NOW, 0, sidak_core::DeviceId::from_u128(77));
+    accepted
+}
+
 fn pulled(ops: Vec<OpV1>, cursor: &str, server_ms: u64) -> PullResponse {
     PullResponse {
         server_time_ms: server_ms,
@@ -149,10 +158,7 @@ fn an_op_the_office_accepted_replaces_the_devices_own_copy() {
     let sent = push(&mut s, NOW, |_| {
         result(OpStatus::SetAside, Some("clock_ahead"))
     });
-    let mut accepted = sent[0].decode().unwrap();
-    accepted.writer = Some(accepted.hlc.device);
-    accepted.restamps = Some(accepted.hlc);
-    accepted.hlc = Hlc::new(NOW, 0, sidak_core::DeviceId::from_u128(77));
+    let accepted = accepted_by_office(&sent[0]);
     s.apply_page(&pulled(vec![OpV1::from(&accepted)], "c2", NOW))
         .unwrap();
     let held = s.get(w).unwrap().unwrap();
@@ -390,10 +396,7 @@ fn a_replaced_op_does_not_hold_the_clock_in_the_future() {
     let sent = push(&mut s, NOW, |_| {
         result(OpStatus::SetAside, Some("clock_ahead"))
     });
-    let mut accepted = sent[0].decode().unwrap();
-    accepted.writer = Some(accepted.hlc.device);
-    accepted.restamps = Some(accepted.hlc);
-    accepted.hlc = Hlc::new(NOW, 0, sidak_core::DeviceId::from_u128(77));
+    let accepted = accepted_by_office(&sent[0]);
     s.apply_page(&pulled(vec![OpV1::from(&accepted)], "c2", NOW + 1))
         .unwrap();
     s.archive(w).unwrap();

@@ -116,6 +116,16 @@ impl Server {
 
     /// A new device of `officer`, enrolled, on its own SQLite file.
     pub async fn device(&self, officer: &str, name: &str) -> Store {
+        let code = self.code(officer).await;
+        let mut store = Store::open(self.dir.path().join(format!("{name}.sqlite"))).unwrap();
+        sidak_client::enroll(&mut store, &self.url, &code, Some(name.to_owned()))
+            .await
+            .unwrap();
+        store
+    }
+
+    /// A new enrollment code for `officer`.
+    pub async fn code(&self, officer: &str) -> String {
         let code = self
             .admin(
                 reqwest::Method::POST,
@@ -123,30 +133,15 @@ impl Server {
                 json!({}),
             )
             .await;
-        let mut store = Store::open(self.dir.path().join(format!("{name}.sqlite"))).unwrap();
-        sidak_client::enroll(
-            &mut store,
-            &self.url,
-            code["code"].as_str().unwrap(),
-            Some(name.to_owned()),
-        )
-        .await
-        .unwrap();
-        store
+        code["code"].as_str().unwrap().to_owned()
     }
 }
 
 impl Server {
     /// Enrolls `store` again with a new code for `officer` (it keeps its id if it has edits).
     pub async fn enroll_again(&self, store: &mut Store, officer: &str) -> sidak_store::Identity {
-        let code = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/v1/admin/officers/{officer}/enrollment-codes"),
-                json!({}),
-            )
-            .await;
-        sidak_client::enroll(store, &self.url, code["code"].as_str().unwrap(), None)
+        let code = self.code(officer).await;
+        sidak_client::enroll(store, &self.url, &code, None)
             .await
             .unwrap()
     }

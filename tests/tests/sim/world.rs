@@ -362,20 +362,27 @@ impl World {
             .identity()
             .map(|i| i.officer_id.clone())
             .expect("enrolled");
-        let code = self.code(&officer).await;
-        let d = &mut self.devices[dev];
+        self.enrol(dev, &officer).await.map(|_| ())
+    }
+
+    /// Enrolls device `dev` (again) with a new code for `officer`.
+    async fn enrol(
+        &mut self,
+        dev: usize,
+        officer: &str,
+    ) -> Result<sidak_store::Identity, SyncError> {
+        let code = self.code(officer).await;
         sidak_client::enroll_with(
             &SimTransport {
                 net: &self.net,
                 faulty: false,
             },
-            &mut d.store,
+            &mut self.devices[dev].store,
             URL,
             &code,
             None,
         )
         .await
-        .map(|_| ())
     }
 
     /// Syncs device `dev` once; with `faulty`, the network loses what it is set to lose.
@@ -431,22 +438,9 @@ impl World {
                 format!("{} now {scope:?}", OFFICERS[*officer])
             }
             Step::Reenrol { dev, officer } if f.reenrolment => {
-                let code = self.code(OFFICERS[*officer]).await;
-                let d = &mut self.devices[*dev];
-                let r = sidak_client::enroll_with(
-                    &SimTransport {
-                        net: &self.net,
-                        faulty: false,
-                    },
-                    &mut d.store,
-                    URL,
-                    &code,
-                    None,
-                )
-                .await;
-                match r {
+                match self.enrol(*dev, OFFICERS[*officer]).await {
                     Ok(id) => {
-                        d.revoked = false;
+                        self.devices[*dev].revoked = false;
                         format!("now device {} of {}", id.device_id, id.officer_id)
                     }
                     Err(e) => format!("refused {}", e.code()),
