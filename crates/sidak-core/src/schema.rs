@@ -194,7 +194,7 @@ use Register::{Lww, Mv};
 const TEXT: FieldType = T::Text { max_len: 200 };
 const LONG_TEXT: FieldType = T::Text { max_len: 4000 };
 
-/// Occupations of informal workers (DOMAIN.md), as codes.
+/// Occupations of informal workers (docs/domain.md), as codes.
 pub const OCCUPATIONS: &[&str] = &[
     "farmer",
     "farm_labourer",

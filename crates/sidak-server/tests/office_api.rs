@@ -293,7 +293,7 @@ async fn review_returns_with_a_comment_and_flags_edits_after_approval_on(backend
     assert_eq!(w1.get_str("status"), Some("returned"));
     assert_eq!(w1.get_str("review_note"), Some("foto KTP buram"));
 
-    // Approve the visit, then a device edits it: it needs review again (DOMAIN.md case 5).
+    // Approve the visit, then a device edits it: it needs review again (docs/domain.md, case 5).
     let (status, body) = post(
         &s,
         &format!("/v1/office/records/{}/review", s.visit),
@@ -553,7 +553,7 @@ fn ids(list: &Json) -> Vec<Json> {
         .collect()
 }
 
-/// DOMAIN.md case 6: budi (team member) starts a visit, syncs, then records findings
+/// docs/domain.md case 6: budi (team member) starts a visit, syncs, then records findings
 /// offline and marks the visit completed; meanwhile andi (team leader) cancels it. The
 /// findings survive; the visit is flagged until it is re-opened or its findings archived.
 async fn a_visit_cancelled_while_its_findings_were_recorded_offline_is_flagged_on(

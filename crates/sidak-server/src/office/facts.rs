@@ -34,7 +34,7 @@ pub struct Facts {
     /// For a finding: the visit it belongs to (its `visit` field).
     pub visit: Option<RecordId>,
     /// For a visit: `cancelled` is its status or one of its competing status values
-    /// (DOMAIN.md case 6: a leader cancels while a member works offline).
+    /// (docs/domain.md case 6: a leader cancels while a member works offline).
     pub cancelled: bool,
     /// Fields holding competing values.
     pub conflicts: u32,

@@ -100,7 +100,7 @@ fn list_filters() -> Vec<Json> {
         q(
             "cancelled_with_findings",
             "boolean",
-            "Visits cancelled (status, or one of its competing values) that still have findings not archived (DOMAIN.md case 6)",
+            "Visits cancelled (status, or one of its competing values) that still have findings not archived (docs/domain.md, case 6)",
         ),
         q(
             "q",

@@ -47,7 +47,7 @@ pub struct ListParams {
     pub has_rejections: Option<bool>,
     /// Only records approved and edited by a device since.
     pub needs_review: Option<bool>,
-    /// Only visits cancelled while they have findings not archived (DOMAIN.md case 6).
+    /// Only visits cancelled while they have findings not archived (docs/domain.md, case 6).
     pub cancelled_with_findings: Option<bool>,
     /// NIK, NIB, record id or part of a name.
     pub q: Option<String>,

@@ -7,7 +7,7 @@
 //! computed from the log, so no device write is ever refused or changed, and approving
 //! again clears the flag.
 //!
-//! **Cancelled with findings** (DOMAIN.md case 6). A team leader cancels a visit that a
+//! **Cancelled with findings** (docs/domain.md, case 6). A team leader cancels a visit that a
 //! team member already started offline with findings: the findings are records of their
 //! own, so they survive; the visit is listed in `cancelled_with_findings` while its status
 //! (or one of its competing status values) is `cancelled` and a finding pointing at it is

@@ -44,7 +44,7 @@ pub struct RecordFilter {
     /// Only records approved by the office and edited by a device since.
     pub needs_review: bool,
     /// Only visits cancelled (status, or one of its competing values) that still have
-    /// findings not archived (DOMAIN.md case 6).
+    /// findings not archived (docs/domain.md, case 6).
     pub cancelled_with_findings: bool,
     /// Free text: a 16-digit NIK, a 13-digit NIB, a record id, or part of the name.
     pub q: Option<String>,
@@ -140,7 +140,7 @@ pub struct RecordSummary {
     /// Approved by the office, then edited by a device: needs another review.
     pub needs_review: bool,
     /// A visit cancelled (status, or one of its competing values) that has findings not
-    /// archived: the office must look at it (DOMAIN.md case 6).
+    /// archived: the office must look at it (docs/domain.md, case 6).
     pub cancelled_with_findings: bool,
     /// Ops for it waiting in the set-aside list.
     pub set_aside: u32,
@@ -293,7 +293,7 @@ pub struct Overview {
     pub set_aside: u64,
     /// Findings open past their deadline.
     pub findings_overdue: u64,
-    /// Visits cancelled while they have findings not archived (DOMAIN.md case 6).
+    /// Visits cancelled while they have findings not archived (docs/domain.md, case 6).
     pub cancelled_with_findings: u64,
 }
 

@@ -1,7 +1,7 @@
 //! The data the office tests start from, pushed through the real protocol: two officers
 //! of Makassar (7371) with one device each, three worker registrations of which two share
 //! a NIK (one registered by each officer), a company, and a visit whose headcount the two
-//! inspectors recorded differently offline (a conflict, DOMAIN.md case 2).
+//! inspectors recorded differently offline (a conflict, docs/domain.md case 2).
 
 #![allow(dead_code)]
 

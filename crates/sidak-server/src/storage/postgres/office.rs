@@ -48,7 +48,7 @@ const LIST_CAP: usize = 1_000;
 const WATERMARK: &str = "facts_seq";
 
 /// Version of the office index's layout; see [`PostgresStorage::office_prepare`].
-/// 1 (implicit): migration 2's table; 2: `visit` and `cancelled` (DOMAIN.md case 6).
+/// 1 (implicit): migration 2's table; 2: `visit` and `cancelled` (docs/domain.md, case 6).
 const INDEX_VERSION: i64 = 2;
 
 /// Brings `office_facts` from migration 2's layout to [`INDEX_VERSION`]; idempotent.
@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS office_facts_visit ON office_facts(visit, status) WHE
 CREATE INDEX IF NOT EXISTS office_facts_cancelled ON office_facts(updated_ms DESC, id DESC) WHERE cancelled;
 "#;
 
-/// SQL: whether record `f` is a cancelled visit with findings not archived (DOMAIN.md case 6).
+/// SQL: whether record `f` is a cancelled visit with findings not archived (docs/domain.md, case 6).
 const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled AND EXISTS (SELECT 1 FROM office_facts g \
      WHERE g.visit = f.id AND g.kind = 'finding' AND COALESCE(g.status, '') <> 'archived'))";
 

@@ -148,7 +148,7 @@ const WATERMARK: &str = "facts_seq";
 const NEEDS_REVIEW: &str = "(f.approved_seq IS NOT NULL AND f.status IN ('approved', 'verified') \
      AND COALESCE(f.device_seq, 0) > f.approved_seq)";
 
-/// SQL: whether record `f` is a cancelled visit with findings not archived (DOMAIN.md
+/// SQL: whether record `f` is a cancelled visit with findings not archived (docs/domain.md
 /// case 6); `cancelled = 1` first, so the partial index `office_facts_cancelled` serves it,
 /// and the findings are found through `office_facts_visit`.
 const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled = 1 AND EXISTS (SELECT 1 FROM office_facts g \
