@@ -18,7 +18,7 @@ use std::time::Instant;
 use sim::{Faults, Setup, Step, Violation};
 
 /// Schedules per CI run, with every fault kind on: ~2% of them long (60-120 steps), the rest
-/// 4-20 steps (6-8 minutes on two cores).
+/// 4-20 steps (316 s measured on two cores, nothing else running; `docs/simulation.md`).
 const CI_SCHEDULES: u64 = 10_000;
 
 /// Seeds that once broke an invariant, replayed before the random ones (with the run's

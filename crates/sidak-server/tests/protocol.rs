@@ -1330,8 +1330,22 @@ async fn an_enrollment_again_keeps_the_device_id_of_its_own_officer_only() {
         assert_eq!(st, 200, "{fresh}");
         assert_eq!(fresh["device_id"], json!(unknown));
 
-        // Another officer's code with unsent edits: refused, and the code stays unused.
+        // A malformed `keep` is refused as a message, and the code stays usable.
         let budi = s.code("budi").await;
+        for bad in [
+            json!({"device_id": "not-a-uuid", "officer_id": "andi", "unsent": true}),
+            json!({"device_id": id, "officer_id": "andi"}),
+            json!({"device_id": id, "officer_id": "andi", "unsent": true, "extra": 1}),
+        ] {
+            assert_error(
+                &s.call("POST", "/v1/enroll", None, Some(enroll(&budi, bad)))
+                    .await,
+                400,
+                "invalid_message",
+            );
+        }
+
+        // Another officer's code with unsent edits: refused, and the code stays unused.
         assert_error(
             &s.call(
                 "POST",
