@@ -356,6 +356,38 @@ impl Record {
         Ok(())
     }
 
+    /// Cuts every causal context of `op` to the writes this replica holds, for devices other
+    /// than the op's own, so that [`Record::check_seen`] passes; returns whether it cut any.
+    ///
+    /// A device uses it on its own op when the server lost for good the writes that op saw
+    /// (restored from an older copy, and their device never offers them again): the op then
+    /// supersedes only what the server holds, and the lost writes, should they come back,
+    /// stand beside it as competing values rather than vanish.
+    pub fn clamp_seen(&self, op: &mut Op) -> bool {
+        let author = op.author();
+        let mut cut = false;
+        for change in &mut op.changes {
+            let have = match &change.action {
+                Action::Set(_) => self.seen(change.field),
+                Action::Add(e) | Action::Remove(e) => self.seen_element(change.field, e),
+            };
+            let mut kept = Clock::new();
+            for (d, n) in &change.seen.dots {
+                let n = if *d == author {
+                    *n
+                } else {
+                    (*n).min(have.get(d))
+                };
+                cut |= n != change.seen.get(d);
+                if n > 0 {
+                    crdts::CmRDT::apply(&mut kept, crdts::Dot::new(*d, n));
+                }
+            }
+            change.seen = kept;
+        }
+        cut
+    }
+
     /// The device that created the record, once its create op has arrived.
     pub fn created_by(&self) -> Option<DeviceId> {
         self.created.map(|h| h.device)

@@ -31,6 +31,6 @@ pub use identity::Identity;
 pub use migrate::SCHEMA_VERSION;
 pub use query::{Counts, ListQuery, MAX_PAGE, Page};
 pub use records::Entry;
-pub use recover::{CLOCK_OK_MS, CURABLE, ClockRecovery, Quarantined, is_final};
+pub use recover::{CLOCK_OK_MS, CONTEXT_WAIT_MS, CURABLE, ClockRecovery, Quarantined, is_final};
 pub use store::{Store, WallClock};
 pub use sync::{Batch, BatchOutcome, PageOutcome, Refused};

@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
 
 /// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -129,6 +129,12 @@ UPDATE ops SET acked = 1 WHERE state = 2;
 -- The latest own op the server acknowledged as logged under its stamp; each pull names it,
 -- so a server restored without it says so (docs/protocol.md, Cursors).
 ALTER TABLE device ADD COLUMN check_hlc TEXT;
+"#;
+
+const V4: &str = r#"
+-- When (this device's clock, ms) the server first refused the op as `unknown_context`: after
+-- a wait it is sent with its context cut to what the server holds (docs/store.md, Recovery).
+ALTER TABLE ops ADD COLUMN waiting_since INTEGER;
 "#;
 
 /// Opens the file, sets the connection up and brings the schema to [`SCHEMA_VERSION`].

@@ -32,6 +32,13 @@ pub const CLOCK_OK_MS: u64 = 60_000;
 /// cause may be gone ([`Store::requeue_curable`]). (Set-aside ops come back through [`Store::recover_clock`].)
 pub const CURABLE: &[&str] = &["unknown_record", "out_of_scope", "unknown_context"];
 
+/// How long (ms) an op refused `unknown_context` waits for the writes it saw to come back
+/// (after a restore, their devices offer them again at their next sync) before it is sent
+/// with its context cut to what the server holds ([`Store::requeue_curable`]): three days,
+/// longer than an outreach officer usually stays out of signal. Writes lost for good (a
+/// phone lost, revoked or never enrolled again) would otherwise hold the op back forever.
+pub const CONTEXT_WAIT_MS: u64 = 3 * 24 * 60 * 60 * 1000;
+
 /// What [`Store::recover_clock`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClockRecovery {
@@ -533,18 +540,30 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let moved = mark.as_deref() != Some(cursor.as_str());
-        let rows: Vec<(i64, String, String, String)> = {
+        type Row = (i64, String, String, String, Option<i64>);
+        let rows: Vec<Row> = {
             let marks = CURABLE.iter().map(|_| "?").collect::<Vec<_>>().join(",");
             let mut stmt = self.conn.prepare(&format!(
-                "SELECT seq, code, record_id, body FROM ops WHERE state = {REFUSED} AND code IN ({marks}) ORDER BY seq"
+                "SELECT seq, code, record_id, body, waiting_since FROM ops WHERE state = {REFUSED} AND code IN ({marks}) ORDER BY seq"
             ))?;
             stmt.query_map(rusqlite::params_from_iter(CURABLE.iter()), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<rusqlite::Result<_>>()?
         };
+        let wall = (self.wall)();
+        let rebuilding = rebuilding(&self.conn)?;
+        let mut cut = Vec::new();
         let mut seqs = Vec::new();
-        for (seq, code, record, body) in rows {
+        for (seq, code, record, body, since) in rows {
+            // Waited long enough for the writes it saw: they are lost for good.
+            let waited = since.is_some_and(|t| {
+                wall >= u64::try_from(t).unwrap_or(0).saturating_add(self.context_wait_ms)
+            });
+            if code == "unknown_context" && waited && !rebuilding {
+                cut.push((seq, record, body));
+                continue;
+            }
             let cured = match code.as_str() {
                 "out_of_scope" => {
                     let op = crate::sync::op_of(seq, &body)?;
@@ -568,10 +587,53 @@ impl Store {
                 [],
             )?;
         }
+        let n = self.cut_contexts(&cut)?;
         if seqs.is_empty() {
+            return Ok(n);
+        }
+        Ok(n + self.requeue(&seqs)?)
+    }
+
+    /// Queues again the `unknown_context` ops `cut` (seq, record, body) with each context cut
+    /// to what the record's base holds (the server's state as last pulled): the writes they
+    /// saw are gone from the server for good, so they supersede only what it holds (and
+    /// those writes, should they come back, stand beside them as competing values).
+    fn cut_contexts(&mut self, cut: &[(i64, String, String)]) -> Result<u32> {
+        if cut.is_empty() {
             return Ok(0);
         }
-        self.requeue(&seqs)
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        for (seq, record, body) in cut {
+            let id: RecordId = record
+                .parse()
+                .map_err(|e| StoreError::corrupt("record id", e))?;
+            // Without a base (a store from before version 2) there is no server view to cut to.
+            let Some((current, Some(base))) = load_with_base(&tx, id)? else {
+                continue;
+            };
+            let held = base
+                .state
+                .unwrap_or_else(|| Record::new(current.id, current.kind, current.region.clone()));
+            let mut op = crate::sync::op_of(*seq, body)?
+                .decode()
+                .map_err(|e| StoreError::corrupt(format!("op {seq}"), e))?;
+            held.clamp_seen(&mut op);
+            let body = serde_json::to_string(&OpV1::from(&op))
+                .map_err(|e| StoreError::corrupt("op", e))?;
+            tx.prepare_cached(
+                "UPDATE ops SET body = ?2, state = ?3, outcome = NULL, code = NULL, message = NULL, problems = NULL \
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, body, PENDING])?;
+            rebuild(&tx, id)?;
+            recount(&tx, record)?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Offers the server every op it acknowledged again and pulls from the start: the

@@ -26,6 +26,8 @@ pub struct Store {
     /// The clock as last committed (or advanced in memory past that: never behind).
     pub(crate) clock: HlcClock,
     pub(crate) wall: WallClock,
+    /// How long an op refused `unknown_context` waits for the writes it saw ([`crate::recover::CONTEXT_WAIT_MS`]).
+    pub(crate) context_wait_ms: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -52,12 +54,20 @@ impl Store {
             identity,
             clock: HlcClock::resume(last),
             wall: Box::new(|| unix_ms(std::time::SystemTime::now())),
+            context_wait_ms: crate::recover::CONTEXT_WAIT_MS,
         })
     }
 
     /// Replaces the wall clock (tests, and apps that correct the phone's clock).
     pub fn set_wall_clock(&mut self, wall: WallClock) {
         self.wall = wall;
+    }
+
+    /// Sets how long (ms of this device's clock) an op refused `unknown_context` waits for
+    /// the writes it saw to come back before it is sent with its context cut to what the
+    /// server holds ([`crate::recover::CONTEXT_WAIT_MS`] by default).
+    pub fn set_context_wait(&mut self, ms: u64) {
+        self.context_wait_ms = ms;
     }
 
     /// The file this store lives in.

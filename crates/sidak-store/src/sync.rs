@@ -194,6 +194,7 @@ impl Store {
     /// Records the server's answer to the batch in flight: accepted and duplicate ops
     /// are acknowledged; rejected and set-aside ops are kept, refused, with their reason.
     pub fn complete_batch(&mut self, answer: &PushResponse) -> Result<BatchOutcome> {
+        let now = i64::try_from((self.wall)()).unwrap_or(i64::MAX);
         let tx = self.conn.transaction()?;
         let in_flight: Option<i64> = tx
             .query_row("SELECT batch_seq FROM batch", [], |r| r.get(0))
@@ -282,9 +283,11 @@ impl Store {
                     let problems = serde_json::to_string(&result.problems)
                         .map_err(|e| StoreError::corrupt("problems", e))?;
                     tx.prepare_cached(
-                        "UPDATE ops SET state = ?1, outcome = ?2, code = ?3, message = ?4, problems = ?5 WHERE seq = ?6",
+                        "UPDATE ops SET state = ?1, outcome = ?2, code = ?3, message = ?4, problems = ?5, \
+                           waiting_since = CASE WHEN ?3 = 'unknown_context' THEN coalesce(waiting_since, ?7) END \
+                         WHERE seq = ?6",
                     )?
-                    .execute(params![REFUSED, outcome, code, message, problems, local])?;
+                    .execute(params![REFUSED, outcome, code, message, problems, local, now])?;
                     tx.prepare_cached(
                         "UPDATE records SET unsynced = unsynced - 1, rejected = rejected + 1 WHERE id = ?1",
                     )?

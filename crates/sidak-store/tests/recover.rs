@@ -440,3 +440,80 @@ fn a_store_with_edits_keeps_its_identity_and_one_without_unsent_edits_may_change
     assert!(s.local_ops(0, 10).unwrap().is_empty());
     assert_eq!(s.keep_identity().unwrap(), None);
 }
+
+/// Seed 9854 of the simulation: an edit that saw a write the restored server lost for good
+/// (its phone never offers it again) is refused `unknown_context`; it waits for that write
+/// for [`sidak_store::CONTEXT_WAIT_MS`], then goes with its context cut to what the server
+/// holds, and the record ends as the server will hold it, instead of being held back forever.
+#[test]
+fn an_edit_that_saw_writes_lost_for_good_goes_with_its_context_cut_after_the_wait() {
+    let d = dir();
+    let mut s = enrolled(d.path(), "a.db", 1);
+    let wall = clock(&mut s, NOW);
+    let (_other, remote) = remote_ops(1);
+    let a = remote[0].id;
+    // A third phone renames A; this device sees that and renames it again.
+    let mut third = enrolled(d.path(), "c.db", 3);
+    third
+        .apply_page(&pulled(remote.clone(), "t1", NOW))
+        .unwrap();
+    third
+        .update(a, &Changes::new().set("full_name", "Nama Tiga"))
+        .unwrap();
+    let lost = third.local_ops(0, 10).unwrap().pop().unwrap().1;
+    let mut all = remote.clone();
+    all.push(lost.clone());
+    s.apply_page(&pulled(all, "c1", NOW)).unwrap();
+    let mine = s
+        .update(a, &Changes::new().set("full_name", "Nama Saya"))
+        .unwrap();
+    push(&mut s, NOW, |_| result(OpStatus::Accepted, None));
+
+    // The server is restored without the third phone's rename, which nobody offers again.
+    s.reoffer().unwrap();
+    s.apply_page(&pulled(remote.clone(), "r1", NOW)).unwrap();
+    let refuse = |_: &OpV1| result(OpStatus::Rejected, Some("unknown_context"));
+    let sent = push(&mut s, NOW, refuse);
+    assert_eq!(sent.len(), 1);
+    let third_id = lost.hlc.device;
+    assert!(sent[0].changes[0].seen.contains_key(&third_id));
+    // The pull moved since: sent again as it was, in case the write came back.
+    assert_eq!(s.requeue_curable().unwrap(), 1);
+    let sent = push(&mut s, NOW + 1_000, refuse);
+    assert!(sent[0].changes[0].seen.contains_key(&third_id));
+    // Nothing moved and the wait is not over: it waits.
+    wall.store(NOW + sidak_store::CONTEXT_WAIT_MS - 1, Ordering::SeqCst);
+    assert_eq!(s.requeue_curable().unwrap(), 0);
+    assert_eq!(s.refused().unwrap().len(), 1);
+    // Three days on, the write is taken as lost: the op goes with the context the server can judge.
+    wall.store(NOW + sidak_store::CONTEXT_WAIT_MS, Ordering::SeqCst);
+    assert_eq!(s.requeue_curable().unwrap(), 1);
+    let b = s.next_batch(100, 1 << 20).unwrap().unwrap();
+    let op = &b.ops[0].1;
+    assert_eq!(op.hlc, mine.hlc, "the same edit, stamp kept");
+    assert!(!op.changes[0].seen.contains_key(&third_id), "{op:?}");
+    let second = remote[0].hlc.device;
+    assert_eq!(
+        op.changes[0].seen.get(&second),
+        sent[0].changes[0].seen.get(&second),
+        "what the server holds stays seen"
+    );
+    assert!(op.changes[0].seen.contains_key(&second));
+    // The server accepts it, and the record is what the server holds: its value, no trace of
+    // the lost rename.
+    s.complete_batch(&PushResponse {
+        batch_seq: b.batch_seq,
+        results: vec![result(OpStatus::Accepted, None)],
+        server_time_ms: NOW + sidak_store::CONTEXT_WAIT_MS,
+    })
+    .unwrap();
+    let held = s.get(a).unwrap().unwrap().record;
+    let mut server = remote[0].decode().unwrap();
+    let mut expect = sidak_core::Record::for_op(&server);
+    expect.apply(&server).unwrap();
+    server = remote[1].decode().unwrap();
+    expect.apply(&server).unwrap();
+    expect.apply(&op.decode().unwrap()).unwrap();
+    assert_eq!(held, expect);
+    assert!(s.refused().unwrap().is_empty());
+}

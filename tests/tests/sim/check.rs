@@ -140,6 +140,14 @@ pub async fn check(w: &mut World) -> Vec<Violation> {
             quiet = true;
             break;
         }
+        if all_ok {
+            // Every device has offered again what it holds: days pass, and an op still
+            // refused for writes it saw waits no longer (they are lost for good: the rogue's,
+            // a revoked phone's), so it is sent with its context cut (docs/store.md).
+            for &i in &live {
+                w.devices[i].store.set_context_wait(0);
+            }
+        }
     }
     let n5 = out.len();
     for e in w
