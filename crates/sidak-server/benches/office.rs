@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sidak_core::schema::{COMPLIANCE, OCCUPATIONS};
 use sidak_core::{Edit, HlcClock, Kind, OpV1, Record, RecordId};
-use sidak_server::ingest::{Batch, PushedOp};
-use sidak_server::storage::DeviceAuth;
+use sidak_server_storage::sync::ingest::{Batch, PushedOp};
+use sidak_server_storage::DeviceAuth;
 use support::{Backend, TestServer, villages};
 
 fn env(name: &str, default: usize) -> usize {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sidak_core::protocol::ErrorBody;
 
-use crate::storage::{EnrollError, StorageError};
+use sidak_server_storage::{EnrollError, StorageError};
 
 /// An error answer: HTTP status, stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]

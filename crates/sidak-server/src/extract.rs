@@ -14,7 +14,7 @@ use sidak_core::protocol::PROTOCOL_VERSION;
 use crate::error::ApiError;
 use crate::secrets;
 use crate::state::AppState;
-use crate::storage::{DeviceAuth, Role, User};
+use sidak_server_storage::{DeviceAuth, Role, User};
 
 /// A request body type, and whether it carries a `protocol` version to check.
 pub trait Message: DeserializeOwned {

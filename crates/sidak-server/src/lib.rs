@@ -9,12 +9,13 @@
 //!   [`error::ApiError`] turns every failure into a status and `{code, message}`;
 //!   [`limits`] refuses oversized requests before routing and gives hyper's own answers to
 //!   unreadable requests our error body too.
-//! - [`ingest`] decides what each op of a pushed batch becomes, and [`cursor`] what a pull
-//!   page holds; both are pure, so every backend shares them.
-//! - [`storage::Storage`] is every read and write in coarse, atomic operations;
-//!   [`storage::sqlite`] implements it on one SQLite file. [`storage::open`] picks the
-//!   backend from the database URL.
+//! - `office`: the `/v1/office` API and the dashboard.
 //! - `secrets`: tokens, enrollment codes and passwords, stored only as hashes.
+//!
+//! Below this crate, and never importing it: `sidak-server-storage`, the storage port
+//! (`Storage` = `SyncStore` + `OfficeStore`), the pure sync and office rules (what a pushed op
+//! becomes, what a pull page holds, what an office write does) and the SQLite and PostgreSQL
+//! backends. This crate is HTTP only: routes, extractors, the one error-to-response place.
 //!
 //! `docs/protocol.md` is the contract this crate serves; `proto/schema` its JSON Schemas.
 
@@ -32,24 +33,20 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod config;
-pub mod cursor;
 pub mod error;
 mod extract;
-pub mod ingest;
 pub mod limits;
 pub mod office;
 mod routes;
-pub mod scope;
 mod secrets;
 mod state;
-pub mod storage;
 
 pub use config::Config;
 pub use error::ApiError;
 pub use routes::admin::{CodeRequest, IssuedCode, NewOfficer, NewUser, ScopeChange};
 pub use routes::login::{LoginRequest, LoginResponse};
 pub use state::AppState;
-pub use storage::{DeviceInfo, Officer, Role, Storage, StorageError, User};
+pub use sidak_server_storage::{DeviceInfo, Officer, Role, Storage, StorageError, User};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -121,14 +118,14 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
 
 /// Opens the storage named by `config.database` and creates the bootstrap admin on first start.
 pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
-    let storage = storage::open(&config.database).await?;
+    let storage = sidak_server_storage::open(&config.database).await?;
     let state = AppState::new(storage, config);
     if let Some(password) = state.config.bootstrap_admin_password.clone() {
         let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
             .await
             .map_err(|e| ServerError::Bootstrap(e.to_string()))?
             .map_err(ServerError::Bootstrap)?;
-        let user = storage::UserRecord {
+        let user = sidak_server_storage::UserRecord {
             username: state.config.bootstrap_admin_username.clone(),
             password_hash: hash,
             role: Role::Admin,

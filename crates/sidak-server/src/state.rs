@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::storage::Storage;
+use sidak_server_storage::Storage;
 
 /// Shared state of the server; cheap to clone.
 #[derive(Clone)]

@@ -10,9 +10,9 @@ mod support;
 use sidak_core::OpV1;
 use sidak_core::protocol::OpStatus;
 use sidak_server::StorageError;
-use sidak_server::cursor::Cursor;
-use sidak_server::ingest::{Batch, PushedOp};
-use sidak_server::storage::{DeviceAuth, PageRequest};
+use sidak_server_storage::sync::cursor::Cursor;
+use sidak_server_storage::sync::ingest::{Batch, PushedOp};
+use sidak_server_storage::{DeviceAuth, PageRequest};
 use support::{TestDevice, TestServer, backends, villages};
 
 const MAKASSAR: &str = "7371";

@@ -66,7 +66,7 @@ pub fn random_password() -> String {
 pub async fn run(args: ServeArgs) -> Result<()> {
     let mut config = args.config();
     if config.bootstrap_admin_password.is_none() {
-        let storage = sidak_server::storage::open(&config.database)
+        let storage = sidak_server_storage::open(&config.database)
             .await
             .with_context(|| format!("cannot open database {}", redact(&config.database)))?;
         if storage

@@ -3,11 +3,11 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::storage::Actor;
+use sidak_server_storage::office::model::Actor;
 use crate::error::ApiError;
 use crate::extract::Office;
 use crate::state::AppState;
-use crate::storage::{Role, User};
+use sidak_server_storage::{Role, User};
 
 /// Roles that may use the office API.
 const OFFICE_ROLES: &[Role] = &[Role::Admin, Role::Supervisor];
@@ -22,7 +22,7 @@ impl Supervisor {
     pub fn actor(&self) -> Actor {
         Actor {
             username: self.0.username.clone(),
-            device: super::actor_id(&self.0.username),
+            device: sidak_server_storage::office::actor_id(&self.0.username),
         }
     }
 

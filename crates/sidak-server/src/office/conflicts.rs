@@ -22,7 +22,7 @@ pub async fn inbox(
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "conflicts inbox")?;
     let mut filter = p.filter()?;
     filter.has_conflicts = Some(true);
-    let page = super::store(&state)?
+    let page = state.storage
         .list_records(&filter, p.after()?, p.limit()?)
         .await?;
     let officers = officers_by_device(&state).await?;
@@ -110,7 +110,7 @@ pub async fn resolve(
     super::perform(
         &state,
         &who,
-        super::storage::OfficeAction::Resolve {
+        sidak_server_storage::office::model::OfficeAction::Resolve {
             record: id,
             field: req.field,
             value,

@@ -10,7 +10,7 @@ use sidak_core::region::{Level, Regions};
 
 use super::auth::Supervisor;
 use super::params::{Params, clip, date_range, office_date};
-use super::storage::{CoverageCell, CoverageQuery};
+use sidak_server_storage::office::model::{CoverageCell, CoverageQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -134,7 +134,7 @@ pub async fn report(
         to_ms,
         today: today.clone(),
     };
-    let cells = super::store(&state)?.coverage(&query).await?;
+    let cells = state.storage.coverage(&query).await?;
     let areas = fold(cells, &region, level);
     Ok(axum::Json(json!({
         "region": region,
@@ -153,7 +153,7 @@ pub async fn overview(
     _who: Supervisor,
 ) -> Result<axum::Json<Json>, ApiError> {
     let now = state.now_ms();
-    let o = super::store(&state)?.overview(&office_date(now)).await?;
+    let o = state.storage.overview(&office_date(now)).await?;
     let devices = state.storage.devices().await?;
     let active = devices.iter().filter(|d| d.revoked_ms.is_none()).count();
     let silent = devices

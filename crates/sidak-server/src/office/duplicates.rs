@@ -9,7 +9,7 @@ use sidak_core::{Kind, RecordId};
 use super::auth::Supervisor;
 use super::params::Params;
 use super::records::{parse_kind, view};
-use super::storage::{DuplicateGroup, OfficeAction};
+use sidak_server_storage::office::model::{DuplicateGroup, OfficeAction};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -61,7 +61,7 @@ pub async fn list(
     };
     let mut out = json!({"workers": [], "companies": []});
     for kind in kinds {
-        let groups = super::store(&state)?
+        let groups = state.storage
             .duplicate_groups(kind, MAX_GROUPS)
             .await?;
         let key = if kind == Kind::Worker {

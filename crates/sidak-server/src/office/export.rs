@@ -18,7 +18,7 @@ use sidak_core::{Kind, Record, RecordId, RecordV1};
 use super::auth::Supervisor;
 use super::params::{Params, rfc3339};
 use super::records::ListParams;
-use super::storage::RecordSummary;
+use sidak_server_storage::office::model::RecordSummary;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -242,12 +242,11 @@ pub async fn csv(
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "CSV export")?;
     filter.kind = Some(kind);
     // Refuse a backend without office queries before the 200 goes out.
-    super::store(&state)?;
     let fetch = move |after: Option<RecordId>| {
         let state = state.clone();
         let filter = filter.clone();
         async move {
-            let rows = super::store(&state)?
+            let rows = state.storage
                 .export_chunk(&filter, after, CHUNK)
                 .await?;
             Ok(rows)

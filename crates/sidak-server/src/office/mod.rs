@@ -2,8 +2,8 @@
 //!
 //! The parts:
 //!
-//! - [`storage::OfficeStorage`]: the reads and writes, a supertrait of every backend's
-//!   `Storage`; [`facts`], [`write`] and [`history`] are the pure decisions they share.
+//! - The reads and writes are `sidak_server_storage::OfficeStore`, half of every backend's
+//!   `Storage`; the pure rules they share (facts, writes, history) live beside it.
 //! - One file per endpoint family: `records` (list, detail, history), `conflicts`
 //!   (inbox, resolve), `duplicates` (suspects, link), `review` (queue, approve/return),
 //!   `set_aside` (list, accept, discard), `coverage` (report, overview), `devices`
@@ -14,13 +14,13 @@
 //!   (401 without an office session, 403 for officers).
 //!
 //! Office writes are ops: each office user writes as an actor with a stable id
-//! ([`actor_id`]), so resolutions, reviews and links go into the op log with a sequence
+//! (`sidak_server_storage::office::actor_id`), so resolutions, reviews and links go into the op log with a sequence
 //! number and reach the devices of the area at their next pull. `docs/office.md` is the
 //! guide for supervisors and backend authors.
 
 use axum::Router;
 use axum::routing::{get, post};
-use sidak_core::DeviceId;
+use sidak_server_storage::office::model::{OfficeAction, OfficeWrite, WriteRefused};
 
 use crate::state::AppState;
 
@@ -31,43 +31,14 @@ mod dashboard;
 mod devices;
 mod duplicates;
 mod export;
-pub mod facts;
-pub mod history;
 mod login_limit;
 mod openapi;
 mod params;
 mod records;
 mod review;
 mod set_aside;
-pub mod storage;
-pub mod write;
 
 pub use login_limit::throttle_logins;
-
-/// Prefix of the `officer_id` column of ops written by the office (`office:<username>`):
-/// it tells office writes from device writes in the log.
-pub const OFFICE_OFFICER_PREFIX: &str = "office:";
-
-/// The stable actor id of an office user: the "device" that stamps their writes.
-///
-/// Derived from the user name (BLAKE3, shaped as a UUIDv8), so every server instance
-/// and every backend agrees on it without storing it, and the same user always writes
-/// as the same actor, which keeps version vectors small.
-pub fn actor_id(username: &str) -> DeviceId {
-    derived_id(b"sidak office actor\0", username.as_bytes())
-}
-
-/// A stable UUIDv8 for `name` within `domain` (the hash of both), for actors that are not devices.
-pub(crate) fn derived_id(domain: &[u8], name: &[u8]) -> DeviceId {
-    let mut h = blake3::Hasher::new();
-    h.update(domain);
-    h.update(name);
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    b[6] = (b[6] & 0x0F) | 0x80;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    DeviceId(uuid::Uuid::from_bytes(b))
-}
 
 /// One office endpoint, as the router, the OpenAPI description and the security test see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,36 +167,22 @@ pub fn router() -> Router<AppState> {
         .route("/v1/office/export.csv", get(export::csv))
 }
 
-/// The backend's office queries, or 503 `office_unavailable` when it has none yet.
-fn store(state: &AppState) -> Result<&dyn storage::OfficeStorage, crate::error::ApiError> {
-    state.storage.office().ok_or_else(|| {
-        crate::error::ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "office_unavailable",
-            format!(
-                "the {} storage backend does not serve the office API yet",
-                state.storage.engine()
-            ),
-        )
-    })
-}
-
 /// Performs an office write and answers with what it wrote; refusals become 404, 409 or 400.
 async fn perform(
     state: &AppState,
     who: &auth::Supervisor,
-    action: storage::OfficeAction,
+    action: OfficeAction,
     note: Option<String>,
 ) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
     use crate::error::ApiError;
     use axum::http::StatusCode;
-    let write = storage::OfficeWrite {
+    let write = OfficeWrite {
         actor: who.actor(),
         action,
         note,
     };
     let summary = write.action.log_line();
-    match store(state)?.office_write(write, state.now_ms()).await? {
+    match state.storage.office_write(write, state.now_ms()).await? {
         Ok(outcome) => {
             tracing::info!(username = %who.0.username, action = %summary, ops = outcome.ops.len(), "office write");
             Ok(axum::Json(serde_json::json!({
@@ -233,13 +190,13 @@ async fn perform(
                 "actions": outcome.actions,
             })))
         }
-        Err(storage::WriteRefused::NotFound(what)) => {
+        Err(WriteRefused::NotFound(what)) => {
             Err(ApiError::not_found(format!("{what} not found")))
         }
-        Err(storage::WriteRefused::Stale(m)) => {
+        Err(WriteRefused::Stale(m)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "stale", m))
         }
-        Err(storage::WriteRefused::Invalid(m)) => {
+        Err(WriteRefused::Invalid(m)) => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_action", m))
         }
     }
@@ -248,13 +205,6 @@ async fn perform(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn actor_ids_are_stable_and_distinct() {
-        assert_eq!(actor_id("siti"), actor_id("siti"));
-        assert_ne!(actor_id("siti"), actor_id("budi"));
-        assert_eq!(actor_id("siti").0.get_version_num(), 8);
-    }
 
     #[test]
     fn openapi_documents_every_route() {

@@ -12,9 +12,9 @@ use sidak_core::validate::mask_nik;
 use sidak_core::{Kind, Record, RecordId};
 
 use super::auth::Supervisor;
-use super::history;
+use sidak_server_storage::office::history;
 use super::params::{Params, clip, date_range, record_id};
-use super::storage::{PageAfter, RecordFilter, RecordSummary};
+use sidak_server_storage::office::model::{PageAfter, RecordFilter, RecordSummary};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -173,7 +173,7 @@ pub async fn list(
 ) -> Result<axum::Json<Json>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record list")?;
     let filter = p.filter()?;
-    let page = super::store(&state)?
+    let page = state.storage
         .list_records(&filter, p.after()?, p.limit()?)
         .await?;
     let next = page
@@ -280,7 +280,7 @@ pub async fn detail(
     let id = record_id(&id)?;
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record detail")?;
     let record = load(&state, id).await?;
-    let summary = super::store(&state)?.record_summary(id).await?;
+    let summary = state.storage.record_summary(id).await?;
     let officers = officers_by_device(&state).await?;
     Ok(axum::Json(json!({
         "record": summary.as_ref().map(|s| view(s, unmasked)),
@@ -299,7 +299,7 @@ pub async fn history(
 ) -> Result<axum::Json<history::History>, ApiError> {
     let id = record_id(&id)?;
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record history")?;
-    let source = super::store(&state)?.history_source(id).await?;
+    let source = state.storage.history_source(id).await?;
     if source.ops.is_empty() && source.set_aside.is_empty() {
         return Err(ApiError::not_found(format!("record {id} not found")));
     }

@@ -19,10 +19,10 @@ use serde_json::{Value as Json, json};
 use sidak_core::Kind;
 
 use super::auth::Supervisor;
-use super::facts::awaiting_review;
+use sidak_server_storage::office::facts::awaiting_review;
 use super::params::{Params, record_id};
 use super::records::view;
-use super::storage::{Decision, OfficeAction, RecordFilter};
+use sidak_server_storage::office::model::{Decision, OfficeAction, RecordFilter};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -57,14 +57,14 @@ pub async fn queue(
                 region: region.clone(),
                 ..RecordFilter::default()
             };
-            let page = super::store(&state)?
+            let page = state.storage
                 .list_records(&filter, None, QUEUE_PAGE)
                 .await?;
             total += page.total;
             awaiting.extend(page.records.iter().map(|s| view(s, unmasked)));
         }
     }
-    let flagged = super::store(&state)?
+    let flagged = state.storage
         .list_records(
             &RecordFilter {
                 needs_review: true,
@@ -75,7 +75,7 @@ pub async fn queue(
             QUEUE_PAGE,
         )
         .await?;
-    let cancelled = super::store(&state)?
+    let cancelled = state.storage
         .list_records(
             &RecordFilter {
                 kind: Some(Kind::Visit),

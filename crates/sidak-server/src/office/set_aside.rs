@@ -13,7 +13,7 @@ use sidak_core::validate::mask_nik;
 
 use super::auth::Supervisor;
 use super::params::{Params, clip};
-use super::storage::OfficeAction;
+use sidak_server_storage::office::model::OfficeAction;
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub async fn list(
 ) -> Result<axum::Json<Json>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "set-aside ops")?;
     let now = state.now_ms();
-    let ops = super::store(&state)?
+    let ops = state.storage
         .set_aside_ops(!p.all.unwrap_or(false))
         .await?;
     let items: Vec<Json> = ops

@@ -11,10 +11,10 @@ use sidak_core::DeviceId;
 
 use crate::error::ApiError;
 use crate::extract::{Json, Message, Office};
-use crate::scope;
+use sidak_server_storage::sync::scope;
 use crate::secrets;
 use crate::state::AppState;
-use crate::storage::{DeviceInfo, Officer, Role, User, UserRecord};
+use sidak_server_storage::{DeviceInfo, Officer, Role, User, UserRecord};
 
 /// Shortest password accepted for an office user.
 const MIN_PASSWORD_LEN: usize = 10;

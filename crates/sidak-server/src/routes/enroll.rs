@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Message};
 use crate::secrets;
 use crate::state::AppState;
-use crate::storage::NewDevice;
+use sidak_server_storage::NewDevice;
 
 /// Longest device name kept; longer names are cut (it is only shown in device lists).
 const MAX_DEVICE_NAME: usize = 100;

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Message, Office};
 use crate::secrets;
 use crate::state::AppState;
-use crate::storage::{Role, User};
+use sidak_server_storage::{Role, User};
 
 /// `POST /v1/login` body.
 #[derive(Debug, Deserialize)]

@@ -246,7 +246,7 @@ impl TestServer {
         loop {
             let res = self
                 .storage
-                .scan_ops(&sidak_server::storage::Scan {
+                .scan_ops(&sidak_server_storage::Scan {
                     after,
                     upto: None,
                     include: vec![

@@ -33,8 +33,8 @@ use sidak_core::schema::FieldType;
 use sidak_core::validate::{self, References};
 use sidak_core::{Hlc, Kind, Op, OpV1, Record, RecordId, RecordV1};
 
-use crate::scope;
-use crate::storage::DeviceAuth;
+use super::scope;
+use crate::model::DeviceAuth;
 
 /// One op of a push batch as the handler read it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ use sidak_core::validate::{self, References};
 use sidak_core::{Edit, Hlc, HlcClock, Kind, Op, OpV1, Record, RecordId, Value};
 
 use super::facts::{SETTLED, approved_status};
-use super::storage::{Decision, OfficeAction, OfficeWrite, SetAsideOp, WriteRefused};
+use super::model::{Decision, OfficeAction, OfficeWrite, SetAsideOp, WriteRefused};
 
 /// Longest note, comment or reason kept with an action (the `review_note` field's limit).
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -388,7 +388,7 @@ fn pending_set_aside(s: &Option<SetAsideOp>, id: u64) -> Result<&SetAsideOp, Wri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::office::storage::Actor;
+    use crate::office::model::Actor;
     use sidak_core::DeviceId;
 
     fn village() -> String {

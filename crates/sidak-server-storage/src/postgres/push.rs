@@ -32,8 +32,8 @@ use sidak_core::{Kind, RecordId, RecordV1};
 use tokio_postgres::error::SqlState;
 
 use super::{STORED_DEVICE_SQL, db, json, pool_error, stored_device, unjson};
-use crate::ingest::{self, Batch, Known, RecordRow};
-use crate::storage::{DeviceAuth, StorageError, StorageResult};
+use crate::sync::ingest::{self, Batch, Known, RecordRow};
+use crate::{DeviceAuth, StorageError, StorageResult};
 
 /// How many times a push transaction is retried after losing a race (unique violation,
 /// deadlock, serialization failure, a record created concurrently). Each retry sees the

@@ -9,7 +9,7 @@
 use deadpool_postgres::Pool;
 
 use super::{db, pool_error};
-use crate::storage::StorageResult;
+use crate::error::StorageResult;
 
 /// Key of the advisory lock that serialises migrations (ASCII "sidakmig"): any fixed
 /// number works, as long as nothing else in the database uses it.

@@ -14,7 +14,7 @@ use sidak_core::schema::{FieldType, Register};
 use sidak_core::validate::mask_nik;
 use sidak_core::{Hlc, Kind, Record, RecordId};
 
-use super::storage::{ActionRecord, HistorySource, SetAsideOp};
+use super::model::{ActionRecord, HistorySource, SetAsideOp};
 
 /// One change of one field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,7 +244,7 @@ fn mask_set_aside(mut set_aside: Vec<SetAsideOp>) -> Vec<SetAsideOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::office::storage::LoggedOp;
+    use crate::office::model::LoggedOp;
     use sidak_core::{DeviceId, Edit, OpV1};
 
     fn village() -> String {

@@ -25,13 +25,13 @@ use sidak_core::{Hlc, Kind, OpV1, RecordId, RecordV1};
 use super::{SqliteStorage, db, json, parse, prefix_range, unjson};
 use crate::office::OFFICE_OFFICER_PREFIX;
 use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
-use crate::office::storage::{
+use crate::office::model::{
     ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
-    OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
+     OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
     Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
 };
 use crate::office::write::{self, Loaded};
-use crate::storage::{StorageError, StorageResult};
+use crate::error::{StorageError, StorageResult};
 
 /// Ops indexed per write transaction when the office index catches up: about 50 ms of
 /// work, so pushes queued behind it wait little.
@@ -672,7 +672,7 @@ impl SqliteStorage {
 }
 
 #[async_trait]
-impl OfficeStorage for SqliteStorage {
+impl crate::OfficeStore for SqliteStorage {
     async fn list_records(
         &self,
         filter: &RecordFilter,

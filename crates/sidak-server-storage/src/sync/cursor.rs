@@ -13,8 +13,8 @@
 //! A forged cursor cannot widen what a device sees: every scan is limited to the
 //! officer's scope as stored on the server.
 
-use crate::scope;
-use crate::storage::{Scan, ScanResult};
+use super::scope;
+use super::{Scan, ScanResult};
 use sidak_core::DeviceId;
 
 /// Where a device stands in the op log.

@@ -63,11 +63,11 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::{
+use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
-    Scan, ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
+    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
 };
-use crate::ingest::Batch;
+use crate::sync::ingest::Batch;
 
 /// Connections per instance when the URL does not say (`pool_max_size=`): a push or a pull
 /// holds one for a few milliseconds, so 16 keep two cores busy while leaving most of
@@ -458,7 +458,7 @@ async fn scan_below(
 }
 
 #[async_trait]
-impl Storage for PostgresStorage {
+impl SyncStore for PostgresStorage {
     fn engine(&self) -> &'static str {
         "postgres"
     }
@@ -898,10 +898,6 @@ impl Storage for PostgresStorage {
 
     fn cursor_key(&self) -> [u8; 32] {
         self.cursor_key
-    }
-
-    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
-        Some(self)
     }
 
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {

@@ -30,13 +30,13 @@ use super::push::{self, Attempt, MAX_ATTEMPTS, pg};
 use super::{PostgresStorage, db, json, parse, pool_error, safe_high, unjson};
 use crate::office::OFFICE_OFFICER_PREFIX;
 use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
-use crate::office::storage::{
+use crate::office::model::{
     ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
-    OfficeStorage, OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
+     OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
     Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
 };
 use crate::office::write::{self, Loaded};
-use crate::storage::{StorageError, StorageResult};
+use crate::error::{StorageError, StorageResult};
 
 /// Ops indexed per refresh transaction: a large catch-up is done in steps, so the
 /// watermark row is never locked for long.
@@ -659,7 +659,7 @@ async fn office_write_attempt(
 }
 
 #[async_trait]
-impl OfficeStorage for PostgresStorage {
+impl crate::OfficeStore for PostgresStorage {
     async fn list_records(
         &self,
         filter: &RecordFilter,

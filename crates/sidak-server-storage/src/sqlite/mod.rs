@@ -30,11 +30,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
-use super::{
+use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
-    Scan, ScanResult, Storage, StorageError, StorageResult, StoredDevice, User, UserRecord,
+    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
 };
-use crate::ingest::{self, Batch, Known, RecordRow};
+use crate::sync::ingest::{self, Batch, Known, RecordRow};
 
 mod office;
 
@@ -838,7 +838,7 @@ fn scan_in(tx: &Connection, scan: &Scan) -> StorageResult<ScanResult> {
 }
 
 #[async_trait]
-impl Storage for SqliteStorage {
+impl SyncStore for SqliteStorage {
     fn engine(&self) -> &'static str {
         "sqlite"
     }
@@ -1199,9 +1199,5 @@ impl Storage for SqliteStorage {
             state.as_deref().map(unjson).transpose()
         })
         .await
-    }
-
-    fn office(&self) -> Option<&dyn crate::office::storage::OfficeStorage> {
-        Some(self)
     }
 }

@@ -1,26 +1,8 @@
-//! What the central office reads and writes, as a storage trait of its own.
-//!
-//! A backend offers it through [`crate::storage::Storage::office`] (which answers `None`
-//! until the backend has it). The decisions live in pure modules shared by every backend:
-//! [`super::facts`] (the columns the office filters on, read from a record's state),
-//! [`super::write`] (what an office action writes) and [`super::history`] (a record's
-//! changes, replayed from its ops). A backend only loads, stores and counts.
-//!
-//! **The office index.** Office queries filter and count on facts that the sync tables
-//! do not hold as columns (occupation, compliance, finding deadline, creation time,
-//! creating officer). A backend keeps them in an index table that follows the op log:
-//! before answering, it re-reads the records touched by ops numbered after its
-//! watermark, computes [`super::facts::Facts`] for each and moves the watermark. The push
-//! path is not touched, so ingest speed does not depend on the office.
-//!
-//! Every method has a default that fails with `Internal("... not implemented")`, so a new
-//! backend compiles before it has office queries; `docs/office.md` lists what it must implement.
+//! The central office's data: filters, record summaries, history sources, coverage cells,
+//! and the office writes with their outcomes; the types of [`crate::OfficeStore`].
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sidak_core::{DeviceId, Hlc, Kind, OpV1, RecordId, RecordV1, Value};
-
-use crate::storage::{StorageError, StorageResult};
+use sidak_core::{DeviceId, Hlc, Kind, OpV1, RecordId, Value};
 
 /// Filters of the record list, the conflicts inbox and the export; every one optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -430,83 +412,6 @@ pub struct WriteOutcome {
     pub ops: Vec<(u64, OpV1)>,
     /// The actions it recorded.
     pub actions: Vec<u64>,
-}
-
-fn missing(what: &str) -> StorageError {
-    StorageError::Internal(format!(
-        "office query {what} is not implemented by this storage backend"
-    ))
-}
-
-/// The central office's reads and writes; see the module docs and `docs/office.md`.
-#[async_trait]
-pub trait OfficeStorage: Send + Sync {
-    /// A page of records matching `filter`, newest update first, starting after `after`.
-    async fn list_records(
-        &self,
-        _filter: &RecordFilter,
-        _after: Option<PageAfter>,
-        _limit: usize,
-    ) -> StorageResult<RecordPage> {
-        Err(missing("list_records"))
-    }
-
-    /// Up to `limit` records matching `filter` with their states, by id after `after`
-    /// (the export reads these chunks one after another).
-    async fn export_chunk(
-        &self,
-        _filter: &RecordFilter,
-        _after: Option<RecordId>,
-        _limit: usize,
-    ) -> StorageResult<Vec<(RecordSummary, RecordV1)>> {
-        Err(missing("export_chunk"))
-    }
-
-    /// One record's summary from the office index.
-    async fn record_summary(&self, _id: RecordId) -> StorageResult<Option<RecordSummary>> {
-        Err(missing("record_summary"))
-    }
-
-    /// Everything a record's history is replayed from.
-    async fn history_source(&self, _id: RecordId) -> StorageResult<HistorySource> {
-        Err(missing("history_source"))
-    }
-
-    /// Workers sharing a NIK (`Kind::Worker`) or companies sharing a NIB (`Kind::Company`),
-    /// leaving out records already marked duplicate or archived; at most `limit` groups.
-    async fn duplicate_groups(
-        &self,
-        _kind: Kind,
-        _limit: usize,
-    ) -> StorageResult<Vec<DuplicateGroup>> {
-        Err(missing("duplicate_groups"))
-    }
-
-    /// Set-aside ops, oldest first; only those waiting for the office when `pending_only`.
-    async fn set_aside_ops(&self, _pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
-        Err(missing("set_aside_ops"))
-    }
-
-    /// Counts for the coverage report.
-    async fn coverage(&self, _query: &CoverageQuery) -> StorageResult<Vec<CoverageCell>> {
-        Err(missing("coverage"))
-    }
-
-    /// Headline numbers; `today` as in [`CoverageQuery::today`].
-    async fn overview(&self, _today: &str) -> StorageResult<Overview> {
-        Err(missing("overview"))
-    }
-
-    /// Performs an office write in one transaction: loads what the action names, lets
-    /// [`super::write::plan`] decide, appends the ops (numbered like pushed ops, so devices
-    /// pull them), stores the new states, the actions and any set-aside resolution.
-    async fn office_write(
-        &self,
-        _write: OfficeWrite,
-        _now_ms: u64,
-    ) -> StorageResult<Result<WriteOutcome, WriteRefused>> {
-        Err(missing("office_write"))
-    }
 }
 
 #[cfg(test)]
