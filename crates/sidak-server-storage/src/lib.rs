@@ -24,6 +24,7 @@ pub mod port;
 pub mod postgres;
 pub mod sqlite;
 pub mod sync;
+pub mod testing;
 
 pub use error::{EnrollError, StorageError, StorageResult};
 pub use model::{
