@@ -60,4 +60,3 @@ pub enum EnrollError {
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;
-

@@ -22,6 +22,7 @@ pub mod model;
 pub mod office;
 pub mod port;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 pub mod sync;
 pub mod testing;

@@ -6,11 +6,11 @@ use sidak_core::{DeviceId, Kind, RecordId, RecordV1};
 
 use crate::error::StorageResult;
 use crate::model::{DeviceAuth, DeviceInfo, NewDevice, Officer, User, UserRecord};
-use crate::sync::ingest::Batch;
 use crate::office::model::{
-    CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, Overview, OfficeWrite, PageAfter,
+    CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, OfficeWrite, Overview, PageAfter,
     RecordFilter, RecordPage, RecordSummary, SetAsideOp, WriteOutcome, WriteRefused,
 };
+use crate::sync::ingest::Batch;
 use crate::sync::{Page, PageRequest, Scan, ScanResult};
 
 /// The sync side's reads and writes: office users and sessions, officers, enrollment and

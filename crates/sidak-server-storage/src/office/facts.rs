@@ -1,7 +1,9 @@
 //! The columns the office filters and counts on, read from a record's merged state.
 //!
-//! Backends keep one row of [`Facts`] per record in their office index (see
-//! [`super::storage`]); computing it here keeps every backend's answers the same.
+//! Backends keep one [`IndexRow`] per record in their office index (see [`super`] and
+//! [`crate::sql::office`]); computing it here keeps every backend's answers the same.
+
+use std::collections::HashMap;
 
 use sidak_core::{DeviceId, Kind, Record, RecordId};
 
@@ -94,6 +96,106 @@ impl Facts {
     }
 }
 
+/// A record's row in the office index, as every backend writes it (the columns of
+/// [`crate::sql::office`]'s layout, [`crate::sql::office::INDEX_VERSION`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    /// The record's facts.
+    pub facts: Facts,
+    /// The name shown ([`labels`]).
+    pub label: Option<String>,
+    /// First 4 digits of the region (the regency).
+    pub regency: String,
+    /// First 6 digits of the region (the district).
+    pub district: String,
+    /// Officer of the record's first op in the log.
+    pub officer_id: Option<String>,
+    /// Log number of the op of the office's last approval of it.
+    pub approved_seq: Option<i64>,
+    /// Log number of its latest op from a device (not the office).
+    pub device_seq: Option<i64>,
+}
+
+/// What the log says of a record besides its state, read by the backend for [`index_rows`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFacts {
+    /// Officer of its first op.
+    pub officer_id: Option<String>,
+    /// Log number of the op of the office's last approval.
+    pub approved_seq: Option<i64>,
+    /// Log number of its latest op from a device.
+    pub device_seq: Option<i64>,
+}
+
+/// The office index rows of the records `facts` (one chunk of a refresh), given what the
+/// log says of each (`log`, by record) and the labels the index already holds for the
+/// companies their visits name (`indexed`).
+pub fn index_rows(
+    facts: Vec<Facts>,
+    log: &HashMap<RecordId, LogFacts>,
+    indexed: &HashMap<RecordId, Option<String>>,
+) -> Vec<IndexRow> {
+    let labels = labels(&facts, indexed);
+    facts
+        .into_iter()
+        .zip(labels)
+        .map(|(f, label)| {
+            let l = log.get(&f.id).cloned().unwrap_or_default();
+            IndexRow {
+                regency: f.region.get(..4).unwrap_or(&f.region).to_owned(),
+                district: f.region.get(..6).unwrap_or(&f.region).to_owned(),
+                label,
+                officer_id: l.officer_id,
+                approved_seq: l.approved_seq,
+                device_seq: l.device_seq,
+                facts: f,
+            }
+        })
+        .collect()
+}
+
+/// The companies whose indexed labels [`index_rows`] needs: those named by the chunk's
+/// visits and not in the chunk themselves.
+pub fn companies_to_look_up(facts: &[Facts]) -> Vec<RecordId> {
+    let here: std::collections::HashSet<RecordId> = facts
+        .iter()
+        .filter(|f| f.kind == Kind::Company)
+        .map(|f| f.id)
+        .collect();
+    let mut out: Vec<RecordId> = facts
+        .iter()
+        .filter_map(|f| f.company)
+        .filter(|c| !here.contains(c))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The label of each of `facts`, in order: a visit shows its company's name, as that
+/// company is indexed in this same chunk if it is in it, else as the index holds it
+/// (`indexed`), else the company's id; every other record shows its own label.
+pub fn labels(facts: &[Facts], indexed: &HashMap<RecordId, Option<String>>) -> Vec<Option<String>> {
+    let here: HashMap<RecordId, &Option<String>> = facts
+        .iter()
+        .filter(|f| f.kind == Kind::Company)
+        .map(|f| (f.id, &f.label))
+        .collect();
+    facts
+        .iter()
+        .map(|f| match f.company {
+            Some(c) => here
+                .get(&c)
+                .copied()
+                .or_else(|| indexed.get(&c))
+                .cloned()
+                .flatten()
+                .or_else(|| f.label.clone()),
+            None => f.label.clone(),
+        })
+        .collect()
+}
+
 /// Statuses that mean "waiting for the office's review", per kind.
 pub fn awaiting_review(kind: Kind) -> &'static [&'static str] {
     match kind {
@@ -178,5 +280,56 @@ mod tests {
         let f = Facts::of(&finding);
         assert_eq!(f.visit, Some(visit));
         assert!(!f.cancelled);
+    }
+
+    fn facts(id: u128, kind: Kind, label: Option<&str>, company: Option<u128>) -> Facts {
+        Facts {
+            id: RecordId::from_u128(id),
+            kind,
+            region: "7371011001".into(),
+            status: None,
+            label: label.map(str::to_owned),
+            nik: None,
+            nib: None,
+            occupation: None,
+            compliance: None,
+            deadline: None,
+            company: company.map(RecordId::from_u128),
+            visit: None,
+            cancelled: false,
+            conflicts: 0,
+            created_ms: None,
+            created_by: None,
+            updated_ms: 0,
+        }
+    }
+
+    /// Issue 11: one label rule for every backend. A visit shows its company's name from
+    /// the same chunk wherever the company stands in it, else from the index, else the id.
+    #[test]
+    fn a_visit_is_labelled_with_its_company_name_from_the_chunk_then_the_index() {
+        let chunk = vec![
+            facts(1, Kind::Visit, Some("c2"), Some(2)),
+            facts(2, Kind::Company, Some("PT Baru"), None),
+            facts(3, Kind::Visit, Some("c4"), Some(4)),
+            facts(5, Kind::Visit, Some("c6"), Some(6)),
+            facts(7, Kind::Worker, Some("Andi"), None),
+        ];
+        assert_eq!(
+            companies_to_look_up(&chunk),
+            vec![RecordId::from_u128(4), RecordId::from_u128(6)]
+        );
+        let indexed = HashMap::from([
+            (RecordId::from_u128(2), Some("PT Lama".to_owned())),
+            (RecordId::from_u128(4), Some("CV Maju".to_owned())),
+        ]);
+        let got = labels(&chunk, &indexed);
+        let want = ["PT Baru", "PT Baru", "CV Maju", "c6", "Andi"];
+        assert_eq!(got, want.map(|w| Some(w.to_owned())).to_vec());
+        let rows = index_rows(chunk, &HashMap::new(), &indexed);
+        assert_eq!(
+            (rows[0].regency.as_str(), rows[0].district.as_str()),
+            ("7371", "737101")
+        );
     }
 }

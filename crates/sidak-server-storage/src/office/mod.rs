@@ -42,7 +42,6 @@ pub(crate) fn derived_id(domain: &[u8], name: &[u8]) -> DeviceId {
     DeviceId(uuid::Uuid::from_bytes(b))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,8 @@ pub struct Plan {
     pub set_aside: Option<(u64, serde_json::Value)>,
     /// The actor's last timestamp after this write (store it).
     pub actor_last: Option<Hlc>,
+    /// The note kept with every action: the user's, trimmed; `None` when blank.
+    pub note: Option<String>,
 }
 
 struct Refs<'a>(&'a HashMap<RecordId, Record>);
@@ -166,7 +168,10 @@ pub fn plan(write: &OfficeWrite, loaded: Loaded, now_ms: u64) -> Result<Plan, Wr
         clock: HlcClock::resume(start),
         now_ms,
         records: loaded.records,
-        plan: Plan::default(),
+        plan: Plan {
+            note: note.clone(),
+            ..Plan::default()
+        },
     };
     match &write.action {
         OfficeAction::Resolve {

@@ -63,11 +63,13 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use crate::sql::rows::{json, parse, unjson};
+use crate::sql::statements as st;
+use crate::sync::ingest::Batch;
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
     Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
 };
-use crate::sync::ingest::Batch;
 
 /// Connections per instance when the URL does not say (`pool_max_size=`): a push or a pull
 /// holds one for a few milliseconds, so 16 keep two cores busy while leaving most of
@@ -136,20 +138,6 @@ pub(crate) fn pool_error(e: PoolError) -> StorageError {
         PoolError::Closed => StorageError::Unavailable("the connection pool is closed".into()),
         other => StorageError::Internal(other.to_string()),
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> StorageResult<String> {
-    serde_json::to_string(v).map_err(|e| StorageError::Internal(e.to_string()))
-}
-
-fn unjson<T: serde::de::DeserializeOwned>(s: &str) -> StorageResult<T> {
-    serde_json::from_str(s)
-        .map_err(|e| StorageError::Internal(format!("stored JSON unreadable: {e}")))
-}
-
-fn parse<T: std::str::FromStr>(s: &str) -> StorageResult<T> {
-    s.parse()
-        .map_err(|_| StorageError::Internal(format!("stored id unreadable: {s:?}")))
 }
 
 /// Splits `pool_max_size=N` (ours) from a database URL, leaving what tokio-postgres reads.
@@ -252,14 +240,11 @@ impl PostgresStorage {
                 .get()
                 .await
                 .map_err(|e| StorageError::Unavailable(format!("connection pool: {e}")))?;
-            c.query_one(
-                "SELECT value FROM server_meta WHERE key = 'cursor_key'",
-                &[],
-            )
-            .await
-            .map_err(db)?
-            .try_get(0)
-            .map_err(db)?
+            c.query_one(st::CURSOR_KEY.pg(), &[])
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?
         };
         let cursor_key = super::parse_key(&key)?;
         Ok(PostgresStorage { pool, cursor_key })
@@ -283,10 +268,7 @@ async fn get_officer(
     c: &impl deadpool_postgres::GenericClient,
     id: &str,
 ) -> StorageResult<Option<Officer>> {
-    let stmt = c
-        .prepare_cached("SELECT id, name, scope FROM officers WHERE id = $1")
-        .await
-        .map_err(db)?;
+    let stmt = c.prepare_cached(st::OFFICER.pg()).await.map_err(db)?;
     c.query_opt(&stmt, &[&id])
         .await
         .map_err(db)?
@@ -294,11 +276,6 @@ async fn get_officer(
         .map(to_officer)
         .transpose()
 }
-
-const DEVICE_INFO_SQL: &str = "SELECT d.id, d.officer_id, d.name, d.enrolled_ms, d.last_sync_ms, d.revoked_ms, \
-     d.last_status, d.clock_offset_ms, \
-     (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL) \
-     FROM devices d";
 
 fn to_device_info(r: &tokio_postgres::Row) -> StorageResult<DeviceInfo> {
     let id: String = r.try_get(0).map_err(db)?;
@@ -352,12 +329,7 @@ const SCAN_SQL: &str = "SELECT seq, op FROM ops \
        AND ($5::text IS NULL OR device_id <> $5::text) \
      ORDER BY seq LIMIT $6";
 
-/// The device's row and its officer's scope (`$1`: the device id), as [`stored_device`] reads
-/// them; a push adds its locks (`push.rs`).
-pub(crate) const STORED_DEVICE_SQL: &str = "SELECT d.officer_id, o.scope, d.revoked_ms IS NOT NULL \
-     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.id = $1";
-
-/// Reads a row of [`STORED_DEVICE_SQL`].
+/// Reads a row of [`st::STORED_DEVICE`].
 pub(crate) fn stored_device(row: &tokio_postgres::Row) -> StorageResult<StoredDevice> {
     let scope: String = row.try_get(1).map_err(db)?;
     Ok(StoredDevice {
@@ -438,9 +410,7 @@ async fn scan_below(
     for row in &rows {
         let seq: i64 = row.try_get(0).map_err(db)?;
         let text: String = row.try_get(1).map_err(db)?;
-        let full =
-            ops.len() >= scan.limit || (!ops.is_empty() && bytes + text.len() > scan.max_bytes);
-        if full {
+        if !scan.fits(ops.len(), bytes, text.len()) {
             more = true;
             break;
         }
@@ -472,7 +442,7 @@ impl SyncStore for PostgresStorage {
             .await
             .map_err(db)?;
         let any = tx
-            .query_opt("SELECT 1 FROM users LIMIT 1", &[])
+            .query_opt(st::ANY_USER.pg(), &[])
             .await
             .map_err(db)?
             .is_some();
@@ -480,7 +450,7 @@ impl SyncStore for PostgresStorage {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO users (username, password_hash, role, created_ms) VALUES ($1, $2, $3, $4)",
+            st::INSERT_USER.pg(),
             &[
                 &user.username,
                 &user.password_hash,
@@ -520,10 +490,7 @@ impl SyncStore for PostgresStorage {
 
     async fn find_user(&self, username: &str) -> StorageResult<Option<UserRecord>> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached("SELECT username, password_hash, role FROM users WHERE username = $1")
-            .await
-            .map_err(db)?;
+        let stmt = c.prepare_cached(st::FIND_USER.pg()).await.map_err(db)?;
         let Some(row) = c.query_opt(&stmt, &[&username]).await.map_err(db)? else {
             return Ok(None);
         };
@@ -546,15 +513,17 @@ impl SyncStore for PostgresStorage {
     ) -> StorageResult<()> {
         let c = self.client().await?;
         // Expired sessions are dropped here, so the table stays as small as the set of live logins.
+        c.execute(st::DELETE_EXPIRED_SESSIONS.pg(), &[&(now_ms as i64)])
+            .await
+            .map_err(db)?;
         c.execute(
-            "DELETE FROM sessions WHERE expires_ms <= $1",
-            &[&(now_ms as i64)],
-        )
-        .await
-        .map_err(db)?;
-        c.execute(
-            "INSERT INTO sessions (token_hash, username, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
-            &[&token_hash, &username, &(now_ms as i64), &(expires_ms as i64)],
+            st::INSERT_SESSION.pg(),
+            &[
+                &token_hash,
+                &username,
+                &(now_ms as i64),
+                &(expires_ms as i64),
+            ],
         )
         .await
         .map_err(db)?;
@@ -563,13 +532,7 @@ impl SyncStore for PostgresStorage {
 
     async fn session_user(&self, token_hash: &str, now_ms: u64) -> StorageResult<Option<User>> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT u.username, u.role FROM sessions s JOIN users u ON u.username = s.username \
-                 WHERE s.token_hash = $1 AND s.expires_ms > $2",
-            )
-            .await
-            .map_err(db)?;
+        let stmt = c.prepare_cached(st::SESSION_USER.pg()).await.map_err(db)?;
         let Some(row) = c
             .query_opt(&stmt, &[&token_hash, &(now_ms as i64)])
             .await
@@ -584,7 +547,7 @@ impl SyncStore for PostgresStorage {
 
     async fn delete_session(&self, token_hash: &str) -> StorageResult<()> {
         let c = self.client().await?;
-        c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+        c.execute(st::DELETE_SESSION.pg(), &[&token_hash])
             .await
             .map_err(db)?;
         Ok(())
@@ -641,7 +604,7 @@ impl SyncStore for PostgresStorage {
 
     async fn officers(&self) -> StorageResult<Vec<Officer>> {
         let c = self.client().await?;
-        c.query("SELECT id, name, scope FROM officers ORDER BY id", &[])
+        c.query(st::OFFICERS.pg(), &[])
             .await
             .map_err(db)?
             .iter()
@@ -734,8 +697,14 @@ impl SyncStore for PostgresStorage {
         let chosen = match device.plan(&officer_id, holder.as_deref())? {
             EnrollPlan::Insert(chosen) => {
                 tx.execute(
-                    "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
-                    &[&chosen.to_string(), &officer_id, &device.token_hash, &device.name, &now],
+                    st::INSERT_DEVICE.pg(),
+                    &[
+                        &chosen.to_string(),
+                        &officer_id,
+                        &device.token_hash,
+                        &device.name,
+                        &now,
+                    ],
                 )
                 .await
                 .map_err(db)?;
@@ -743,7 +712,7 @@ impl SyncStore for PostgresStorage {
             }
             EnrollPlan::Rotate(chosen) => {
                 tx.execute(
-                    "UPDATE devices SET token_hash = $2, name = coalesce($3, name), revoked_ms = NULL WHERE id = $1",
+                    st::ROTATE_DEVICE.pg(),
                     &[&chosen.to_string(), &device.token_hash, &device.name],
                 )
                 .await
@@ -768,12 +737,7 @@ impl SyncStore for PostgresStorage {
 
     async fn holds_op(&self, hlc: &sidak_core::Hlc) -> StorageResult<bool> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM ops WHERE hlc = $1) OR EXISTS (SELECT 1 FROM set_aside WHERE hlc = $1)",
-            )
-            .await
-            .map_err(db)?;
+        let stmt = c.prepare_cached(st::HOLDS_OP.pg()).await.map_err(db)?;
         let row = c.query_one(&stmt, &[&hlc.to_string()]).await.map_err(db)?;
         row.try_get(0).map_err(db)
     }
@@ -781,10 +745,7 @@ impl SyncStore for PostgresStorage {
     async fn authenticate_device(&self, token_hash: &str) -> StorageResult<Option<DeviceAuth>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms \
-                 FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.token_hash = $1",
-            )
+            .prepare_cached(st::AUTHENTICATE_DEVICE.pg())
             .await
             .map_err(db)?;
         let Some(row) = c.query_opt(&stmt, &[&token_hash]).await.map_err(db)? else {
@@ -806,43 +767,31 @@ impl SyncStore for PostgresStorage {
 
     async fn devices(&self) -> StorageResult<Vec<DeviceInfo>> {
         let c = self.client().await?;
-        c.query(
-            &format!("{DEVICE_INFO_SQL} ORDER BY d.officer_id, d.enrolled_ms"),
-            &[],
-        )
-        .await
-        .map_err(db)?
-        .iter()
-        .map(to_device_info)
-        .collect()
+        c.query(st::DEVICES.pg(), &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(to_device_info)
+            .collect()
     }
 
     async fn revoke_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<DeviceInfo> {
         let c = self.client().await?;
         let id = device.to_string();
         let n = c
-            .execute(
-                "UPDATE devices SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1",
-                &[&id, &(now_ms as i64)],
-            )
+            .execute(st::REVOKE_DEVICE.pg(), &[&id, &(now_ms as i64)])
             .await
             .map_err(db)?;
         if n == 0 {
             return Err(StorageError::NotFound(format!("device {id}")));
         }
-        let row = c
-            .query_one(&format!("{DEVICE_INFO_SQL} WHERE d.id = $1"), &[&id])
-            .await
-            .map_err(db)?;
+        let row = c.query_one(st::DEVICE.pg(), &[&id]).await.map_err(db)?;
         to_device_info(&row)
     }
 
     async fn touch_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached("UPDATE devices SET last_sync_ms = $2 WHERE id = $1")
-            .await
-            .map_err(db)?;
+        let stmt = c.prepare_cached(st::TOUCH_DEVICE.pg()).await.map_err(db)?;
         c.execute(&stmt, &[&device.to_string(), &(now_ms as i64)])
             .await
             .map_err(db)?;
@@ -880,7 +829,10 @@ impl SyncStore for PostgresStorage {
             .start()
             .await
             .map_err(db)?;
-        let stmt = tx.prepare_cached(STORED_DEVICE_SQL).await.map_err(db)?;
+        let stmt = tx
+            .prepare_cached(st::STORED_DEVICE.pg())
+            .await
+            .map_err(db)?;
         let row = tx
             .query_opt(&stmt, &[&device.device.to_string()])
             .await
@@ -902,10 +854,7 @@ impl SyncStore for PostgresStorage {
 
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached("SELECT state FROM records WHERE id = $1")
-            .await
-            .map_err(db)?;
+        let stmt = c.prepare_cached(st::RECORD_STATE.pg()).await.map_err(db)?;
         let Some(row) = c.query_opt(&stmt, &[&id.to_string()]).await.map_err(db)? else {
             return Ok(None);
         };

@@ -8,11 +8,12 @@
 //!   beyond: a push still in flight below that number would otherwise be skipped for good,
 //!   exactly the trap of the pull cursor. Instances refresh one at a time: the refresh
 //!   transaction locks the watermark row (`FOR UPDATE`), and re-reads it once it holds it.
-//! - **The index's layout is versioned** (`office_state.index_version`, [`INDEX_VERSION`]),
-//!   as on SQLite: columns added after migration 2 (a finding's `visit`, a visit's
-//!   `cancelled`) are added idempotently by [`PostgresStorage::office_prepare`] before the
-//!   first refresh, under the watermark's row lock, and the watermark is reset so the
-//!   index is rebuilt from the log. No numbered migration: the index is derived data.
+//! - **The index's layout is the one both engines share** (`crate::sql::office`, version
+//!   [`INDEX_VERSION`] in `office_state.index_version`): columns added after migration 2
+//!   (`visit`, `cancelled`, `regency`, `district`, `approved_seq`, `device_seq`) are added
+//!   idempotently by [`PostgresStorage::office_prepare`] before the first refresh, under the
+//!   watermark's row lock, and the watermark is reset so the index is rebuilt from the log.
+//!   No numbered migration: the index is derived data.
 //! - **Office writes lock what they read**: the set-aside op, the records (in id order, as
 //!   pushes do, so no deadlock) and the actor's last timestamp, all `FOR UPDATE`. Their ops
 //!   are numbered through [`push::reserve_and_number`], like pushed ops, so pulls see them
@@ -28,126 +29,121 @@ use tokio_postgres::types::ToSql;
 
 use super::push::{self, Attempt, MAX_ATTEMPTS, pg};
 use super::{PostgresStorage, db, json, parse, pool_error, safe_high, unjson};
+use crate::error::{StorageError, StorageResult};
 use crate::office::OFFICE_OFFICER_PREFIX;
-use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
+use crate::office::facts::{
+    Facts, IndexRow, LogFacts, OPEN_FINDING, awaiting_review, companies_to_look_up, index_rows,
+};
 use crate::office::model::{
     ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
-     OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
-    Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
+    OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary, SetAsideOp,
+    WriteOutcome, WriteRefused,
 };
 use crate::office::write::{self, Loaded};
-use crate::error::{StorageError, StorageResult};
+use crate::sql::office::{
+    self as q, CANCELLED_WITH_FINDINGS, DuplicateKey, INDEX_VERSION, INDEX_VERSION_KEY, LIST_CAP,
+    NEEDS_REVIEW, SET_ASIDE_COLS,
+};
+use crate::sql::rows::{ActionRow, SetAsideRow, SummaryRow, to_action, to_set_aside, to_summary};
+use crate::sql::statements as st;
+use crate::sql::{Arg, Dialect};
 
 /// Ops indexed per refresh transaction: a large catch-up is done in steps, so the
 /// watermark row is never locked for long.
 const REFRESH_CHUNK: i64 = 2_000;
 
-/// Most duplicate groups or set-aside ops returned by one call (as on SQLite).
-const LIST_CAP: usize = 1_000;
-
 const WATERMARK: &str = "facts_seq";
 
-/// Version of the office index's layout; see [`PostgresStorage::office_prepare`].
-/// 1 (implicit): migration 2's table; 2: `visit` and `cancelled` (docs/domain.md, case 6).
-const INDEX_VERSION: i64 = 2;
-
-/// Brings `office_facts` from migration 2's layout to [`INDEX_VERSION`]; idempotent.
+/// Brings `office_facts` from migration 2's layout to the shared one
+/// ([`crate::sql::office::INDEX_VERSION`]); idempotent. Index layouts before 5 lacked
+/// `regency`, `district`, `approved_seq` and `device_seq` and held `cancelled` as a boolean.
 const INDEX_UPGRADE: &str = r#"
 ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS visit TEXT COLLATE "C";
-ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS cancelled BOOLEAN NOT NULL DEFAULT false;
+DROP INDEX IF EXISTS office_facts_cancelled;
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS cancelled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE office_facts ALTER COLUMN cancelled DROP DEFAULT;
+ALTER TABLE office_facts ALTER COLUMN cancelled TYPE INTEGER USING cancelled::integer;
+ALTER TABLE office_facts ALTER COLUMN cancelled SET DEFAULT 0;
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS regency TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS district TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS approved_seq BIGINT;
+ALTER TABLE office_facts ADD COLUMN IF NOT EXISTS device_seq BIGINT;
 CREATE INDEX IF NOT EXISTS office_facts_visit ON office_facts(visit, status) WHERE visit IS NOT NULL;
-CREATE INDEX IF NOT EXISTS office_facts_cancelled ON office_facts(updated_ms DESC, id DESC) WHERE cancelled;
+CREATE INDEX IF NOT EXISTS office_facts_cancelled ON office_facts(updated_ms DESC, id DESC) WHERE cancelled = 1;
+CREATE INDEX IF NOT EXISTS office_facts_approved ON office_facts(updated_ms DESC, id DESC) WHERE approved_seq IS NOT NULL;
 "#;
 
-/// SQL: whether record `f` is a cancelled visit with findings not archived (docs/domain.md, case 6).
-const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled AND EXISTS (SELECT 1 FROM office_facts g \
-     WHERE g.visit = f.id AND g.kind = 'finding' AND COALESCE(g.status, '') <> 'archived'))";
-
-/// SQL: whether record `f` was approved by the office and a device wrote to it since.
-const NEEDS_REVIEW: &str = "COALESCE(f.status IN ('approved', 'verified') AND EXISTS (\
-     SELECT 1 FROM ops o WHERE o.record_id = f.id AND o.officer_id NOT LIKE 'office:%' \
-     AND o.seq > (SELECT MAX(a.seq) FROM office_actions a WHERE a.record_id = f.id AND a.action = 'approve')), false)";
-
-const PENDING_SET_ASIDE: &str =
-    "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
-
-const SET_ASIDE_COLS: &str =
-    "id, device_id, officer_id, record_id, region, op, received_ms, resolution, resolved_ms";
-
-fn summary_cols() -> String {
-    format!(
-        "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
-         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}, {CANCELLED_WITH_FINDINGS}"
-    )
+/// Reads a row of [`q::summary_cols`] (from column `at`).
+fn summary_row(r: &Row) -> StorageResult<SummaryRow> {
+    let g = db;
+    Ok((
+        r.try_get(0).map_err(g)?,
+        r.try_get(1).map_err(g)?,
+        r.try_get(2).map_err(g)?,
+        r.try_get(3).map_err(g)?,
+        r.try_get(4).map_err(g)?,
+        r.try_get(5).map_err(g)?,
+        r.try_get(6).map_err(g)?,
+        i64::from(r.try_get::<_, i32>(7).map_err(g)?),
+        r.try_get(8).map_err(g)?,
+        r.try_get(9).map_err(g)?,
+        r.try_get(10).map_err(g)?,
+        r.try_get(11).map_err(g)?,
+        r.try_get(12).map_err(g)?,
+        r.try_get(13).map_err(g)?,
+    ))
 }
 
-fn to_summary(r: &Row) -> StorageResult<RecordSummary> {
-    let id: String = r.try_get(0).map_err(db)?;
-    let kind: String = r.try_get(1).map_err(db)?;
-    Ok(RecordSummary {
-        id: parse(&id)?,
-        kind: parse::<Kind>(&kind)?,
-        region: r.try_get(2).map_err(db)?,
-        status: r.try_get(3).map_err(db)?,
-        label: r.try_get(4).map_err(db)?,
-        nik: r.try_get(5).map_err(db)?,
-        nib: r.try_get(6).map_err(db)?,
-        conflicts: r.try_get::<_, i32>(7).map_err(db)?.max(0) as u32,
-        created_ms: r
-            .try_get::<_, Option<i64>>(8)
-            .map_err(db)?
-            .map(|v| v.max(0) as u64),
-        updated_ms: r.try_get::<_, i64>(9).map_err(db)?.max(0) as u64,
-        officer_id: r.try_get(10).map_err(db)?,
-        needs_review: r.try_get(11).map_err(db)?,
-        set_aside: r.try_get::<_, i64>(12).map_err(db)?.max(0) as u32,
-        cancelled_with_findings: r.try_get(13).map_err(db)?,
-    })
+fn summary_of(r: &Row) -> StorageResult<RecordSummary> {
+    to_summary(summary_row(r)?)
 }
 
-fn to_set_aside(r: &Row) -> StorageResult<SetAsideOp> {
-    let record_id: String = r.try_get(3).map_err(db)?;
-    let op: String = r.try_get(5).map_err(db)?;
-    let resolution: Option<String> = r.try_get(7).map_err(db)?;
-    Ok(SetAsideOp {
-        id: r.try_get::<_, i64>(0).map_err(db)? as u64,
-        device_id: r.try_get(1).map_err(db)?,
-        officer_id: r.try_get(2).map_err(db)?,
-        record_id: parse(&record_id)?,
-        region: r.try_get(4).map_err(db)?,
-        op: unjson(&op)?,
-        received_ms: r.try_get::<_, i64>(6).map_err(db)? as u64,
-        resolution: resolution.as_deref().map(unjson).transpose()?,
-        resolved_ms: r
-            .try_get::<_, Option<i64>>(8)
-            .map_err(db)?
-            .map(|v| v as u64),
-    })
+fn set_aside_of(r: &Row) -> StorageResult<SetAsideOp> {
+    let row: SetAsideRow = (
+        r.try_get(0).map_err(db)?,
+        r.try_get(1).map_err(db)?,
+        r.try_get(2).map_err(db)?,
+        r.try_get(3).map_err(db)?,
+        r.try_get(4).map_err(db)?,
+        r.try_get(5).map_err(db)?,
+        r.try_get(6).map_err(db)?,
+        r.try_get(7).map_err(db)?,
+        r.try_get(8).map_err(db)?,
+    );
+    to_set_aside(row)
 }
 
-fn to_action(r: &Row) -> StorageResult<ActionRecord> {
-    let record: Option<String> = r.try_get(4).map_err(db)?;
-    let hlc: Option<String> = r.try_get(6).map_err(db)?;
-    let detail: String = r.try_get(8).map_err(db)?;
-    Ok(ActionRecord {
-        id: r.try_get::<_, i64>(0).map_err(db)? as u64,
-        at_ms: r.try_get::<_, i64>(1).map_err(db)? as u64,
-        username: r.try_get(2).map_err(db)?,
-        action: r.try_get(3).map_err(db)?,
-        record_id: record.as_deref().map(parse).transpose()?,
-        seq: r
-            .try_get::<_, Option<i64>>(5)
-            .map_err(db)?
-            .map(|v| v as u64),
-        hlc: hlc.as_deref().map(parse).transpose()?,
-        note: r.try_get(7).map_err(db)?,
-        detail: unjson(&detail)?,
-    })
+fn action_of(r: &Row) -> StorageResult<ActionRecord> {
+    let row: ActionRow = (
+        r.try_get(0).map_err(db)?,
+        r.try_get(1).map_err(db)?,
+        r.try_get(2).map_err(db)?,
+        r.try_get(3).map_err(db)?,
+        r.try_get(4).map_err(db)?,
+        r.try_get(5).map_err(db)?,
+        r.try_get(6).map_err(db)?,
+        r.try_get(7).map_err(db)?,
+        r.try_get(8).map_err(db)?,
+    );
+    to_action(row)
 }
 
 /// Query arguments built alongside dynamic SQL; each push returns its `$n`.
 #[derive(Default)]
 struct Args(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl From<&crate::sql::Args> for Args {
+    fn from(shared: &crate::sql::Args) -> Args {
+        let mut out = Args::default();
+        for a in shared.values() {
+            match a {
+                Arg::Text(t) => out.push(t.clone()),
+                Arg::Int(i) => out.push(*i),
+            };
+        }
+        out
+    }
+}
 
 impl Args {
     fn push<T: ToSql + Sync + Send + 'static>(&mut self, v: T) -> String {
@@ -171,53 +167,6 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Args) -> String {
     format!("({col} >= {lo} AND {col} < {hi})")
 }
 
-/// The `WHERE` conditions of `filter` over `office_facts f`.
-fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
-    let mut conds = Vec::new();
-    if let Some(k) = filter.kind {
-        conds.push(format!("f.kind = {}", args.push(k.as_str().to_owned())));
-    }
-    if let Some(s) = &filter.status {
-        conds.push(format!("f.status = {}", args.push(s.clone())));
-    }
-    if let Some(p) = &filter.region {
-        conds.push(prefix_range("f.region", p, args));
-    }
-    if let Some(o) = &filter.officer {
-        conds.push(format!("f.officer_id = {}", args.push(o.clone())));
-    }
-    if let Some(t) = filter.from_ms {
-        conds.push(format!("f.created_ms >= {}", args.push(t as i64)));
-    }
-    if let Some(t) = filter.to_ms {
-        conds.push(format!("f.created_ms < {}", args.push(t as i64)));
-    }
-    match filter.has_conflicts {
-        Some(true) => conds.push("f.conflicts > 0".into()),
-        Some(false) => conds.push("f.conflicts = 0".into()),
-        None => {}
-    }
-    if filter.has_set_aside {
-        conds.push(format!("{PENDING_SET_ASIDE} > 0"));
-    }
-    if filter.needs_review {
-        conds.push(NEEDS_REVIEW.into());
-    }
-    if filter.cancelled_with_findings {
-        conds.push(CANCELLED_WITH_FINDINGS.into());
-    }
-    match filter.search() {
-        Some(Search::Nik(n)) => conds.push(format!("f.nik = {}", args.push(n.to_owned()))),
-        Some(Search::Nib(n)) => conds.push(format!("f.nib = {}", args.push(n.to_owned()))),
-        Some(Search::Id(id)) => conds.push(format!("f.id = {}", args.push(id.to_string()))),
-        // ILIKE: SQLite's LIKE ignores ASCII case, and names are typed any which way.
-        Some(Search::Name(pattern)) => conds.push(format!("f.label ILIKE {}", args.push(pattern))),
-        None => {}
-    }
-
-    conds
-}
-
 fn quoted(xs: &[&str]) -> String {
     xs.iter()
         .map(|s| format!("'{s}'"))
@@ -239,12 +188,16 @@ impl PostgresStorage {
     /// row lock, so it never overlaps a refresh, and re-checks the version once it holds it
     /// (another instance may have upgraded meanwhile). Costs one read when up to date.
     async fn office_prepare(&self) -> StorageResult<()> {
-        const VERSION: &str = "SELECT value FROM office_state WHERE key = 'index_version'";
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let current = |r: Option<Row>| -> StorageResult<Option<i64>> {
             r.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(db)
         };
-        if current(c.query_opt(VERSION, &[]).await.map_err(db)?)? == Some(INDEX_VERSION) {
+        if current(
+            c.query_opt(st::OFFICE_STATE.pg(), &[&INDEX_VERSION_KEY])
+                .await
+                .map_err(db)?,
+        )? == Some(INDEX_VERSION)
+        {
             return Ok(());
         }
         let tx = c.transaction().await.map_err(db)?;
@@ -254,7 +207,12 @@ impl PostgresStorage {
         )
         .await
         .map_err(db)?;
-        if current(tx.query_opt(VERSION, &[]).await.map_err(db)?)? == Some(INDEX_VERSION) {
+        if current(
+            tx.query_opt(st::OFFICE_STATE.pg(), &[&INDEX_VERSION_KEY])
+                .await
+                .map_err(db)?,
+        )? == Some(INDEX_VERSION)
+        {
             return tx.commit().await.map_err(db);
         }
         tx.batch_execute(INDEX_UPGRADE).await.map_err(db)?;
@@ -266,9 +224,8 @@ impl PostgresStorage {
         .await
         .map_err(db)?;
         tx.execute(
-            "INSERT INTO office_state (key, value) VALUES ('index_version', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&INDEX_VERSION],
+            st::SET_OFFICE_STATE.pg(),
+            &[&INDEX_VERSION_KEY, &INDEX_VERSION],
         )
         .await
         .map_err(db)?;
@@ -286,10 +243,7 @@ impl PostgresStorage {
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let high = safe_high(&c).await? as i64;
         let wm: i64 = c
-            .query_opt(
-                "SELECT value FROM office_state WHERE key = $1",
-                &[&WATERMARK],
-            )
+            .query_opt(st::OFFICE_STATE.pg(), &[&WATERMARK])
             .await
             .map_err(db)?
             .map(|r| r.try_get(0))
@@ -354,6 +308,42 @@ impl PostgresStorage {
         {
             officers.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
         }
+        let mut log: HashMap<RecordId, LogFacts> = HashMap::new();
+        fn log_of<'a>(
+            log: &'a mut HashMap<RecordId, LogFacts>,
+            id: &str,
+        ) -> StorageResult<&'a mut LogFacts> {
+            Ok(log.entry(parse(id)?).or_default())
+        }
+        for (id, officer) in &officers {
+            log_of(&mut log, id)?.officer_id = Some(officer.clone());
+        }
+        for r in tx
+            .query(
+                "SELECT record_id, MAX(seq) FROM office_actions \
+                 WHERE record_id = ANY($1) AND action = 'approve' GROUP BY record_id",
+                &[&ids],
+            )
+            .await
+            .map_err(db)?
+        {
+            let id: String = r.try_get(0).map_err(db)?;
+            log_of(&mut log, &id)?.approved_seq = r.try_get(1).map_err(db)?;
+        }
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT record_id, MAX(seq) FROM ops WHERE record_id = ANY($1) \
+                     AND officer_id NOT LIKE '{OFFICE_OFFICER_PREFIX}%' GROUP BY record_id"
+                ),
+                &[&ids],
+            )
+            .await
+            .map_err(db)?
+        {
+            let id: String = r.try_get(0).map_err(db)?;
+            log_of(&mut log, &id)?.device_seq = r.try_get(1).map_err(db)?;
+        }
         let mut facts = Vec::new();
         for id in &ids {
             let Some(state) = states.get(id) else {
@@ -365,13 +355,11 @@ impl PostgresStorage {
             })?;
             facts.push(Facts::of(&rec));
         }
-        // A visit's label is its company's name: from this chunk if the company is in it,
-        // else from the index.
-        let companies: Vec<String> = facts
+        let companies: Vec<String> = companies_to_look_up(&facts)
             .iter()
-            .filter_map(|f| f.company.map(|c| c.to_string()))
+            .map(RecordId::to_string)
             .collect();
-        let mut labels: HashMap<String, Option<String>> = HashMap::new();
+        let mut indexed: HashMap<RecordId, Option<String>> = HashMap::new();
         for r in tx
             .query(
                 "SELECT id, label FROM office_facts WHERE id = ANY($1)",
@@ -380,39 +368,27 @@ impl PostgresStorage {
             .await
             .map_err(db)?
         {
-            labels.insert(r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?);
-        }
-        for f in &facts {
-            if f.kind == Kind::Company {
-                labels.insert(f.id.to_string(), f.label.clone());
-            }
+            let id: String = r.try_get(0).map_err(db)?;
+            indexed.insert(parse(&id)?, r.try_get(1).map_err(db)?);
         }
         let mut cols = FactColumns::default();
-        for f in &facts {
-            let id = f.id.to_string();
-            let label = match f.company {
-                Some(c) => labels
-                    .get(&c.to_string())
-                    .cloned()
-                    .flatten()
-                    .or(f.label.clone()),
-                None => f.label.clone(),
-            };
-            let officer = officers.get(&id).cloned();
-            cols.push(f, id, label, officer);
+        for row in index_rows(facts, &log, &indexed) {
+            cols.push(row);
         }
         if !cols.id.is_empty() {
             tx.execute(
-                "INSERT INTO office_facts (id, kind, region, status, label, nik, nib, occupation, compliance, \
-                 deadline, conflicts, created_ms, officer_id, updated_ms, visit, cancelled) \
+                "INSERT INTO office_facts (id, kind, region, regency, district, status, label, nik, nib, \
+                 occupation, compliance, deadline, conflicts, created_ms, officer_id, updated_ms, \
+                 approved_seq, device_seq, visit, cancelled) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::text[], $14::bigint[], \
-                 $15::text[], $16::bool[]) \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], \
+                 $14::bigint[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::int[]) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, label = excluded.label, \
                  nik = excluded.nik, nib = excluded.nib, occupation = excluded.occupation, \
                  compliance = excluded.compliance, deadline = excluded.deadline, \
                  conflicts = excluded.conflicts, created_ms = excluded.created_ms, \
                  officer_id = excluded.officer_id, updated_ms = excluded.updated_ms, \
+                 approved_seq = excluded.approved_seq, device_seq = excluded.device_seq, \
                  visit = excluded.visit, cancelled = excluded.cancelled",
                 &cols.params(),
             )
@@ -436,17 +412,19 @@ impl PostgresStorage {
             .await
             .map_err(db)?
             .iter()
-            .map(to_summary)
+            .map(summary_of)
             .collect()
     }
 }
 
-/// Office facts as column arrays, for one `unnest` upsert.
+/// Office index rows as column arrays, for one `unnest` upsert.
 #[derive(Default)]
 struct FactColumns {
     id: Vec<String>,
     kind: Vec<String>,
     region: Vec<String>,
+    regency: Vec<String>,
+    district: Vec<String>,
     status: Vec<Option<String>>,
     label: Vec<Option<String>>,
     nik: Vec<Option<String>>,
@@ -458,36 +436,47 @@ struct FactColumns {
     created_ms: Vec<Option<i64>>,
     officer_id: Vec<Option<String>>,
     updated_ms: Vec<i64>,
+    approved_seq: Vec<Option<i64>>,
+    device_seq: Vec<Option<i64>>,
     visit: Vec<Option<String>>,
-    cancelled: Vec<bool>,
+    cancelled: Vec<i32>,
 }
 
 impl FactColumns {
-    fn push(&mut self, f: &Facts, id: String, label: Option<String>, officer: Option<String>) {
-        self.id.push(id);
+    fn push(&mut self, row: IndexRow) {
+        let f = row.facts;
+        self.id.push(f.id.to_string());
         self.kind.push(f.kind.as_str().to_owned());
-        self.region.push(f.region.clone());
-        self.status.push(f.status.clone());
-        self.label.push(label);
-        self.nik.push(f.nik.clone());
-        self.nib.push(f.nib.clone());
-        self.occupation.push(f.occupation.clone());
-        self.compliance.push(f.compliance.clone());
-        self.deadline.push(f.deadline.clone());
+        self.region.push(f.region);
+        self.regency.push(row.regency);
+        self.district.push(row.district);
+        self.status.push(f.status);
+        self.label.push(row.label);
+        self.nik.push(f.nik);
+        self.nib.push(f.nib);
+        self.occupation.push(f.occupation);
+        self.compliance.push(f.compliance);
+        self.deadline.push(f.deadline);
         self.conflicts
             .push(i32::try_from(f.conflicts).unwrap_or(i32::MAX));
-        self.created_ms.push(f.created_ms.map(|v| v as i64));
-        self.officer_id.push(officer);
-        self.updated_ms.push(f.updated_ms as i64);
+        self.created_ms
+            .push(f.created_ms.map(|v| i64::try_from(v).unwrap_or(i64::MAX)));
+        self.officer_id.push(row.officer_id);
+        self.updated_ms
+            .push(i64::try_from(f.updated_ms).unwrap_or(i64::MAX));
+        self.approved_seq.push(row.approved_seq);
+        self.device_seq.push(row.device_seq);
         self.visit.push(f.visit.map(|v| v.to_string()));
-        self.cancelled.push(f.cancelled);
+        self.cancelled.push(i32::from(f.cancelled));
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 16] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
         [
             &self.id,
             &self.kind,
             &self.region,
+            &self.regency,
+            &self.district,
             &self.status,
             &self.label,
             &self.nik,
@@ -499,6 +488,8 @@ impl FactColumns {
             &self.created_ms,
             &self.officer_id,
             &self.updated_ms,
+            &self.approved_seq,
+            &self.device_seq,
             &self.visit,
             &self.cancelled,
         ]
@@ -521,7 +512,7 @@ async fn office_write_attempt(
             )
             .await
             .map_err(pg)?;
-        loaded.set_aside = row.as_ref().map(to_set_aside).transpose()?;
+        loaded.set_aside = row.as_ref().map(set_aside_of).transpose()?;
     }
     let mut ids = write.action.records();
     if let Some(s) = &loaded.set_aside {
@@ -601,11 +592,7 @@ async fn office_write_attempt(
     }
     // Same columns as the push path writes, so sync and office see one state.
     push::write_records(&tx, &plan.states, &existed, &last_seq).await?;
-    let note = write
-        .note
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    let note = plan.note.as_deref();
     let mut action_ids = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
         let seq = a.op.and_then(|i| seqs.get(i).copied());
@@ -635,7 +622,7 @@ async fn office_write_attempt(
     }
     if let Some((id, resolution)) = &plan.set_aside {
         tx.execute(
-            "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE id = $1 AND resolution IS NULL",
+            st::RESOLVE_SET_ASIDE.pg(),
             &[&(*id as i64), &json(resolution)?, &now],
         )
         .await
@@ -643,8 +630,7 @@ async fn office_write_attempt(
     }
     if let Some(last) = plan.actor_last {
         tx.execute(
-            "INSERT INTO office_actors (username, device_id, last_hlc) VALUES ($1, $2, $3) \
-             ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
+            st::SAVE_OFFICE_ACTOR.pg(),
             &[&write.actor.username, &actor, &last.to_string()],
         )
         .await
@@ -667,40 +653,19 @@ impl crate::OfficeStore for PostgresStorage {
         limit: usize,
     ) -> StorageResult<RecordPage> {
         self.office_fresh().await?;
-        let mut args = Args::default();
-        let mut conds = conditions(filter, &mut args);
+        let q = q::list_records(Dialect::Postgres, filter, after, limit);
         let c = self.pool.get().await.map_err(pool_error)?;
         let total: i64 = c
-            .query_one(
-                &format!("SELECT COUNT(*) FROM office_facts f{}", where_sql(&conds)),
-                &args.refs(),
-            )
+            .query_one(&q.count, &Args::from(&q.count_args).refs())
             .await
             .map_err(db)?
             .try_get(0)
             .map_err(db)?;
         drop(c);
-        if let Some(a) = after {
-            let u = args.push(a.updated_ms as i64);
-            let i = args.push(a.id.to_string());
-            conds.push(format!(
-                "(f.updated_ms < {u} OR (f.updated_ms = {u} AND f.id < {i}))"
-            ));
-        }
-        let n = args.push(limit as i64 + 1);
-        let sql = format!(
-            "SELECT {} FROM office_facts f{} ORDER BY f.updated_ms DESC, f.id DESC LIMIT {n}",
-            summary_cols(),
-            where_sql(&conds),
-        );
-        let mut records = self.query_summaries(&sql, &args).await?;
-        let more = records.len() > limit;
-        records.truncate(limit);
-        Ok(RecordPage {
-            records,
-            total: total.max(0) as u64,
-            more,
-        })
+        let records = self
+            .query_summaries(&q.page, &Args::from(&q.page_args))
+            .await?;
+        Ok(q::record_page(records, total, limit))
     }
 
     async fn export_chunk(
@@ -712,17 +677,8 @@ impl crate::OfficeStore for PostgresStorage {
         if after.is_none() {
             self.office_fresh().await?;
         }
-        let mut args = Args::default();
-        let mut conds = conditions(filter, &mut args);
-        if let Some(a) = after {
-            conds.push(format!("f.id > {}", args.push(a.to_string())));
-        }
-        let n = args.push(limit as i64);
-        let sql = format!(
-            "SELECT {}, r.state FROM office_facts f JOIN records r ON r.id = f.id{} ORDER BY f.id LIMIT {n}",
-            summary_cols(),
-            where_sql(&conds),
-        );
+        let (sql, args) = q::export_chunk(Dialect::Postgres, filter, after, limit);
+        let args = Args::from(&args);
         let c = self.pool.get().await.map_err(pool_error)?;
         let stmt = c.prepare_cached(&sql).await.map_err(db)?;
         c.query(&stmt, &args.refs())
@@ -731,7 +687,7 @@ impl crate::OfficeStore for PostgresStorage {
             .iter()
             .map(|r| {
                 let state: String = r.try_get(14).map_err(db)?;
-                Ok((to_summary(r)?, unjson::<RecordV1>(&state)?))
+                Ok((summary_of(r)?, unjson::<RecordV1>(&state)?))
             })
             .collect()
     }
@@ -739,12 +695,12 @@ impl crate::OfficeStore for PostgresStorage {
     async fn record_summary(&self, id: RecordId) -> StorageResult<Option<RecordSummary>> {
         self.office_fresh().await?;
         let mut args = Args::default();
-        let p = args.push(id.to_string());
-        let sql = format!(
-            "SELECT {} FROM office_facts f WHERE f.id = {p}",
-            summary_cols()
-        );
-        Ok(self.query_summaries(&sql, &args).await?.into_iter().next())
+        args.push(id.to_string());
+        Ok(self
+            .query_summaries(&q::record_summary(), &args)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn history_source(&self, id: RecordId) -> StorageResult<HistorySource> {
@@ -759,10 +715,7 @@ impl crate::OfficeStore for PostgresStorage {
             .map_err(db)?;
         let key = id.to_string();
         let ops = tx
-            .query(
-                "SELECT seq, op, device_id, officer_id, received_ms FROM ops WHERE record_id = $1 ORDER BY seq",
-                &[&key],
-            )
+            .query(st::RECORD_OPS.pg(), &[&key])
             .await
             .map_err(db)?
             .iter()
@@ -778,25 +731,18 @@ impl crate::OfficeStore for PostgresStorage {
             })
             .collect::<StorageResult<Vec<_>>>()?;
         let actions = tx
-            .query(
-                "SELECT id, at_ms, username, action, record_id, seq, hlc, note, detail \
-                 FROM office_actions WHERE record_id = $1 ORDER BY id",
-                &[&key],
-            )
+            .query(st::RECORD_ACTIONS.pg(), &[&key])
             .await
             .map_err(db)?
             .iter()
-            .map(to_action)
+            .map(action_of)
             .collect::<StorageResult<Vec<_>>>()?;
         let set_aside = tx
-            .query(
-                &format!("SELECT {SET_ASIDE_COLS} FROM set_aside WHERE record_id = $1 ORDER BY id"),
-                &[&key],
-            )
+            .query(&q::set_aside_of_record(), &[&key])
             .await
             .map_err(db)?
             .iter()
-            .map(to_set_aside)
+            .map(set_aside_of)
             .collect::<StorageResult<Vec<_>>>()?;
         tx.commit().await.map_err(db)?;
         Ok(HistorySource {
@@ -812,26 +758,13 @@ impl crate::OfficeStore for PostgresStorage {
         kind: Kind,
         limit: usize,
     ) -> StorageResult<Vec<DuplicateGroup>> {
-        let col = match kind {
-            Kind::Worker => "nik",
-            Kind::Company => "nib",
-            other => {
-                return Err(StorageError::Internal(format!(
-                    "duplicates are searched among workers and companies, not {other}"
-                )));
-            }
+        let Some(key) = DuplicateKey::of(kind) else {
+            return Err(StorageError::Internal(format!(
+                "duplicates are searched among workers and companies, not {kind}"
+            )));
         };
         self.office_fresh().await?;
-        let settled = quoted(SETTLED);
-        let sql = format!(
-            "WITH keys AS (SELECT {col} AS k FROM office_facts WHERE kind = $1 AND {col} IS NOT NULL \
-             AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1 \
-             ORDER BY {col} LIMIT $2) \
-             SELECT {}, f.{col} FROM office_facts f JOIN keys ON f.{col} = keys.k \
-             WHERE f.kind = $1 AND COALESCE(f.status, '') NOT IN ({settled}) \
-             ORDER BY f.{col}, f.created_ms, f.id",
-            summary_cols()
-        );
+        let sql = q::duplicate_groups(key);
         let c = self.pool.get().await.map_err(pool_error)?;
         let stmt = c.prepare_cached(&sql).await.map_err(db)?;
         let rows = c
@@ -840,7 +773,7 @@ impl crate::OfficeStore for PostgresStorage {
             .map_err(db)?;
         let mut groups: Vec<DuplicateGroup> = Vec::new();
         for row in &rows {
-            let summary = to_summary(row)?;
+            let summary = summary_of(row)?;
             let key: String = row.try_get(14).map_err(db)?;
             match groups.last_mut() {
                 Some(g) if g.key == key => g.records.push(summary),
@@ -854,21 +787,13 @@ impl crate::OfficeStore for PostgresStorage {
     }
 
     async fn set_aside_ops(&self, pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
-        let filter = if pending_only {
-            " WHERE resolution IS NULL"
-        } else {
-            ""
-        };
         let c = self.pool.get().await.map_err(pool_error)?;
-        c.query(
-            &format!("SELECT {SET_ASIDE_COLS} FROM set_aside{filter} ORDER BY id LIMIT {LIST_CAP}"),
-            &[],
-        )
-        .await
-        .map_err(db)?
-        .iter()
-        .map(to_set_aside)
-        .collect()
+        c.query(&q::set_aside_list(pending_only), &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(set_aside_of)
+            .collect()
     }
 
     async fn coverage(&self, query: &CoverageQuery) -> StorageResult<Vec<CoverageCell>> {
@@ -946,35 +871,25 @@ impl crate::OfficeStore for PostgresStorage {
             o.findings_overdue += r.try_get::<_, i64>(4).map_err(db)?.max(0) as u64;
         }
         let flagged: i64 = tx
-            .query_one(
-                &format!("SELECT COUNT(*) FROM office_facts f WHERE {NEEDS_REVIEW}"),
-                &[],
-            )
+            .query_one(&q::count_where(NEEDS_REVIEW), &[])
             .await
             .map_err(db)?
             .try_get(0)
             .map_err(db)?;
         o.awaiting_review += flagged.max(0) as u64;
         let cancelled: i64 = tx
-            .query_one(
-                &format!("SELECT COUNT(*) FROM office_facts f WHERE {CANCELLED_WITH_FINDINGS}"),
-                &[],
-            )
+            .query_one(&q::count_where(CANCELLED_WITH_FINDINGS), &[])
             .await
             .map_err(db)?
             .try_get(0)
             .map_err(db)?;
         o.cancelled_with_findings = cancelled.max(0) as u64;
-        let settled = quoted(SETTLED);
-        for (kind, col) in [("worker", "nik"), ("company", "nib")] {
+        for (kind, key) in [
+            ("worker", DuplicateKey::Nik),
+            ("company", DuplicateKey::Nib),
+        ] {
             let groups: i64 = tx
-                .query_one(
-                    &format!(
-                        "SELECT COUNT(*) FROM (SELECT {col} FROM office_facts WHERE kind = $1 AND {col} IS NOT NULL \
-                         AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1) g"
-                    ),
-                    &[&kind],
-                )
+                .query_one(&q::duplicate_group_count(key), &[&kind])
                 .await
                 .map_err(db)?
                 .try_get(0)
@@ -982,10 +897,7 @@ impl crate::OfficeStore for PostgresStorage {
             o.duplicate_groups += groups.max(0) as u64;
         }
         let pending: i64 = tx
-            .query_one(
-                "SELECT COUNT(*) FROM set_aside WHERE resolution IS NULL",
-                &[],
-            )
+            .query_one(st::PENDING_SET_ASIDE_COUNT.pg(), &[])
             .await
             .map_err(db)?
             .try_get(0)

@@ -31,7 +31,8 @@ use sidak_core::protocol::PushResponse;
 use sidak_core::{Kind, RecordId, RecordV1};
 use tokio_postgres::error::SqlState;
 
-use super::{STORED_DEVICE_SQL, db, json, pool_error, stored_device, unjson};
+use super::{db, json, pool_error, stored_device, unjson};
+use crate::sql::statements as st;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{DeviceAuth, StorageError, StorageResult};
 
@@ -107,7 +108,8 @@ async fn attempt(
     // 0. The device and its scope as stored, locked until commit.
     let current = tx
         .prepare_cached(&format!(
-            "{STORED_DEVICE_SQL} FOR NO KEY UPDATE OF d FOR SHARE OF o"
+            "{} FOR NO KEY UPDATE OF d FOR SHARE OF o",
+            st::STORED_DEVICE.pg()
         ))
         .await
         .map_err(pg)?;
@@ -131,17 +133,10 @@ async fn attempt(
         == 1;
 
     // 2. The device's status (and its row lock).
-    let offset = batch.status.as_ref().filter(|s| s.clock_ms > 0).map(|s| {
-        i64::try_from(s.clock_ms)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(now)
-    });
+    let offset = batch.clock_offset_ms(now_ms);
     let status_json = batch.status.as_ref().map(json).transpose()?;
     let touch = tx
-        .prepare_cached(
-            "UPDATE devices SET last_sync_ms = $2, last_status = COALESCE($3, last_status), \
-             clock_offset_ms = COALESCE($4, clock_offset_ms) WHERE id = $1",
-        )
+        .prepare_cached(st::DEVICE_PUSHED.pg())
         .await
         .map_err(pg)?;
     tx.execute(&touch, &[&dev, &now, &status_json, &offset])
@@ -150,10 +145,7 @@ async fn attempt(
 
     if !claimed {
         let row = tx
-            .query_opt(
-                "SELECT digest, reply FROM batches WHERE device_id = $1 AND batch_seq = $2",
-                &[&dev, &batch_seq],
-            )
+            .query_opt(st::BATCH_REPLY.pg(), &[&dev, &batch_seq])
             .await
             .map_err(pg)?;
         // The claim lost to a row that is committed (ON CONFLICT waited for it), so the
@@ -343,9 +335,7 @@ async fn attempt(
 
     if !out.resolved.is_empty() {
         let settle = tx
-            .prepare_cached(
-                "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE hlc = $1 AND resolution IS NULL",
-            )
+            .prepare_cached(st::RESOLVE_SET_ASIDE_BY_HLC.pg())
             .await
             .map_err(pg)?;
         for (h, resolution) in &out.resolved {

@@ -30,11 +30,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
+use crate::sql::rows::{json, parse, unjson};
+use crate::sql::statements as st;
+use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
     Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
 };
-use crate::sync::ingest::{self, Batch, Known, RecordRow};
 
 mod office;
 
@@ -170,11 +172,7 @@ INSERT INTO server_meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(
 /// Reads the cursor key made by migration 3.
 fn read_cursor_key(conn: &Connection) -> StorageResult<[u8; 32]> {
     let hex: String = conn
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'cursor_key'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row(st::CURSOR_KEY.sqlite(), [], |r| r.get(0))
         .map_err(db)?;
     super::parse_key(&hex)
 }
@@ -191,20 +189,6 @@ fn db(e: rusqlite::Error) -> StorageError {
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
-}
-
-fn json<T: serde::Serialize>(v: &T) -> StorageResult<String> {
-    serde_json::to_string(v).map_err(|e| StorageError::Internal(e.to_string()))
-}
-
-fn unjson<T: serde::de::DeserializeOwned>(s: &str) -> StorageResult<T> {
-    serde_json::from_str(s)
-        .map_err(|e| StorageError::Internal(format!("stored JSON unreadable: {e}")))
-}
-
-fn parse<T: std::str::FromStr>(s: &str) -> StorageResult<T> {
-    s.parse()
-        .map_err(|_| StorageError::Internal(format!("stored id unreadable: {s:?}")))
 }
 
 /// The SQLite backend (see the module docs for its concurrency and durability).
@@ -405,17 +389,12 @@ fn to_officer((id, name, scope): (String, String, String)) -> StorageResult<Offi
 }
 
 fn get_officer(conn: &Connection, id: &str) -> StorageResult<Option<Officer>> {
-    conn.prepare_cached("SELECT id, name, scope FROM officers WHERE id = ?1")
+    conn.prepare_cached(st::OFFICER.sqlite())
         .and_then(|mut s| s.query_row([id], officer_row).optional())
         .map_err(db)?
         .map(to_officer)
         .transpose()
 }
-
-const DEVICE_INFO_SQL: &str = "SELECT d.id, d.officer_id, d.name, d.enrolled_ms, d.last_sync_ms, d.revoked_ms, \
-     d.last_status, d.clock_offset_ms, \
-     (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL) \
-     FROM devices d";
 
 type DeviceInfoRow = (
     String,
@@ -506,10 +485,7 @@ fn upsert_records(
 /// The device's row and its officer's scope, read in the caller's transaction.
 fn stored_device(conn: &Connection, device: DeviceId) -> StorageResult<Option<StoredDevice>> {
     let row: Option<(String, String, bool)> = conn
-        .prepare_cached(
-            "SELECT d.officer_id, o.scope, d.revoked_ms IS NOT NULL \
-             FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.id = ?1",
-        )
+        .prepare_cached(st::STORED_DEVICE.sqlite())
         .and_then(|mut s| {
             s.query_row([device.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -543,7 +519,7 @@ fn push_batch_tx(
     let dev = device.device.to_string();
     let now = now_ms as i64;
     let previous: Option<(String, String)> = tx
-        .prepare_cached("SELECT digest, reply FROM batches WHERE device_id = ?1 AND batch_seq = ?2")
+        .prepare_cached(st::BATCH_REPLY.sqlite())
         .and_then(|mut s| {
             s.query_row(params![dev, batch.batch_seq as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -551,18 +527,11 @@ fn push_batch_tx(
             .optional()
         })
         .map_err(db)?;
-    let offset = batch.status.as_ref().filter(|s| s.clock_ms > 0).map(|s| {
-        i64::try_from(s.clock_ms)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(now)
-    });
+    let offset = batch.clock_offset_ms(now_ms);
     let status_json = batch.status.as_ref().map(json).transpose()?;
-    tx.prepare_cached(
-        "UPDATE devices SET last_sync_ms = ?2, last_status = COALESCE(?3, last_status), \
-         clock_offset_ms = COALESCE(?4, clock_offset_ms) WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![dev, now, status_json, offset]))
-    .map_err(db)?;
+    tx.prepare_cached(st::DEVICE_PUSHED.sqlite())
+        .and_then(|mut s| s.execute(params![dev, now, status_json, offset]))
+        .map_err(db)?;
     if let Some((digest, reply)) = previous {
         if digest != batch.digest {
             return Err(StorageError::BatchMismatch {
@@ -578,9 +547,7 @@ fn push_batch_tx(
     let needs = ingest::needs(batch);
     let mut known = Known::default();
     {
-        let mut get_state = tx
-            .prepare_cached("SELECT state FROM records WHERE id = ?1")
-            .map_err(db)?;
+        let mut get_state = tx.prepare_cached(st::RECORD_STATE.sqlite()).map_err(db)?;
         for id in &needs.records {
             let state: Option<String> = get_state
                 .query_row([id.to_string()], |r| r.get(0))
@@ -694,9 +661,7 @@ fn push_batch_tx(
     }
     {
         let mut settle = tx
-            .prepare_cached(
-                "UPDATE set_aside SET resolution = ?2, resolved_ms = ?3 WHERE hlc = ?1 AND resolution IS NULL",
-            )
+            .prepare_cached(st::RESOLVE_SET_ASIDE_BY_HLC.sqlite())
             .map_err(db)?;
         for (h, resolution) in &out.resolved {
             settle
@@ -817,9 +782,7 @@ fn scan_in(tx: &Connection, scan: &Scan) -> StorageResult<ScanResult> {
     let mut more = false;
     while let Some(row) = rows.next().map_err(db)? {
         let text: String = row.get(1).map_err(db)?;
-        let full =
-            ops.len() >= scan.limit || (!ops.is_empty() && bytes + text.len() > scan.max_bytes);
-        if full {
+        if !scan.fits(ops.len(), bytes, text.len()) {
             more = true;
             break;
         }
@@ -845,14 +808,24 @@ impl SyncStore for SqliteStorage {
 
     async fn bootstrap_user(&self, user: UserRecord, now_ms: u64) -> StorageResult<bool> {
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            let any: bool = tx.prepare("SELECT 1 FROM users LIMIT 1").and_then(|mut s| s.exists([])).map_err(db)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let any: bool = tx
+                .prepare(st::ANY_USER.sqlite())
+                .and_then(|mut s| s.exists([]))
+                .map_err(db)?;
             if any {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![user.username, user.password_hash, user.role.as_str(), now_ms as i64],
+                st::INSERT_USER.sqlite(),
+                params![
+                    user.username,
+                    user.password_hash,
+                    user.role.as_str(),
+                    now_ms as i64
+                ],
             )
             .map_err(db)?;
             tx.commit().map_err(db)?;
@@ -864,11 +837,19 @@ impl SyncStore for SqliteStorage {
     async fn create_user(&self, user: UserRecord, now_ms: u64) -> StorageResult<()> {
         self.write(move |c| {
             match c.execute(
-                "INSERT INTO users (username, password_hash, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![user.username, user.password_hash, user.role.as_str(), now_ms as i64],
+                st::INSERT_USER.sqlite(),
+                params![
+                    user.username,
+                    user.password_hash,
+                    user.role.as_str(),
+                    now_ms as i64
+                ],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!("user {}", user.username))),
+                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!(
+                    "user {}",
+                    user.username
+                ))),
                 Err(e) => Err(db(e)),
             }
         })
@@ -879,9 +860,7 @@ impl SyncStore for SqliteStorage {
         let username = username.to_owned();
         self.read(move |c| {
             let row: Option<(String, String, String)> = c
-                .prepare_cached(
-                    "SELECT username, password_hash, role FROM users WHERE username = ?1",
-                )
+                .prepare_cached(st::FIND_USER.sqlite())
                 .and_then(|mut s| {
                     s.query_row([&username], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                         .optional()
@@ -911,9 +890,10 @@ impl SyncStore for SqliteStorage {
         let (token_hash, username) = (token_hash.to_owned(), username.to_owned());
         self.write(move |c| {
             // Expired sessions are dropped here, so the table stays as small as the set of live logins.
-            c.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now_ms as i64]).map_err(db)?;
+            c.execute(st::DELETE_EXPIRED_SESSIONS.sqlite(), [now_ms as i64])
+                .map_err(db)?;
             c.execute(
-                "INSERT INTO sessions (token_hash, username, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                st::INSERT_SESSION.sqlite(),
                 params![token_hash, username, now_ms as i64, expires_ms as i64],
             )
             .map_err(db)?;
@@ -926,13 +906,17 @@ impl SyncStore for SqliteStorage {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
             let row: Option<(String, String)> = c
-                .prepare_cached(
-                    "SELECT u.username, u.role FROM sessions s JOIN users u ON u.username = s.username \
-                     WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
-                )
-                .and_then(|mut s| s.query_row(params![token_hash, now_ms as i64], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .prepare_cached(st::SESSION_USER.sqlite())
+                .and_then(|mut s| {
+                    s.query_row(params![token_hash, now_ms as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                })
                 .map_err(db)?;
-            Ok(row.and_then(|(username, role)| Role::parse(&role).map(|role| User { username, role })))
+            Ok(row.and_then(|(username, role)| {
+                Role::parse(&role).map(|role| User { username, role })
+            }))
         })
         .await
     }
@@ -940,7 +924,7 @@ impl SyncStore for SqliteStorage {
     async fn delete_session(&self, token_hash: &str) -> StorageResult<()> {
         let token_hash = token_hash.to_owned();
         self.write(move |c| {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
+            c.execute(st::DELETE_SESSION.sqlite(), [token_hash])
                 .map_err(db)?;
             Ok(())
         })
@@ -992,7 +976,7 @@ impl SyncStore for SqliteStorage {
     async fn officers(&self) -> StorageResult<Vec<Officer>> {
         self.read(|c| {
             let rows: Vec<(String, String, String)> = c
-                .prepare_cached("SELECT id, name, scope FROM officers ORDER BY id")
+                .prepare_cached(st::OFFICERS.sqlite())
                 .and_then(|mut s| s.query_map([], officer_row)?.collect())
                 .map_err(db)?;
             rows.into_iter().map(to_officer).collect()
@@ -1051,7 +1035,7 @@ impl SyncStore for SqliteStorage {
             let id = match device.plan(&officer_id, holder.as_deref())? {
                 EnrollPlan::Insert(id) => {
                     tx.execute(
-                        "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        st::INSERT_DEVICE.sqlite(),
                         params![id.to_string(), officer_id, device.token_hash, device.name, device.now_ms as i64],
                     )
                     .map_err(db)?;
@@ -1059,7 +1043,7 @@ impl SyncStore for SqliteStorage {
                 }
                 EnrollPlan::Rotate(id) => {
                     tx.execute(
-                        "UPDATE devices SET token_hash = ?2, name = coalesce(?3, name), revoked_ms = NULL WHERE id = ?1",
+                        st::ROTATE_DEVICE.sqlite(),
                         params![id.to_string(), device.token_hash, device.name],
                     )
                     .map_err(db)?;
@@ -1082,11 +1066,9 @@ impl SyncStore for SqliteStorage {
     async fn holds_op(&self, hlc: &sidak_core::Hlc) -> StorageResult<bool> {
         let hlc = hlc.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM ops WHERE hlc = ?1) OR EXISTS (SELECT 1 FROM set_aside WHERE hlc = ?1)",
-            )
-            .and_then(|mut s| s.query_row([&hlc], |r| r.get(0)))
-            .map_err(db)
+            c.prepare_cached(st::HOLDS_OP.sqlite())
+                .and_then(|mut s| s.query_row([&hlc], |r| r.get(0)))
+                .map_err(db)
         })
         .await
     }
@@ -1095,10 +1077,7 @@ impl SyncStore for SqliteStorage {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
             let row: Option<(String, String, String, Option<i64>, Option<i64>)> = c
-                .prepare_cached(
-                    "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms \
-                     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.token_hash = ?1",
-                )
+                .prepare_cached(st::AUTHENTICATE_DEVICE.sqlite())
                 .and_then(|mut s| {
                     s.query_row([&token_hash], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -1123,9 +1102,7 @@ impl SyncStore for SqliteStorage {
     async fn devices(&self) -> StorageResult<Vec<DeviceInfo>> {
         self.read(|c| {
             let rows: Vec<DeviceInfoRow> = c
-                .prepare_cached(&format!(
-                    "{DEVICE_INFO_SQL} ORDER BY d.officer_id, d.enrolled_ms"
-                ))
+                .prepare_cached(st::DEVICES.sqlite())
                 .and_then(|mut s| s.query_map([], device_info_row)?.collect())
                 .map_err(db)?;
             rows.into_iter().map(to_device_info).collect()
@@ -1137,16 +1114,13 @@ impl SyncStore for SqliteStorage {
         self.write(move |c| {
             let id = device.to_string();
             let n = c
-                .execute(
-                    "UPDATE devices SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1",
-                    params![id, now_ms as i64],
-                )
+                .execute(st::REVOKE_DEVICE.sqlite(), params![id, now_ms as i64])
                 .map_err(db)?;
             if n == 0 {
                 return Err(StorageError::NotFound(format!("device {id}")));
             }
             let row = c
-                .prepare_cached(&format!("{DEVICE_INFO_SQL} WHERE d.id = ?1"))
+                .prepare_cached(st::DEVICE.sqlite())
                 .and_then(|mut s| s.query_row([&id], device_info_row))
                 .map_err(db)?;
             to_device_info(row)
@@ -1156,7 +1130,7 @@ impl SyncStore for SqliteStorage {
 
     async fn touch_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {
         self.write(move |c| {
-            c.prepare_cached("UPDATE devices SET last_sync_ms = ?2 WHERE id = ?1")
+            c.prepare_cached(st::TOUCH_DEVICE.sqlite())
                 .and_then(|mut s| s.execute(params![device.to_string(), now_ms as i64]))
                 .map_err(db)?;
             Ok(())
@@ -1193,7 +1167,7 @@ impl SyncStore for SqliteStorage {
     async fn record(&self, id: RecordId) -> StorageResult<Option<RecordV1>> {
         self.read(move |c| {
             let state: Option<String> = c
-                .prepare_cached("SELECT state FROM records WHERE id = ?1")
+                .prepare_cached(st::RECORD_STATE.sqlite())
                 .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
                 .map_err(db)?;
             state.as_deref().map(unjson).transpose()

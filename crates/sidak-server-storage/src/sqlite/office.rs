@@ -23,26 +23,31 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sidak_core::{Hlc, Kind, OpV1, RecordId, RecordV1};
 
 use super::{SqliteStorage, db, json, parse, prefix_range, unjson};
+use crate::error::{StorageError, StorageResult};
 use crate::office::OFFICE_OFFICER_PREFIX;
-use crate::office::facts::{Facts, OPEN_FINDING, SETTLED, awaiting_review};
+use crate::office::facts::{
+    Facts, LogFacts, OPEN_FINDING, awaiting_review, companies_to_look_up, index_rows,
+};
 use crate::office::model::{
-    ActionRecord, CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp,
-     OfficeWrite, Overview, PageAfter, RecordFilter, RecordPage, RecordSummary,
-    Search, SetAsideOp, WriteOutcome, WriteRefused, where_sql,
+    CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, LoggedOp, OfficeWrite, Overview,
+    PageAfter, RecordFilter, RecordPage, RecordSummary, SetAsideOp, WriteOutcome, WriteRefused,
 };
 use crate::office::write::{self, Loaded};
-use crate::error::{StorageError, StorageResult};
+use crate::sql::office::{
+    self as q, CANCELLED_WITH_FINDINGS, DuplicateKey, INDEX_VERSION_KEY, LIST_CAP, NEEDS_REVIEW,
+    SET_ASIDE_COLS,
+};
+use crate::sql::rows::{ActionRow, SetAsideRow, SummaryRow, to_action, to_set_aside, to_summary};
+use crate::sql::statements as st;
+use crate::sql::{Arg, Args, Dialect};
 
 /// Ops indexed per write transaction when the office index catches up: about 50 ms of
 /// work, so pushes queued behind it wait little.
 const REFRESH_CHUNK: usize = 2_000;
 
-/// Most duplicate groups, set-aside ops or actions returned by one call.
-const LIST_CAP: usize = 1_000;
-
-/// Version of the office index's layout. The index is derived data: when this changes,
-/// [`prepare`] drops it and the next query rebuilds it from the op log.
-const INDEX_VERSION: i64 = 4;
+/// The office index's layout version, shared with PostgreSQL: when it changes, [`prepare`]
+/// drops the index and the next query rebuilds it from the op log.
+use crate::sql::office::INDEX_VERSION;
 
 /// The office index and its indexes (rebuilt when [`INDEX_VERSION`] changes).
 ///
@@ -122,64 +127,21 @@ CREATE INDEX IF NOT EXISTS office_set_aside_record ON set_aside(record_id);
 pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     let version: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM office_state WHERE key = 'index_version'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row(st::OFFICE_STATE.sqlite(), [INDEX_VERSION_KEY], |r| r.get(0))
         .optional()?;
     if version != Some(INDEX_VERSION) {
         conn.execute_batch(
             "DROP TABLE IF EXISTS office_facts; DELETE FROM office_state WHERE key = 'facts_seq';",
         )?;
         conn.execute(
-            "INSERT INTO office_state (key, value) VALUES ('index_version', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [INDEX_VERSION],
+            st::SET_OFFICE_STATE.sqlite(),
+            params![INDEX_VERSION_KEY, INDEX_VERSION],
         )?;
     }
     conn.execute_batch(INDEX_SCHEMA)
 }
 
 const WATERMARK: &str = "facts_seq";
-
-/// SQL: whether record `f` was approved by the office and a device wrote to it since
-/// (`approved_seq IS NOT NULL` first, so the partial index `office_facts_approved` serves it).
-const NEEDS_REVIEW: &str = "(f.approved_seq IS NOT NULL AND f.status IN ('approved', 'verified') \
-     AND COALESCE(f.device_seq, 0) > f.approved_seq)";
-
-/// SQL: whether record `f` is a cancelled visit with findings not archived (docs/domain.md
-/// case 6); `cancelled = 1` first, so the partial index `office_facts_cancelled` serves it,
-/// and the findings are found through `office_facts_visit`.
-const CANCELLED_WITH_FINDINGS: &str = "(f.cancelled = 1 AND EXISTS (SELECT 1 FROM office_facts g \
-     WHERE g.visit = f.id AND g.kind = 'finding' AND COALESCE(g.status, '') <> 'archived'))";
-
-const PENDING_SET_ASIDE: &str =
-    "(SELECT COUNT(*) FROM set_aside s WHERE s.record_id = f.id AND s.resolution IS NULL)";
-
-fn summary_cols() -> String {
-    format!(
-        "f.id, f.kind, f.region, f.status, f.label, f.nik, f.nib, f.conflicts, f.created_ms, \
-         f.updated_ms, f.officer_id, {NEEDS_REVIEW}, {PENDING_SET_ASIDE}, {CANCELLED_WITH_FINDINGS}"
-    )
-}
-
-type SummaryRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-    i64,
-    Option<String>,
-    bool,
-    i64,
-    bool,
-);
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
     Ok((
@@ -200,110 +162,8 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
     ))
 }
 
-fn to_summary(row: SummaryRow) -> StorageResult<RecordSummary> {
-    let (
-        id,
-        kind,
-        region,
-        status,
-        label,
-        nik,
-        nib,
-        conflicts,
-        created,
-        updated,
-        officer,
-        nr,
-        sa,
-        cwf,
-    ) = row;
-    Ok(RecordSummary {
-        id: parse(&id)?,
-        kind: parse::<Kind>(&kind)?,
-        region,
-        status,
-        label,
-        nik,
-        nib,
-        conflicts: conflicts.max(0) as u32,
-        created_ms: created.map(|v| v.max(0) as u64),
-        updated_ms: updated.max(0) as u64,
-        officer_id: officer,
-        needs_review: nr,
-        cancelled_with_findings: cwf,
-        set_aside: sa.max(0) as u32,
-    })
-}
-
-/// The `WHERE` conditions of `filter` over `office_facts f`, pushing their arguments.
-fn conditions(filter: &RecordFilter, args: &mut Vec<Sql>) -> Vec<String> {
-    let mut conds = Vec::new();
-    let arg = |args: &mut Vec<Sql>, v: Sql| {
-        args.push(v);
-        format!("?{}", args.len())
-    };
-    if let Some(k) = filter.kind {
-        conds.push(format!(
-            "f.kind = {}",
-            arg(args, Sql::Text(k.as_str().into()))
-        ));
-    }
-    if let Some(s) = &filter.status {
-        conds.push(format!("f.status = {}", arg(args, Sql::Text(s.clone()))));
-    }
-    if let Some(p) = &filter.region {
-        conds.push(prefix_range("f.region", p, args));
-    }
-    if let Some(o) = &filter.officer {
-        conds.push(format!(
-            "f.officer_id = {}",
-            arg(args, Sql::Text(o.clone()))
-        ));
-    }
-    if let Some(t) = filter.from_ms {
-        conds.push(format!(
-            "f.created_ms >= {}",
-            arg(args, Sql::Integer(t as i64))
-        ));
-    }
-    if let Some(t) = filter.to_ms {
-        conds.push(format!(
-            "f.created_ms < {}",
-            arg(args, Sql::Integer(t as i64))
-        ));
-    }
-    match filter.has_conflicts {
-        Some(true) => conds.push("f.conflicts > 0".into()),
-        Some(false) => conds.push("f.conflicts = 0".into()),
-        None => {}
-    }
-    if filter.has_set_aside {
-        conds.push(format!("{PENDING_SET_ASIDE} > 0"));
-    }
-    if filter.needs_review {
-        conds.push(NEEDS_REVIEW.into());
-    }
-    if filter.cancelled_with_findings {
-        conds.push(CANCELLED_WITH_FINDINGS.into());
-    }
-    match filter.search() {
-        Some(Search::Nik(n)) => conds.push(format!("f.nik = {}", arg(args, Sql::Text(n.into())))),
-        Some(Search::Nib(n)) => conds.push(format!("f.nib = {}", arg(args, Sql::Text(n.into())))),
-        Some(Search::Id(id)) => {
-            conds.push(format!("f.id = {}", arg(args, Sql::Text(id.to_string()))))
-        }
-        Some(Search::Name(pattern)) => conds.push(format!(
-            "f.label LIKE {} ESCAPE '\\'",
-            arg(args, Sql::Text(pattern))
-        )),
-        None => {}
-    }
-
-    conds
-}
-
 fn state_value(tx: &Connection, key: &str) -> StorageResult<i64> {
-    tx.prepare_cached("SELECT value FROM office_state WHERE key = ?1")
+    tx.prepare_cached(st::OFFICE_STATE.sqlite())
         .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
         .map_err(db)
         .map(|v| v.unwrap_or(0))
@@ -329,25 +189,49 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
     };
     let mut seen = HashSet::new();
     {
-        let mut get_state = tx
-            .prepare_cached("SELECT state FROM records WHERE id = ?1")
-            .map_err(db)?;
-        let mut first_officer = tx
-            .prepare_cached("SELECT officer_id FROM ops WHERE record_id = ?1 ORDER BY seq LIMIT 1")
-            .map_err(db)?;
+        let mut get_state = tx.prepare_cached(st::RECORD_STATE.sqlite()).map_err(db)?;
+        let mut first_officer = tx.prepare_cached(st::FIRST_OFFICER.sqlite()).map_err(db)?;
+        let mut approved_seq = tx.prepare_cached(st::APPROVED_SEQ.sqlite()).map_err(db)?;
+        let mut device_seq = tx.prepare_cached(st::DEVICE_SEQ.sqlite()).map_err(db)?;
+        let mut facts = Vec::new();
+        let mut log = HashMap::new();
+        for (_, id) in &rows {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let state: Option<String> = get_state
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            let Some(state) = state else { continue };
+            let w: RecordV1 = unjson(&state)?;
+            let rec = w.decode().map_err(|e| {
+                StorageError::Internal(format!("stored record {id} unreadable: {e}"))
+            })?;
+            let l = LogFacts {
+                officer_id: first_officer
+                    .query_row([id], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?,
+                approved_seq: approved_seq.query_row([id], |r| r.get(0)).map_err(db)?,
+                device_seq: device_seq.query_row([id], |r| r.get(0)).map_err(db)?,
+            };
+            log.insert(rec.id, l);
+            facts.push(Facts::of(&rec));
+        }
         let mut label_of = tx
             .prepare_cached("SELECT label FROM office_facts WHERE id = ?1")
             .map_err(db)?;
-        let mut approved_seq = tx
-            .prepare_cached(
-                "SELECT MAX(seq) FROM office_actions WHERE record_id = ?1 AND action = 'approve'",
-            )
-            .map_err(db)?;
-        let mut device_seq = tx
-            .prepare_cached(&format!(
-                "SELECT MAX(seq) FROM ops WHERE record_id = ?1 AND officer_id NOT LIKE '{OFFICE_OFFICER_PREFIX}%'"
-            ))
-            .map_err(db)?;
+        let mut indexed = HashMap::new();
+        for c in companies_to_look_up(&facts) {
+            let label: Option<Option<String>> = label_of
+                .query_row([c.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(label) = label {
+                indexed.insert(c, label);
+            }
+        }
         let mut upsert = tx
             .prepare_cached(
                 "INSERT INTO office_facts (id, kind, region, regency, district, status, label, nik, nib, \
@@ -363,44 +247,17 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
                  visit = excluded.visit, cancelled = excluded.cancelled",
             )
             .map_err(db)?;
-        for (_, id) in &rows {
-            if !seen.insert(id.as_str()) {
-                continue;
-            }
-            let state: Option<String> = get_state
-                .query_row([id], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            let Some(state) = state else { continue };
-            let w: RecordV1 = unjson(&state)?;
-            let rec = w.decode().map_err(|e| {
-                StorageError::Internal(format!("stored record {id} unreadable: {e}"))
-            })?;
-            let f = Facts::of(&rec);
-            let officer: Option<String> = first_officer
-                .query_row([id], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            let label = match f.company {
-                Some(c) => label_of
-                    .query_row([c.to_string()], |r| r.get::<_, Option<String>>(0))
-                    .optional()
-                    .map_err(db)?
-                    .flatten()
-                    .or(f.label.clone()),
-                None => f.label.clone(),
-            };
-            let approved: Option<i64> = approved_seq.query_row([id], |r| r.get(0)).map_err(db)?;
-            let from_device: Option<i64> = device_seq.query_row([id], |r| r.get(0)).map_err(db)?;
+        for row in index_rows(facts, &log, &indexed) {
+            let f = &row.facts;
             upsert
                 .execute(params![
-                    id,
+                    f.id.to_string(),
                     f.kind.as_str(),
                     f.region,
-                    f.region.get(..4).unwrap_or(&f.region),
-                    f.region.get(..6).unwrap_or(&f.region),
+                    row.regency,
+                    row.district,
                     f.status,
-                    label,
+                    row.label,
                     f.nik,
                     f.nib,
                     f.occupation,
@@ -408,22 +265,19 @@ fn refresh_chunk(conn: &mut Connection) -> StorageResult<bool> {
                     f.deadline,
                     f.conflicts,
                     f.created_ms.map(|v| v as i64),
-                    officer,
+                    row.officer_id,
                     f.updated_ms as i64,
-                    approved,
-                    from_device,
+                    row.approved_seq,
+                    row.device_seq,
                     f.visit.map(|v| v.to_string()),
                     f.cancelled,
                 ])
                 .map_err(db)?;
         }
     }
-    tx.prepare_cached(
-        "INSERT INTO office_state (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .and_then(|mut s| s.execute(params![WATERMARK, last]))
-    .map_err(db)?;
+    tx.prepare_cached(st::SET_OFFICE_STATE.sqlite())
+        .and_then(|mut s| s.execute(params![WATERMARK, last]))
+        .map_err(db)?;
     tx.commit().map_err(db)?;
     Ok(rows.len() == REFRESH_CHUNK)
 }
@@ -450,66 +304,9 @@ fn set_aside_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SetAsideRow> {
     ))
 }
 
-type SetAsideRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<i64>,
-);
-
-const SET_ASIDE_COLS: &str =
-    "id, device_id, officer_id, record_id, region, op, received_ms, resolution, resolved_ms";
-
-fn to_set_aside(r: SetAsideRow) -> StorageResult<SetAsideOp> {
-    let (id, device_id, officer_id, record_id, region, op, received, resolution, resolved) = r;
-    Ok(SetAsideOp {
-        id: id as u64,
-        device_id,
-        officer_id,
-        record_id: parse(&record_id)?,
-        region,
-        op: unjson(&op)?,
-        received_ms: received as u64,
-        resolution: resolution.as_deref().map(unjson).transpose()?,
-        resolved_ms: resolved.map(|v| v as u64),
-    })
-}
-
-type ActionRow = (
-    i64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
-fn to_action(r: ActionRow) -> StorageResult<ActionRecord> {
-    let (id, at, username, action, record, seq, hlc, note, detail) = r;
-    Ok(ActionRecord {
-        id: id as u64,
-        at_ms: at as u64,
-        username,
-        action,
-        record_id: record.as_deref().map(parse).transpose()?,
-        seq: seq.map(|v| v as u64),
-        hlc: hlc.as_deref().map(parse).transpose()?,
-        note,
-        detail: unjson(&detail)?,
-    })
-}
-
 fn load_record(tx: &Connection, id: RecordId) -> StorageResult<Option<sidak_core::Record>> {
     let state: Option<String> = tx
-        .prepare_cached("SELECT state FROM records WHERE id = ?1")
+        .prepare_cached(st::RECORD_STATE.sqlite())
         .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
         .map_err(db)?;
     state
@@ -602,11 +399,7 @@ fn office_write_tx(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(db)?;
-        let note = write
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
+        let note = plan.note.as_deref();
         for a in &plan.actions {
             let seq = a.op.and_then(|i| seqs.get(i).copied());
             let hlc =
@@ -628,15 +421,14 @@ fn office_write_tx(
     }
     if let Some((id, resolution)) = &plan.set_aside {
         tx.execute(
-            "UPDATE set_aside SET resolution = ?2, resolved_ms = ?3 WHERE id = ?1 AND resolution IS NULL",
+            st::RESOLVE_SET_ASIDE.sqlite(),
             params![*id as i64, json(resolution)?, now],
         )
         .map_err(db)?;
     }
     if let Some(last) = plan.actor_last {
         tx.execute(
-            "INSERT INTO office_actors (username, device_id, last_hlc) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
+            st::SAVE_OFFICE_ACTOR.sqlite(),
             params![write.actor.username, actor, last.to_string()],
         )
         .map_err(db)?;
@@ -647,6 +439,17 @@ fn office_write_tx(
         ops,
         actions: action_ids,
     }))
+}
+
+/// The shared layer's arguments as SQLite values.
+fn values(args: &Args) -> Vec<Sql> {
+    args.values()
+        .iter()
+        .map(|a| match a {
+            Arg::Text(t) => Sql::Text(t.clone()),
+            Arg::Int(i) => Sql::Integer(*i),
+        })
+        .collect()
 }
 
 fn query_summaries(c: &Connection, sql: &str, args: &[Sql]) -> StorageResult<Vec<RecordSummary>> {
@@ -682,42 +485,17 @@ impl crate::OfficeStore for SqliteStorage {
         self.office_fresh().await?;
         let filter = filter.clone();
         self.read(move |c| {
-            let mut args = Vec::new();
-            let conds = conditions(&filter, &mut args);
-            let count_args = args.clone();
+            let q = q::list_records(Dialect::Sqlite, &filter, after, limit);
             let total: i64 = c
-                .prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM office_facts f{}",
-                    where_sql(&conds)
-                ))
+                .prepare_cached(&q.count)
                 .and_then(|mut s| {
-                    s.query_row(rusqlite::params_from_iter(count_args.iter()), |r| r.get(0))
+                    s.query_row(rusqlite::params_from_iter(values(&q.count_args)), |r| {
+                        r.get(0)
+                    })
                 })
                 .map_err(db)?;
-            let mut conds = conds;
-            if let Some(a) = after {
-                args.push(Sql::Integer(a.updated_ms as i64));
-                args.push(Sql::Text(a.id.to_string()));
-                let (u, i) = (args.len() - 1, args.len());
-                conds.push(format!(
-                    "(f.updated_ms < ?{u} OR (f.updated_ms = ?{u} AND f.id < ?{i}))"
-                ));
-            }
-            args.push(Sql::Integer(limit as i64 + 1));
-            let sql = format!(
-                "SELECT {} FROM office_facts f{} ORDER BY f.updated_ms DESC, f.id DESC LIMIT ?{}",
-                summary_cols(),
-                where_sql(&conds),
-                args.len()
-            );
-            let mut records = query_summaries(c, &sql, &args)?;
-            let more = records.len() > limit;
-            records.truncate(limit);
-            Ok(RecordPage {
-                records,
-                total: total as u64,
-                more,
-            })
+            let records = query_summaries(c, &q.page, &values(&q.page_args))?;
+            Ok(q::record_page(records, total, limit))
         })
         .await
     }
@@ -733,21 +511,8 @@ impl crate::OfficeStore for SqliteStorage {
         }
         let filter = filter.clone();
         self.read(move |c| {
-            let mut args = Vec::new();
-            let mut conds = conditions(&filter, &mut args);
-            if let Some(a) = after {
-                args.push(Sql::Text(a.to_string()));
-                conds.push(format!("f.id > ?{}", args.len()));
-            }
-            args.push(Sql::Integer(limit as i64));
-            let sql = format!(
-                "SELECT {}, r.state FROM office_facts f {}JOIN records r ON r.id = f.id{} ORDER BY f.id LIMIT ?{}",
-                summary_cols(),
-                // Walk (kind, id) in order: a chunk is a range read, never a sort of the kind.
-                if filter.kind.is_some() { "INDEXED BY office_facts_kind_id " } else { "" },
-                where_sql(&conds),
-                args.len()
-            );
+            let (sql, args) = q::export_chunk(Dialect::Sqlite, &filter, after, limit);
+            let args = values(&args);
             let mut stmt = c.prepare_cached(&sql).map_err(db)?;
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(args.iter()))
@@ -766,10 +531,7 @@ impl crate::OfficeStore for SqliteStorage {
     async fn record_summary(&self, id: RecordId) -> StorageResult<Option<RecordSummary>> {
         self.office_fresh().await?;
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {} FROM office_facts f WHERE f.id = ?1",
-                summary_cols()
-            );
+            let sql = crate::sql::to_sqlite(&q::record_summary());
             Ok(query_summaries(c, &sql, &[Sql::Text(id.to_string())])?
                 .into_iter()
                 .next())
@@ -784,9 +546,7 @@ impl crate::OfficeStore for SqliteStorage {
                 .map_err(db)?;
             let key = id.to_string();
             let ops: Vec<(i64, String, String, String, i64)> = tx
-                .prepare_cached(
-                    "SELECT seq, op, device_id, officer_id, received_ms FROM ops WHERE record_id = ?1 ORDER BY seq",
-                )
+                .prepare_cached(st::RECORD_OPS.sqlite())
                 .and_then(|mut s| {
                     s.query_map([&key], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -807,10 +567,7 @@ impl crate::OfficeStore for SqliteStorage {
                 })
                 .collect::<StorageResult<Vec<_>>>()?;
             let actions: Vec<ActionRow> = tx
-                .prepare_cached(
-                    "SELECT id, at_ms, username, action, record_id, seq, hlc, note, detail \
-                     FROM office_actions WHERE record_id = ?1 ORDER BY id",
-                )
+                .prepare_cached(st::RECORD_ACTIONS.sqlite())
                 .and_then(|mut s| {
                     s.query_map([&key], |r| {
                         Ok((
@@ -829,9 +586,7 @@ impl crate::OfficeStore for SqliteStorage {
                 })
                 .map_err(db)?;
             let set_aside: Vec<SetAsideRow> = tx
-                .prepare_cached(&format!(
-                    "SELECT {SET_ASIDE_COLS} FROM set_aside WHERE record_id = ?1 ORDER BY id"
-                ))
+                .prepare_cached(&crate::sql::to_sqlite(&q::set_aside_of_record()))
                 .and_then(|mut s| s.query_map([&key], set_aside_row)?.collect())
                 .map_err(db)?;
             Ok(HistorySource {
@@ -855,31 +610,14 @@ impl crate::OfficeStore for SqliteStorage {
         kind: Kind,
         limit: usize,
     ) -> StorageResult<Vec<DuplicateGroup>> {
-        let col = match kind {
-            Kind::Worker => "nik",
-            Kind::Company => "nib",
-            other => {
-                return Err(StorageError::Internal(format!(
-                    "duplicates are searched among workers and companies, not {other}"
-                )));
-            }
+        let Some(key) = DuplicateKey::of(kind) else {
+            return Err(StorageError::Internal(format!(
+                "duplicates are searched among workers and companies, not {kind}"
+            )));
         };
         self.office_fresh().await?;
         self.read(move |c| {
-            let settled = SETTLED
-                .iter()
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "WITH keys AS (SELECT {col} AS k FROM office_facts WHERE kind = ?1 AND {col} IS NOT NULL \
-                 AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1 \
-                 ORDER BY {col} LIMIT ?2) \
-                 SELECT {}, f.{col} FROM office_facts f JOIN keys ON f.{col} = keys.k \
-                 WHERE f.kind = ?1 AND COALESCE(f.status, '') NOT IN ({settled}) \
-                 ORDER BY f.{col}, f.created_ms, f.id",
-                summary_cols()
-            );
+            let sql = crate::sql::to_sqlite(&q::duplicate_groups(key));
             let mut stmt = c.prepare_cached(&sql).map_err(db)?;
             let mut rows = stmt
                 .query(params![kind.as_str(), limit.min(LIST_CAP) as i64])
@@ -903,15 +641,8 @@ impl crate::OfficeStore for SqliteStorage {
 
     async fn set_aside_ops(&self, pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {
         self.read(move |c| {
-            let filter = if pending_only {
-                " WHERE resolution IS NULL"
-            } else {
-                ""
-            };
             let rows: Vec<SetAsideRow> = c
-                .prepare_cached(&format!(
-                    "SELECT {SET_ASIDE_COLS} FROM set_aside{filter} ORDER BY id LIMIT {LIST_CAP}"
-                ))
+                .prepare_cached(&q::set_aside_list(pending_only))
                 .and_then(|mut s| s.query_map([], set_aside_row)?.collect())
                 .map_err(db)?;
             rows.into_iter().map(to_set_aside).collect()
@@ -1031,32 +762,24 @@ impl crate::OfficeStore for SqliteStorage {
                 o.findings_overdue += overdue.max(0) as u64;
             }
             let flagged: i64 = tx
-                .prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM office_facts f WHERE {NEEDS_REVIEW}"
-                ))
+                .prepare_cached(&q::count_where(NEEDS_REVIEW))
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(db)?;
             o.awaiting_review += flagged.max(0) as u64;
             let cancelled: i64 = tx
-                .prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM office_facts f WHERE {CANCELLED_WITH_FINDINGS}"
-                ))
+                .prepare_cached(&q::count_where(CANCELLED_WITH_FINDINGS))
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(db)?;
             o.cancelled_with_findings = cancelled.max(0) as u64;
-            let settled = list(SETTLED);
-            for (kind, col) in [("worker", "nik"), ("company", "nib")] {
+            for (kind, key) in [("worker", DuplicateKey::Nik), ("company", DuplicateKey::Nib)] {
                 let groups: i64 = tx
-                    .prepare_cached(&format!(
-                        "SELECT COUNT(*) FROM (SELECT {col} FROM office_facts WHERE kind = ?1 AND {col} IS NOT NULL \
-                         AND COALESCE(status, '') NOT IN ({settled}) GROUP BY {col} HAVING COUNT(*) > 1)"
-                    ))
+                    .prepare_cached(&crate::sql::to_sqlite(&q::duplicate_group_count(key)))
                     .and_then(|mut s| s.query_row([kind], |r| r.get(0)))
                     .map_err(db)?;
                 o.duplicate_groups += groups.max(0) as u64;
             }
             let pending: i64 = tx
-                .prepare_cached("SELECT COUNT(*) FROM set_aside WHERE resolution IS NULL")
+                .prepare_cached(st::PENDING_SET_ASIDE_COUNT.sqlite())
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(db)?;
             o.set_aside = pending.max(0) as u64;

@@ -59,6 +59,17 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// The device's clock minus the server's (`now_ms`), from the status it reported with
+    /// this batch, if it reported a clock (device health shows it).
+    pub fn clock_offset_ms(&self, now_ms: u64) -> Option<i64> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        self.status.as_ref().filter(|s| s.clock_ms > 0).map(|s| {
+            i64::try_from(s.clock_ms)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(now)
+        })
+    }
+
     /// A batch, with the digest of its ops (canonical JSON of each, so a resend that
     /// orders keys differently is still recognised).
     pub fn new(batch_seq: u64, ops: Vec<PushedOp>, status: Option<DeviceStatus>) -> Batch {

@@ -35,6 +35,15 @@ pub struct Scan {
     pub fingerprint_at: Option<u64>,
 }
 
+impl Scan {
+    /// Whether an op of `next` bytes of JSON still goes on a page that holds `taken` ops of
+    /// `bytes` bytes: within [`Scan::limit`], and within [`Scan::max_bytes`] unless it is the
+    /// first (a page always carries one op, whatever its size). Every backend cuts pages so.
+    pub fn fits(&self, taken: usize, bytes: usize, next: usize) -> bool {
+        taken < self.limit && (taken == 0 || bytes.saturating_add(next) <= self.max_bytes)
+    }
+}
+
 /// What a [`Scan`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanResult {
@@ -85,3 +94,27 @@ pub struct Page {
     pub found: ScanResult,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_takes_its_first_op_whatever_its_size_then_keeps_to_both_limits() {
+        let scan = Scan {
+            after: 0,
+            upto: None,
+            include: vec!["73".into()],
+            exclude: vec![],
+            skip_device: None,
+            limit: 3,
+            max_bytes: 100,
+            fingerprint_at: None,
+        };
+        assert!(scan.fits(0, 0, 1_000));
+        assert!(scan.fits(1, 60, 40));
+        assert!(!scan.fits(1, 60, 41));
+        assert!(!scan.fits(3, 10, 1));
+        assert!(!scan.fits(1, usize::MAX, 1), "no overflow");
+        assert!(!Scan { limit: 0, ..scan }.fits(0, 0, 1));
+    }
+}

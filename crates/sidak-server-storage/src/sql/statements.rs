@@ -1,0 +1,151 @@
+//! The statements both backends run as written here (`$N`; SQLite gets `?N`).
+//!
+//! Grouped as the port is: users and sessions, officers, enrollment and devices, sync,
+//! the office. A statement that must differ (locks, sequence numbering, arrays, `RETURNING`
+//! shapes one engine lacks) stays in its backend with the reason beside it.
+
+use super::Statement;
+
+// --- Users and sessions ---
+
+/// Whether any office user exists.
+pub static ANY_USER: Statement = Statement::new("SELECT 1 FROM users LIMIT 1");
+/// Creates an office user: `$1` name, `$2` password hash, `$3` role, `$4` now.
+pub static INSERT_USER: Statement = Statement::new(
+    "INSERT INTO users (username, password_hash, role, created_ms) VALUES ($1, $2, $3, $4)",
+);
+/// A user with their password hash: `$1` name.
+pub static FIND_USER: Statement =
+    Statement::new("SELECT username, password_hash, role FROM users WHERE username = $1");
+/// Drops sessions expired at `$1`.
+pub static DELETE_EXPIRED_SESSIONS: Statement =
+    Statement::new("DELETE FROM sessions WHERE expires_ms <= $1");
+/// Stores a session: `$1` token hash, `$2` user, `$3` now, `$4` expiry.
+pub static INSERT_SESSION: Statement = Statement::new(
+    "INSERT INTO sessions (token_hash, username, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+);
+/// The user of an unexpired session: `$1` token hash, `$2` now.
+pub static SESSION_USER: Statement = Statement::new(
+    "SELECT u.username, u.role FROM sessions s JOIN users u ON u.username = s.username \
+     WHERE s.token_hash = $1 AND s.expires_ms > $2",
+);
+/// Ends a session: `$1` token hash.
+pub static DELETE_SESSION: Statement = Statement::new("DELETE FROM sessions WHERE token_hash = $1");
+
+// --- Officers ---
+
+/// One officer: `$1` id.
+pub static OFFICER: Statement =
+    Statement::new("SELECT id, name, scope FROM officers WHERE id = $1");
+/// Every officer, by id.
+pub static OFFICERS: Statement = Statement::new("SELECT id, name, scope FROM officers ORDER BY id");
+
+// --- Enrollment and devices ---
+
+/// A new device: `$1` id, `$2` officer, `$3` token hash, `$4` name, `$5` now.
+pub static INSERT_DEVICE: Statement = Statement::new(
+    "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
+);
+/// A kept device gets a new token and is no longer revoked: `$1` id, `$2` token hash, `$3` name.
+pub static ROTATE_DEVICE: Statement = Statement::new(
+    "UPDATE devices SET token_hash = $2, name = coalesce($3, name), revoked_ms = NULL WHERE id = $1",
+);
+/// The device holding a token, with its officer's scope: `$1` token hash.
+pub static AUTHENTICATE_DEVICE: Statement = Statement::new(
+    "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms \
+     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.token_hash = $1",
+);
+/// A device's officer, that officer's scope and whether it is revoked: `$1` device id.
+pub static STORED_DEVICE: Statement = Statement::new(
+    "SELECT d.officer_id, o.scope, d.revoked_ms IS NOT NULL \
+     FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.id = $1",
+);
+/// Revokes a device (the first revocation time stays): `$1` id, `$2` now.
+pub static REVOKE_DEVICE: Statement =
+    Statement::new("UPDATE devices SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1");
+/// The columns of a device as the office lists it (its pending set-aside ops counted).
+macro_rules! device_info {
+    () => {
+        "SELECT d.id, d.officer_id, d.name, d.enrolled_ms, d.last_sync_ms, d.revoked_ms, \
+         d.last_status, d.clock_offset_ms, \
+         (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL) \
+         FROM devices d"
+    };
+}
+/// Every device, by officer and enrollment.
+pub static DEVICES: Statement = Statement::new(concat!(
+    device_info!(),
+    " ORDER BY d.officer_id, d.enrolled_ms"
+));
+/// One device: `$1` its id.
+pub static DEVICE: Statement = Statement::new(concat!(device_info!(), " WHERE d.id = $1"));
+/// A device synced: `$1` id, `$2` now.
+pub static TOUCH_DEVICE: Statement =
+    Statement::new("UPDATE devices SET last_sync_ms = $2 WHERE id = $1");
+/// A device pushed: `$1` id, `$2` now, `$3` its reported status (JSON), `$4` its clock offset.
+pub static DEVICE_PUSHED: Statement = Statement::new(
+    "UPDATE devices SET last_sync_ms = $2, last_status = COALESCE($3, last_status), \
+     clock_offset_ms = COALESCE($4, clock_offset_ms) WHERE id = $1",
+);
+
+// --- Sync ---
+
+/// The stored reply of a batch: `$1` device, `$2` batch number.
+pub static BATCH_REPLY: Statement =
+    Statement::new("SELECT digest, reply FROM batches WHERE device_id = $1 AND batch_seq = $2");
+/// Whether the op stamped `$1` is logged or set aside.
+pub static HOLDS_OP: Statement = Statement::new(
+    "SELECT EXISTS (SELECT 1 FROM ops WHERE hlc = $1) OR EXISTS (SELECT 1 FROM set_aside WHERE hlc = $1)",
+);
+/// A record's merged state: `$1` id.
+pub static RECORD_STATE: Statement = Statement::new("SELECT state FROM records WHERE id = $1");
+/// The key that signs pull cursors.
+pub static CURSOR_KEY: Statement =
+    Statement::new("SELECT value FROM server_meta WHERE key = 'cursor_key'");
+/// Settles a set-aside op by its stamp (re-stamped by its device): `$1` stamp, `$2` resolution, `$3` now.
+pub static RESOLVE_SET_ASIDE_BY_HLC: Statement = Statement::new(
+    "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE hlc = $1 AND resolution IS NULL",
+);
+
+// --- The office ---
+
+/// An office state value (watermark, layout version): `$1` key.
+pub static OFFICE_STATE: Statement =
+    Statement::new("SELECT value FROM office_state WHERE key = $1");
+/// Sets an office state value: `$1` key, `$2` value.
+pub static SET_OFFICE_STATE: Statement = Statement::new(
+    "INSERT INTO office_state (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+);
+/// A record's ops for its history: `$1` record.
+pub static RECORD_OPS: Statement = Statement::new(
+    "SELECT seq, op, device_id, officer_id, received_ms FROM ops WHERE record_id = $1 ORDER BY seq",
+);
+/// A record's office actions: `$1` record.
+pub static RECORD_ACTIONS: Statement = Statement::new(
+    "SELECT id, at_ms, username, action, record_id, seq, hlc, note, detail \
+     FROM office_actions WHERE record_id = $1 ORDER BY id",
+);
+/// Officer of a record's first op in the log: `$1` record.
+pub static FIRST_OFFICER: Statement =
+    Statement::new("SELECT officer_id FROM ops WHERE record_id = $1 ORDER BY seq LIMIT 1");
+/// Log number of the op of the office's last approval of a record: `$1` record.
+pub static APPROVED_SEQ: Statement = Statement::new(
+    "SELECT MAX(seq) FROM office_actions WHERE record_id = $1 AND action = 'approve'",
+);
+/// Log number of a record's latest op from a device (not an office write): `$1` record.
+pub static DEVICE_SEQ: Statement = Statement::new(
+    "SELECT MAX(seq) FROM ops WHERE record_id = $1 AND officer_id NOT LIKE 'office:%'",
+);
+/// Set-aside ops waiting for the office.
+pub static PENDING_SET_ASIDE_COUNT: Statement =
+    Statement::new("SELECT COUNT(*) FROM set_aside WHERE resolution IS NULL");
+/// Settles a set-aside op: `$1` id, `$2` resolution, `$3` now.
+pub static RESOLVE_SET_ASIDE: Statement = Statement::new(
+    "UPDATE set_aside SET resolution = $2, resolved_ms = $3 WHERE id = $1 AND resolution IS NULL",
+);
+/// An office actor's latest stamp: `$1` user, `$2` actor id, `$3` stamp.
+pub static SAVE_OFFICE_ACTOR: Statement = Statement::new(
+    "INSERT INTO office_actors (username, device_id, last_hlc) VALUES ($1, $2, $3) \
+     ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
+);
