@@ -63,7 +63,7 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use crate::sql::rows::{json, parse, unjson};
+use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
 use crate::sql::statements as st;
 use crate::sync::ingest::Batch;
 use crate::{
@@ -247,7 +247,11 @@ impl PostgresStorage {
                 .map_err(db)?
         };
         let cursor_key = super::parse_key(&key)?;
-        Ok(PostgresStorage { pool, cursor_key })
+        let storage = PostgresStorage { pool, cursor_key };
+        // The office index takes its layout at open, as on SQLite, not at the first office
+        // query: the schema right after open is the schema in use.
+        storage.office_prepare().await?;
+        Ok(storage)
     }
 
     async fn client(&self) -> StorageResult<deadpool_postgres::Client> {
@@ -604,12 +608,14 @@ impl SyncStore for PostgresStorage {
 
     async fn officers(&self) -> StorageResult<Vec<Officer>> {
         let c = self.client().await?;
-        c.query(st::OFFICERS.pg(), &[])
+        let officers = c
+            .query(st::OFFICERS.pg(), &[])
             .await
             .map_err(db)?
             .iter()
             .map(to_officer)
-            .collect()
+            .collect::<StorageResult<_>>()?;
+        Ok(officers_in_order(officers))
     }
 
     async fn create_enrollment_code(
@@ -767,12 +773,14 @@ impl SyncStore for PostgresStorage {
 
     async fn devices(&self) -> StorageResult<Vec<DeviceInfo>> {
         let c = self.client().await?;
-        c.query(st::DEVICES.pg(), &[])
+        let devices = c
+            .query(st::DEVICES.pg(), &[])
             .await
             .map_err(db)?
             .iter()
             .map(to_device_info)
-            .collect()
+            .collect::<StorageResult<_>>()?;
+        Ok(devices_in_order(devices))
     }
 
     async fn revoke_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<DeviceInfo> {

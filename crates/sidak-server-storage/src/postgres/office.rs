@@ -187,7 +187,7 @@ impl PostgresStorage {
     /// watermark, so the next refresh re-indexes every record. Runs under the watermark's
     /// row lock, so it never overlaps a refresh, and re-checks the version once it holds it
     /// (another instance may have upgraded meanwhile). Costs one read when up to date.
-    async fn office_prepare(&self) -> StorageResult<()> {
+    pub(super) async fn office_prepare(&self) -> StorageResult<()> {
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let current = |r: Option<Row>| -> StorageResult<Option<i64>> {
             r.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(db)

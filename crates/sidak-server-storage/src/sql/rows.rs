@@ -5,6 +5,7 @@
 use sidak_core::Kind;
 
 use crate::error::{StorageError, StorageResult};
+use crate::model::{DeviceInfo, Officer};
 use crate::office::model::{ActionRecord, RecordSummary, SetAsideOp};
 
 /// A value as stored JSON text.
@@ -135,4 +136,24 @@ pub fn to_action(r: ActionRow) -> StorageResult<ActionRecord> {
         note,
         detail: unjson(&detail)?,
     })
+}
+
+/// Officers in the order every backend lists them: by id, byte for byte (a PostgreSQL
+/// database's collation would otherwise decide, and differ from SQLite's).
+pub fn officers_in_order(mut officers: Vec<Officer>) -> Vec<Officer> {
+    officers.sort_by(|a, b| a.id.cmp(&b.id));
+    officers
+}
+
+/// Devices in the order every backend lists them: by officer (byte for byte), then
+/// enrollment time, then id.
+pub fn devices_in_order(mut devices: Vec<DeviceInfo>) -> Vec<DeviceInfo> {
+    devices.sort_by(|a, b| {
+        (a.officer_id.as_str(), a.enrolled_ms, a.device_id.0).cmp(&(
+            b.officer_id.as_str(),
+            b.enrolled_ms,
+            b.device_id.0,
+        ))
+    });
+    devices
 }

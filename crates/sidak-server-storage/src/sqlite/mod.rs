@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
 
-use crate::sql::rows::{json, parse, unjson};
+use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
 use crate::sql::statements as st;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
@@ -979,7 +979,11 @@ impl SyncStore for SqliteStorage {
                 .prepare_cached(st::OFFICERS.sqlite())
                 .and_then(|mut s| s.query_map([], officer_row)?.collect())
                 .map_err(db)?;
-            rows.into_iter().map(to_officer).collect()
+            let officers = rows
+                .into_iter()
+                .map(to_officer)
+                .collect::<StorageResult<_>>()?;
+            Ok(officers_in_order(officers))
         })
         .await
     }
@@ -1105,7 +1109,11 @@ impl SyncStore for SqliteStorage {
                 .prepare_cached(st::DEVICES.sqlite())
                 .and_then(|mut s| s.query_map([], device_info_row)?.collect())
                 .map_err(db)?;
-            rows.into_iter().map(to_device_info).collect()
+            let devices = rows
+                .into_iter()
+                .map(to_device_info)
+                .collect::<StorageResult<_>>()?;
+            Ok(devices_in_order(devices))
         })
         .await
     }

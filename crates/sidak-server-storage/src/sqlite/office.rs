@@ -667,9 +667,16 @@ impl crate::OfficeStore for SqliteStorage {
                     Sql::Text(kind.as_str().to_owned()),
                     Sql::Text(query.today.clone()),
                 ];
+                // A region finer than the grouping (a district at regency level) is matched on
+                // the full region, as on PostgreSQL: its area's cell counts only that district.
+                let range_col = if query.region.len() > query.area_len {
+                    "region"
+                } else {
+                    col
+                };
                 let mut conds = vec![
                     "kind = ?1".to_owned(),
-                    prefix_range(col, &query.region, &mut args),
+                    prefix_range(range_col, &query.region, &mut args),
                 ];
                 if let Some(t) = query.from_ms {
                     args.push(Sql::Integer(t as i64));
