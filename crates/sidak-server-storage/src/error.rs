@@ -5,12 +5,12 @@ use sidak_core::DeviceId;
 /// Why a storage operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
-    /// The named thing does not exist.
+    /// The thing does not exist.
     #[error("{0} not found")]
-    NotFound(String),
-    /// The named thing exists already.
+    NotFound(Thing),
+    /// The thing exists already.
     #[error("{0} already exists")]
-    AlreadyExists(String),
+    AlreadyExists(Thing),
     /// A batch number was reused for different ops.
     #[error("batch {batch_seq} was already received with different ops")]
     BatchMismatch {
@@ -30,6 +30,27 @@ pub enum StorageError {
     /// Anything else; logged, never shown to clients.
     #[error("storage error: {0}")]
     Internal(String),
+}
+
+/// What a [`StorageError::NotFound`] or [`StorageError::AlreadyExists`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Thing {
+    /// An officer, by id.
+    Officer(String),
+    /// A device, by id.
+    Device(DeviceId),
+    /// An office user, by name.
+    User(String),
+}
+
+impl std::fmt::Display for Thing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Thing::Officer(id) => write!(f, "officer {id}"),
+            Thing::Device(id) => write!(f, "device {id}"),
+            Thing::User(name) => write!(f, "user {name}"),
+        }
+    }
 }
 
 /// Why an enrollment code was refused.

@@ -27,7 +27,7 @@ pub mod sqlite;
 pub mod sync;
 pub mod testing;
 
-pub use error::{EnrollError, StorageError, StorageResult};
+pub use error::{EnrollError, StorageError, StorageResult, Thing};
 pub use model::{
     DeviceAuth, DeviceInfo, EnrollPlan, NewDevice, Officer, Role, StoredDevice, User, UserRecord,
 };

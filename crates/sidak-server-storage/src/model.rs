@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sidak_core::DeviceId;
 use sidak_core::protocol::DeviceStatus;
 
-use crate::error::{EnrollError, StorageError, StorageResult};
+use crate::error::{EnrollError, StorageError, StorageResult, Thing};
 
 /// An officer: the person a device belongs to, and the regions they may see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl DeviceAuth {
     /// its row is gone; the caller then writes and reads nothing.
     pub fn reread(&self, stored: Option<StoredDevice>) -> StorageResult<DeviceAuth> {
         let Some(s) = stored else {
-            return Err(StorageError::NotFound(format!("device {}", self.device)));
+            return Err(StorageError::NotFound(Thing::Device(self.device)));
         };
         if s.revoked {
             return Err(StorageError::DeviceRevoked(self.device));

@@ -68,7 +68,8 @@ use crate::sql::statements as st;
 use crate::sync::ingest::Batch;
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
-    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
+    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, Thing, User,
+    UserRecord,
 };
 
 /// Connections per instance when the URL does not say (`pool_max_size=`): a push or a pull
@@ -484,9 +485,8 @@ impl SyncStore for PostgresStorage {
             .await
             .map_err(db)?;
         if n == 0 {
-            return Err(StorageError::AlreadyExists(format!(
-                "user {}",
-                user.username
+            return Err(StorageError::AlreadyExists(Thing::User(
+                user.username.clone(),
             )));
         }
         Ok(())
@@ -573,9 +573,8 @@ impl SyncStore for PostgresStorage {
             .await
             .map_err(db)?;
         if n == 0 {
-            return Err(StorageError::AlreadyExists(format!(
-                "officer {}",
-                officer.id
+            return Err(StorageError::AlreadyExists(Thing::Officer(
+                officer.id.clone(),
             )));
         }
         Ok(())
@@ -597,7 +596,7 @@ impl SyncStore for PostgresStorage {
             )
             .await
             .map_err(db)?
-            .ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
+            .ok_or_else(|| StorageError::NotFound(Thing::Officer(officer_id.to_owned())))?;
         to_officer(&row)
     }
 
@@ -641,7 +640,9 @@ impl SyncStore for PostgresStorage {
             .await
             .map_err(db)?;
         if n == 0 {
-            return Err(StorageError::NotFound(format!("officer {officer_id}")));
+            return Err(StorageError::NotFound(Thing::Officer(
+                officer_id.to_owned(),
+            )));
         }
         Ok(())
     }
@@ -736,7 +737,7 @@ impl SyncStore for PostgresStorage {
         }
         let officer = get_officer(&tx, &officer_id)
             .await?
-            .ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
+            .ok_or_else(|| StorageError::NotFound(Thing::Officer(officer_id.to_owned())))?;
         tx.commit().await.map_err(db)?;
         Ok((chosen, officer))
     }
@@ -791,7 +792,7 @@ impl SyncStore for PostgresStorage {
             .await
             .map_err(db)?;
         if n == 0 {
-            return Err(StorageError::NotFound(format!("device {id}")));
+            return Err(StorageError::NotFound(Thing::Device(device)));
         }
         let row = c.query_one(st::DEVICE.pg(), &[&id]).await.map_err(db)?;
         to_device_info(&row)

@@ -35,7 +35,8 @@ use crate::sql::statements as st;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
-    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, User, UserRecord,
+    Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, Thing, User,
+    UserRecord,
 };
 
 mod office;
@@ -846,9 +847,8 @@ impl SyncStore for SqliteStorage {
                 ],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!(
-                    "user {}",
-                    user.username
+                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(Thing::User(
+                    user.username.clone(),
                 ))),
                 Err(e) => Err(db(e)),
             }
@@ -938,7 +938,7 @@ impl SyncStore for SqliteStorage {
                 params![officer.id, officer.name, json(&officer.scope)?, now_ms as i64],
             ) {
                 Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(format!("officer {}", officer.id))),
+                Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists(Thing::Officer(officer.id.clone()))),
                 Err(e) => Err(db(e)),
             }
         })
@@ -960,10 +960,12 @@ impl SyncStore for SqliteStorage {
                 )
                 .map_err(db)?;
             if n == 0 {
-                return Err(StorageError::NotFound(format!("officer {officer_id}")));
+                return Err(StorageError::NotFound(Thing::Officer(
+                    officer_id.to_owned(),
+                )));
             }
             get_officer(c, &officer_id)?
-                .ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))
+                .ok_or_else(|| StorageError::NotFound(Thing::Officer(officer_id.to_owned())))
         })
         .await
     }
@@ -998,7 +1000,7 @@ impl SyncStore for SqliteStorage {
         let (code_hash, officer_id) = (code_hash.to_owned(), officer_id.to_owned());
         self.write(move |c| {
             if get_officer(c, &officer_id)?.is_none() {
-                return Err(StorageError::NotFound(format!("officer {officer_id}")));
+                return Err(StorageError::NotFound(Thing::Officer(officer_id.to_owned())));
             }
             c.execute(
                 "INSERT INTO enrollment_codes (code_hash, officer_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -1060,7 +1062,7 @@ impl SyncStore for SqliteStorage {
             )
             .map_err(db)?;
             let officer =
-                get_officer(&tx, &officer_id)?.ok_or_else(|| StorageError::NotFound(format!("officer {officer_id}")))?;
+                get_officer(&tx, &officer_id)?.ok_or_else(|| StorageError::NotFound(Thing::Officer(officer_id.to_owned())))?;
             tx.commit().map_err(db)?;
             Ok((id, officer))
         })
@@ -1125,7 +1127,7 @@ impl SyncStore for SqliteStorage {
                 .execute(st::REVOKE_DEVICE.sqlite(), params![id, now_ms as i64])
                 .map_err(db)?;
             if n == 0 {
-                return Err(StorageError::NotFound(format!("device {id}")));
+                return Err(StorageError::NotFound(Thing::Device(device)));
             }
             let row = c
                 .prepare_cached(st::DEVICE.sqlite())

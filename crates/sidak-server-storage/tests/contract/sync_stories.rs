@@ -10,7 +10,7 @@ use sidak_server_storage::sync::cursor::Cursor;
 use sidak_server_storage::sync::ingest::{Batch, PushedOp};
 use sidak_server_storage::{
     DeviceInfo, EnrollError, Officer, PageRequest, Role, Scan, ScanResult, Storage, StorageError,
-    User, UserRecord,
+    Thing, User, UserRecord,
 };
 
 use crate::harness::*;
@@ -47,7 +47,7 @@ pub async fn users_and_sessions(s: &dyn Storage) -> Vec<Option<User>> {
         .unwrap();
     let dup = s.create_user(user("siti", Role::Officer), T0 + 1).await;
     assert!(
-        matches!(dup, Err(StorageError::AlreadyExists(_))),
+        matches!(&dup, Err(StorageError::AlreadyExists(Thing::User(u))) if u == "siti"),
         "{dup:?}"
     );
     assert_eq!(
@@ -95,7 +95,7 @@ pub async fn officers_and_scopes(s: &dyn Storage) -> Vec<Officer> {
     create_officer(s, "budi", &[MAKASSAR], T0).await;
     let dup = s.create_officer(officer("andi", &[PAREPARE]), T0 + 1).await;
     assert!(
-        matches!(dup, Err(StorageError::AlreadyExists(_))),
+        matches!(&dup, Err(StorageError::AlreadyExists(Thing::Officer(o))) if o == "andi"),
         "{dup:?}"
     );
     assert_eq!(s.officer("andi").await.unwrap(), Some(andi.clone()));
@@ -120,13 +120,16 @@ pub async fn officers_and_scopes(s: &dyn Storage) -> Vec<Officer> {
     assert_eq!(s.officer("budi").await.unwrap(), Some(grown));
     let missing = s.set_scope("nobody", strings(&[MAKASSAR]), T0).await;
     assert!(
-        matches!(missing, Err(StorageError::NotFound(_))),
+        matches!(&missing, Err(StorageError::NotFound(Thing::Officer(o))) if o == "nobody"),
         "{missing:?}"
     );
     let code = s
         .create_enrollment_code(&hash("code-x"), "nobody", T0, T0 + DAY)
         .await;
-    assert!(matches!(code, Err(StorageError::NotFound(_))), "{code:?}");
+    assert!(
+        matches!(&code, Err(StorageError::NotFound(Thing::Officer(o))) if o == "nobody"),
+        "{code:?}"
+    );
     s.officers().await.unwrap()
 }
 
@@ -362,7 +365,7 @@ pub async fn authenticate_revoke_touch(s: &dyn Storage) -> Vec<DeviceInfo> {
     assert!(a.auth(s).await.revoked);
     let missing = s.revoke_device(DeviceId::from_u128(99), T0).await;
     assert!(
-        matches!(missing, Err(StorageError::NotFound(_))),
+        matches!(missing, Err(StorageError::NotFound(Thing::Device(d))) if d == DeviceId::from_u128(99)),
         "{missing:?}"
     );
 
