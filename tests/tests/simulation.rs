@@ -64,7 +64,7 @@ const REGRESSION_SEEDS: &[u64] = &[
     //       its creation: a pull from the start skipped the device's own ops)
     9957, // the same
     5801, // restores + office: converged (edits of a record whose creation the restore lost kept
-          //       the state shown before, with an office decision the restore lost)
+    //       the state shown before, with an office decision the restore lost)
     // Found by CI on the final code of issue 10 (1 run in ~6: device ids are not seeded):
     9854, // restores + raw_ops: converged (an edit that saw the rogue's op, which the restore lost
           //       for good, refused `unknown_context` at every sync: held back forever)

@@ -1,14 +1,13 @@
 //! The people and devices the server knows: officers, devices, office users, and the
 //! enrollment rule every backend applies.
 
-use serde::{Deserialize, Serialize};
 use sidak_core::DeviceId;
 use sidak_core::protocol::DeviceStatus;
 
 use crate::error::{EnrollError, StorageError, StorageResult, Thing};
 
 /// An officer: the person a device belongs to, and the regions they may see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Officer {
     /// Stable id chosen by the office (employee number) or generated.
     pub id: String,
@@ -124,7 +123,7 @@ impl NewDevice {
 }
 
 /// A device as the office lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     /// The device.
     pub device_id: DeviceId,
@@ -147,8 +146,7 @@ pub struct DeviceInfo {
 }
 
 /// Roles of office users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Manages officers, devices and users.
     Admin,
@@ -191,11 +189,10 @@ pub struct UserRecord {
 }
 
 /// An office user as a session sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Login name.
     pub username: String,
     /// Role.
     pub role: Role,
 }
-

@@ -6,11 +6,18 @@
 //!   until a shutdown signal, finishing requests in flight.
 //! - `routes`: one file per endpoint family (health, enroll, push, pull, sync, login, admin);
 //!   `extract` reads JSON bodies (decompressed, size-limited, strict) and bearer credentials;
-//!   [`error::ApiError`] turns every failure into a status and `{code, message}`;
-//!   [`limits`] refuses oversized requests before routing and gives hyper's own answers to
+//!   `error::ApiError` turns every failure into a status and `{code, message}`;
+//!   `limits` refuses oversized requests before routing and gives hyper's own answers to
 //!   unreadable requests our error body too.
-//! - `office`: the `/v1/office` API and the dashboard.
+//! - [`office`]: the `/v1/office` API and the dashboard ([`office::ROUTES`] lists its endpoints).
+//! - [`answers`]: the typed answers of the login, admin and office endpoints, built by hand
+//!   from the storage types (the sync protocol's messages are `sidak_core::protocol`).
 //! - `secrets`: tokens, enrollment codes and passwords, stored only as hashes.
+//! - [`config`]: the [`Config`] and its defaults; [`AppState`]: what every handler shares.
+//!
+//! The public surface is what the `sidak` binary and the tests use: [`app`], [`prepare`],
+//! [`serve`], [`run`], [`Config`], [`AppState`], [`ServerError`], the answers, the office
+//! route list, and the storage port's [`Storage`] and [`StorageError`] they are built on.
 //!
 //! Below this crate, and never importing it: `sidak-server-storage`, the storage port
 //! (`Storage` = `SyncStore` + `OfficeStore`), the pure sync and office rules (what a pushed op
@@ -32,21 +39,21 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod answers;
 pub mod config;
-pub mod error;
+mod error;
 mod extract;
-pub mod limits;
+mod limits;
 pub mod office;
 mod routes;
 mod secrets;
 mod state;
 
 pub use config::Config;
-pub use error::ApiError;
-pub use routes::admin::{CodeRequest, IssuedCode, NewOfficer, NewUser, ScopeChange};
-pub use routes::login::{LoginRequest, LoginResponse};
+pub use sidak_server_storage::{Storage, StorageError};
 pub use state::AppState;
-pub use sidak_server_storage::{DeviceInfo, Officer, Role, Storage, StorageError, User};
+
+use error::ApiError;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +72,7 @@ pub enum ServerError {
 /// The whole HTTP application over `state`.
 ///
 /// Layers, outermost first: tracing of every request; panics turned into 500 `internal`
-/// (the process keeps serving); the head limits ([`limits::refuse_oversized`]: URI,
+/// (the process keeps serving); the head limits (`limits::refuse_oversized`: URI,
 /// headers, and a `Content-Length` over the body limit answered 413 at once, before the
 /// timeout starts and before any body is read); the request timeout (503 `timeout`);
 /// response compression by `Accept-Encoding` (gzip, zstd); the body size limit that the
@@ -128,7 +135,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         let user = sidak_server_storage::UserRecord {
             username: state.config.bootstrap_admin_username.clone(),
             password_hash: hash,
-            role: Role::Admin,
+            role: sidak_server_storage::Role::Admin,
         };
         if state.storage.bootstrap_user(user, state.now_ms()).await? {
             tracing::info!(username = %state.config.bootstrap_admin_username, "bootstrap admin created");

@@ -558,7 +558,9 @@ impl Store {
         for (seq, code, record, body, since) in rows {
             // Waited long enough for the writes it saw: they are lost for good.
             let waited = since.is_some_and(|t| {
-                wall >= u64::try_from(t).unwrap_or(0).saturating_add(self.context_wait_ms)
+                wall >= u64::try_from(t)
+                    .unwrap_or(0)
+                    .saturating_add(self.context_wait_ms)
             });
             if code == "unknown_context" && waited && !rebuilding {
                 cut.push((seq, record, body));

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::ErrorBody;
+use sidak_server::answers::admin::LoginResponse;
 
 /// Admin options.
 #[derive(Debug, Args)]
@@ -100,12 +101,12 @@ impl Session {
             .with_context(|| {
                 format!("cannot reach the server at {base}: is `sidak serve` running?")
             })?;
-        let body: Json = answer(res).await.context("login failed")?;
-        let token = body["token"]
-            .as_str()
-            .context("login answer has no token")?
-            .to_owned();
-        Ok(Session { http, base, token })
+        let body: LoginResponse = answer(res).await.context("login failed")?;
+        Ok(Session {
+            http,
+            base,
+            token: body.token,
+        })
     }
 
     /// Sends a request with the session token and reads the JSON answer.

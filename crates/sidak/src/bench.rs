@@ -19,6 +19,7 @@ use clap::Args;
 use serde_json::{Map, Value as Json, json};
 use sidak_client::{HttpTransport, SyncConfig, SyncEngine, SyncReport};
 use sidak_core::{Kind, RecordV1};
+use sidak_server::answers::admin::IssuedCode;
 use sidak_store::{Changes, ListQuery, Store};
 
 use crate::admin::Session;
@@ -133,7 +134,7 @@ async fn enrolled_device(
     name: &str,
     officer: &str,
 ) -> Result<Store> {
-    let code: Json = admin
+    let code: IssuedCode = admin
         .call(
             reqwest::Method::POST,
             &format!("/v1/admin/officers/{officer}/enrollment-codes"),
@@ -141,13 +142,7 @@ async fn enrolled_device(
         )
         .await?;
     let mut store = Store::open(dir.join(format!("{name}.sqlite")))?;
-    sidak_client::enroll(
-        &mut store,
-        &server.url,
-        code["code"].as_str().context("no code")?,
-        Some(name.to_owned()),
-    )
-    .await?;
+    sidak_client::enroll(&mut store, &server.url, &code.code, Some(name.to_owned())).await?;
     Ok(store)
 }
 

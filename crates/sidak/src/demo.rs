@@ -16,6 +16,7 @@ use serde_json::{Value as Json, json};
 use sidak_client::{HttpTransport, SyncConfig, SyncEngine, SyncReport};
 use sidak_core::region::{Level, Regions};
 use sidak_core::{Kind, RecordId, RecordV1};
+use sidak_server::answers::admin::IssuedCode;
 use sidak_store::{Changes, ListQuery, Store};
 
 use crate::admin::Session;
@@ -141,7 +142,7 @@ pub async fn run() -> Result<()> {
                 Some(&json!({"id": id, "name": name, "scope": scope})),
             )
             .await?;
-        let code: Json = office
+        let issued: IssuedCode = office
             .call(
                 reqwest::Method::POST,
                 &format!("/v1/admin/officers/{id}/enrollment-codes"),
@@ -149,7 +150,7 @@ pub async fn run() -> Result<()> {
             )
             .await?;
         let mut store = Store::open(dir.path().join(format!("{id}.sqlite")))?;
-        let code = code["code"].as_str().context("no code")?;
+        let code = issued.code.as_str();
         sidak_client::enroll(&mut store, &url, code, Some(format!("{id}'s phone"))).await?;
         let area = scope
             .iter()

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use sidak_core::op::Action;
 use sidak_core::schema::{FieldType, Register};
 use sidak_core::validate::mask_nik;
@@ -17,7 +16,7 @@ use sidak_core::{Hlc, Kind, Record, RecordId};
 use super::model::{ActionRecord, HistorySource, SetAsideOp};
 
 /// One change of one field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldChange {
     /// Field name.
     pub field: &'static str,
@@ -34,7 +33,7 @@ pub struct FieldChange {
 }
 
 /// One op of the history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
     /// Its sequence number in the log.
     pub seq: u64,
@@ -59,7 +58,7 @@ pub struct HistoryEntry {
 }
 
 /// A record's full history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct History {
     /// Record id.
     pub id: RecordId,

@@ -1,7 +1,6 @@
 //! The central office's data: filters, record summaries, history sources, coverage cells,
 //! and the office writes with their outcomes; the types of [`crate::OfficeStore`].
 
-use serde::{Deserialize, Serialize};
 use sidak_core::{DeviceId, Hlc, Kind, OpV1, RecordId, Value};
 
 /// Filters of the record list, the conflicts inbox and the export; every one optional.
@@ -76,15 +75,6 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-/// ` WHERE a AND b …` for the given conditions, or nothing.
-pub fn where_sql(conds: &[String]) -> String {
-    if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    }
-}
-
 /// Where a page of the record list starts: after this `(updated_ms, id)` (newest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageAfter {
@@ -95,7 +85,7 @@ pub struct PageAfter {
 }
 
 /// One record in a list, from the office index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordSummary {
     /// Record id.
     pub id: RecordId,
@@ -155,7 +145,7 @@ pub struct LoggedOp {
 }
 
 /// An office action as recorded (who did what, why).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRecord {
     /// Its number.
     pub id: u64,
@@ -178,7 +168,7 @@ pub struct ActionRecord {
 }
 
 /// An op kept aside because it was stamped too far ahead of the server's clock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SetAsideOp {
     /// Its number.
     pub id: u64,
@@ -214,7 +204,7 @@ pub struct HistorySource {
 }
 
 /// A group of records that share a NIK (workers) or NIB (companies).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateGroup {
     /// The shared identifier.
     pub key: String,
@@ -255,7 +245,7 @@ pub struct CoverageQuery {
 }
 
 /// Headline numbers of the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overview {
     /// Records per kind.
     pub workers: u64,
@@ -289,8 +279,7 @@ pub struct Actor {
 }
 
 /// A review decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Accept the visit or registration (`approved` / `verified`).
     Approve,
@@ -406,7 +395,7 @@ pub enum WriteRefused {
 }
 
 /// What an office write did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WriteOutcome {
     /// The ops it appended, with their sequence numbers.
     pub ops: Vec<(u64, OpV1)>,

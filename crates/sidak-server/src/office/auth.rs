@@ -3,10 +3,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use sidak_server_storage::office::model::Actor;
 use crate::error::ApiError;
 use crate::extract::Office;
 use crate::state::AppState;
+use sidak_server_storage::office::model::Actor;
 use sidak_server_storage::{Role, User};
 
 /// Roles that may use the office API.

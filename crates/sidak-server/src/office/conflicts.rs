@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
 use sidak_core::{Hlc, Value};
 
 use super::auth::Supervisor;
 use super::params::{Params, record_id};
-use super::records::{ListParams, cursor_of, fields_view, load, officers_by_device, view};
+use super::records::{ListParams, cursor_of, load, officers_by_device};
+use crate::answers::office::{ConflictInbox, ConflictItem, Field, RecordSummary, WriteOutcome};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -18,11 +18,12 @@ pub async fn inbox(
     State(state): State<AppState>,
     who: Supervisor,
     Params(p): Params<ListParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<ConflictInbox>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "conflicts inbox")?;
     let mut filter = p.filter()?;
     filter.has_conflicts = Some(true);
-    let page = state.storage
+    let page = state
+        .storage
         .list_records(&filter, p.after()?, p.limit()?)
         .await?;
     let officers = officers_by_device(&state).await?;
@@ -32,19 +33,24 @@ pub async fn inbox(
         let Ok(record) = load(&state, s.id).await else {
             continue;
         };
-        let conflicts: Vec<Json> = fields_view(&record, &officers, unmasked)
+        let conflicts: Vec<Field> = Field::all(&record, &officers, unmasked)
             .into_iter()
-            .filter(|f| f["conflict"] == Json::Bool(true))
+            .filter(|f| f.conflict)
             .collect();
-        items.push(json!({"record": view(s, unmasked), "conflicts": conflicts}));
+        items.push(ConflictItem {
+            record: RecordSummary::new(s, unmasked),
+            conflicts,
+        });
     }
     let next = page
         .more
         .then(|| page.records.last().map(cursor_of))
         .flatten();
-    Ok(axum::Json(
-        json!({"items": items, "total": page.total, "next_cursor": next}),
-    ))
+    Ok(axum::Json(ConflictInbox {
+        items,
+        total: page.total,
+        next_cursor: next,
+    }))
 }
 
 /// `POST /v1/office/records/{id}/resolve` body: the field and the value that settles it,
@@ -75,7 +81,7 @@ pub async fn resolve(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<ResolveRequest>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<WriteOutcome>, ApiError> {
     let id = record_id(&id)?;
     let value = match (&req.pick, &req.value) {
         (Some(hlc), None) => {

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use serde_json::{Value as Json, json};
+use sidak_server_storage::DeviceInfo;
 
 use super::auth::Supervisor;
+use crate::answers::office::{DeviceHealth, DeviceHealthList};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -17,11 +18,25 @@ pub const SILENT_AFTER_MS: u64 = 3 * 24 * 60 * 60 * 1000;
 /// A clock this far off the server's is flagged (ops beyond the skew limit get set aside).
 pub const CLOCK_WARN_MS: i64 = 5 * 60 * 1000;
 
+/// Whether `d` counts as silent at server time `now_ms`: not revoked, and not synced for
+/// longer than [`SILENT_AFTER_MS`] (or never). The device list and the overview both ask.
+pub fn is_silent(d: &DeviceInfo, now_ms: u64) -> bool {
+    d.revoked_ms.is_none()
+        && d.last_sync_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) > SILENT_AFTER_MS)
+}
+
+/// Whether `d`'s clock was off the server's by more than [`CLOCK_WARN_MS`] at its last push.
+fn clock_warning(d: &DeviceInfo) -> bool {
+    d.clock_offset_ms
+        .is_some_and(|o| o.unsigned_abs() > CLOCK_WARN_MS.unsigned_abs())
+}
+
 /// Device health, most worrying first: revoked last, then silent, rejected, set aside.
 pub async fn health(
     State(state): State<AppState>,
     _who: Supervisor,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<DeviceHealthList>, ApiError> {
     let now = state.now_ms();
     let officers: HashMap<String, String> = state
         .storage
@@ -31,32 +46,16 @@ pub async fn health(
         .map(|o| (o.id, o.name))
         .collect();
     let devices = state.storage.devices().await?;
-    let items: Vec<Json> = devices
+    let devices = devices
         .into_iter()
         .map(|d| {
-            let silent = d.revoked_ms.is_none()
-                && d.last_sync_ms
-                    .is_none_or(|t| now.saturating_sub(t) > SILENT_AFTER_MS);
-            let clock_off = d
-                .clock_offset_ms
-                .is_some_and(|o| o.unsigned_abs() > CLOCK_WARN_MS.unsigned_abs());
-            json!({
-                "device_id": d.device_id,
-                "name": d.name,
-                "officer_id": d.officer_id,
-                "officer_name": officers.get(&d.officer_id),
-                "enrolled_ms": d.enrolled_ms,
-                "last_sync_ms": d.last_sync_ms,
-                "revoked_ms": d.revoked_ms,
-                "pending_ops": d.status.as_ref().map(|s| s.pending_ops),
-                "rejected_ops": d.status.as_ref().map(|s| s.rejected_ops),
-                "app_version": d.status.as_ref().and_then(|s| s.app_version.clone()),
-                "clock_offset_ms": d.clock_offset_ms,
-                "set_aside": d.set_aside,
-                "silent": silent,
-                "clock_warning": clock_off,
-            })
+            let (silent, warning) = (is_silent(&d, now), clock_warning(&d));
+            let officer_name = officers.get(&d.officer_id).cloned();
+            DeviceHealth::new(d, officer_name, silent, warning)
         })
         .collect();
-    Ok(axum::Json(json!({"server_time_ms": now, "devices": items})))
+    Ok(axum::Json(DeviceHealthList {
+        server_time_ms: now,
+        devices,
+    }))
 }

@@ -3,13 +3,13 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
 use sidak_core::{Kind, RecordId};
+use sidak_server_storage::office::model::OfficeAction;
 
 use super::auth::Supervisor;
 use super::params::Params;
-use super::records::{parse_kind, view};
-use sidak_server_storage::office::model::{DuplicateGroup, OfficeAction};
+use super::records::parse_kind;
+use crate::answers::office::{DuplicateGroup, Duplicates, WriteOutcome};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -24,29 +24,12 @@ pub(super) struct DuplicateParams {
     unmasked: Option<bool>,
 }
 
-fn groups_view(groups: &[DuplicateGroup], unmasked: bool, kind: Kind) -> Vec<Json> {
-    groups
-        .iter()
-        .map(|g| {
-            let key = if kind == Kind::Worker && !unmasked {
-                sidak_core::validate::mask_nik(&g.key)
-            } else {
-                g.key.clone()
-            };
-            json!({
-                "key": key,
-                "records": g.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
-}
-
 /// Workers sharing a NIK and companies sharing a NIB, not yet linked.
 pub async fn list(
     State(state): State<AppState>,
     who: Supervisor,
     Params(p): Params<DuplicateParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<Duplicates>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "duplicates")?;
     let kinds = match p.kind.as_deref().filter(|k| !k.is_empty()) {
         None => vec![Kind::Worker, Kind::Company],
@@ -59,17 +42,18 @@ pub async fn list(
             }
         },
     };
-    let mut out = json!({"workers": [], "companies": []});
+    let mut out = Duplicates::default();
     for kind in kinds {
-        let groups = state.storage
-            .duplicate_groups(kind, MAX_GROUPS)
-            .await?;
-        let key = if kind == Kind::Worker {
-            "workers"
+        let groups = state.storage.duplicate_groups(kind, MAX_GROUPS).await?;
+        let groups = groups
+            .iter()
+            .map(|g| DuplicateGroup::new(g, kind, unmasked))
+            .collect();
+        if kind == Kind::Worker {
+            out.workers = groups;
         } else {
-            "companies"
-        };
-        out[key] = Json::Array(groups_view(&groups, unmasked, kind));
+            out.companies = groups;
+        }
     }
     Ok(axum::Json(out))
 }
@@ -96,7 +80,7 @@ pub async fn link(
     State(state): State<AppState>,
     who: Supervisor,
     Body(req): Body<LinkRequest>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<WriteOutcome>, ApiError> {
     super::perform(
         &state,
         &who,

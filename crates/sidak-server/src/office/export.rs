@@ -18,9 +18,9 @@ use sidak_core::{Kind, Record, RecordId, RecordV1};
 use super::auth::Supervisor;
 use super::params::{Params, rfc3339};
 use super::records::ListParams;
-use sidak_server_storage::office::model::RecordSummary;
 use crate::error::ApiError;
 use crate::state::AppState;
+use sidak_server_storage::office::model::RecordSummary;
 
 /// Records per chunk: about 3 MB of state to decode, a few ms of database time.
 pub const CHUNK: usize = 1_000;
@@ -246,9 +246,7 @@ pub async fn csv(
         let state = state.clone();
         let filter = filter.clone();
         async move {
-            let rows = state.storage
-                .export_chunk(&filter, after, CHUNK)
-                .await?;
+            let rows = state.storage.export_chunk(&filter, after, CHUNK).await?;
             Ok(rows)
         }
     };

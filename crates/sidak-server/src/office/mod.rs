@@ -38,7 +38,7 @@ mod records;
 mod review;
 mod set_aside;
 
-pub use login_limit::throttle_logins;
+pub(crate) use login_limit::throttle_logins;
 
 /// One office endpoint, as the router, the OpenAPI description and the security test see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,7 @@ pub const ROUTES: &[Route] = &[
 ];
 
 /// The office API, the OpenAPI description and the dashboard's files.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::index))
         .route("/dashboard.js", get(dashboard::script))
@@ -173,7 +173,7 @@ async fn perform(
     who: &auth::Supervisor,
     action: OfficeAction,
     note: Option<String>,
-) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+) -> Result<axum::Json<crate::answers::office::WriteOutcome>, crate::error::ApiError> {
     use crate::error::ApiError;
     use axum::http::StatusCode;
     let write = OfficeWrite {
@@ -185,17 +185,10 @@ async fn perform(
     match state.storage.office_write(write, state.now_ms()).await? {
         Ok(outcome) => {
             tracing::info!(username = %who.0.username, action = %summary, ops = outcome.ops.len(), "office write");
-            Ok(axum::Json(serde_json::json!({
-                "ops": outcome.ops.iter().map(|(seq, op)| serde_json::json!({"seq": seq, "hlc": op.hlc, "record": op.id})).collect::<Vec<_>>(),
-                "actions": outcome.actions,
-            })))
+            Ok(axum::Json(outcome.into()))
         }
-        Err(WriteRefused::NotFound(what)) => {
-            Err(ApiError::not_found(format!("{what} not found")))
-        }
-        Err(WriteRefused::Stale(m)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "stale", m))
-        }
+        Err(WriteRefused::NotFound(what)) => Err(ApiError::not_found(format!("{what} not found"))),
+        Err(WriteRefused::Stale(m)) => Err(ApiError::new(StatusCode::CONFLICT, "stale", m)),
         Err(WriteRefused::Invalid(m)) => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_action", m))
         }

@@ -174,7 +174,8 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
             [vec![id_param("Record id")], unmasked()].concat(),
             None,
             json!({"type": "object", "properties": {
-                "record": {"$ref": "#/components/schemas/RecordSummary"},
+                "record": {"anyOf": [{"$ref": "#/components/schemas/RecordSummary"}, {"type": "null"}],
+                    "description": "null while the office index does not hold the record yet"},
                 "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}}}}),
         ),
         ("GET", "/v1/office/records/{id}/history") => (

@@ -5,16 +5,13 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
-use sidak_core::region::Regions;
-use sidak_core::schema::{FieldType, Register};
-use sidak_core::validate::mask_nik;
 use sidak_core::{Kind, Record, RecordId};
+use sidak_server_storage::office::history;
+use sidak_server_storage::office::model::{PageAfter, RecordFilter, RecordSummary};
 
 use super::auth::Supervisor;
-use sidak_server_storage::office::history;
 use super::params::{Params, clip, date_range, record_id};
-use sidak_server_storage::office::model::{PageAfter, RecordFilter, RecordSummary};
+use crate::answers::office::{self as answer, Field, History, RecordDetail, RecordList};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -134,57 +131,27 @@ pub fn cursor_of(s: &RecordSummary) -> String {
     format!("{}_{}", s.updated_ms, s.id)
 }
 
-/// A record summary as the API shows it: NIK masked unless `unmasked`, place names added.
-pub fn view(s: &RecordSummary, unmasked: bool) -> Json {
-    let regions = Regions::get();
-    let name = |len: usize| {
-        s.region
-            .get(..len)
-            .and_then(|c| regions.lookup(c))
-            .map(|r| r.name.clone())
-    };
-    json!({
-        "id": s.id,
-        "kind": s.kind,
-        "region": s.region,
-        "village": name(10),
-        "district": name(6),
-        "regency": name(4),
-        "status": s.status,
-        "label": s.label,
-        "nik": s.nik.as_deref().map(|n| if unmasked { n.to_owned() } else { mask_nik(n) }),
-        "nib": s.nib,
-        "conflicts": s.conflicts,
-        "created_ms": s.created_ms,
-        "updated_ms": s.updated_ms,
-        "officer_id": s.officer_id,
-        "needs_review": s.needs_review,
-        "cancelled_with_findings": s.cancelled_with_findings,
-        "needs_attention": s.needs_review || s.cancelled_with_findings,
-        "set_aside": s.set_aside,
-    })
-}
-
 /// Lists records matching the filters, newest change first, one page at a time.
 pub async fn list(
     State(state): State<AppState>,
     who: Supervisor,
     Params(p): Params<ListParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<RecordList>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record list")?;
     let filter = p.filter()?;
-    let page = state.storage
+    let page = state
+        .storage
         .list_records(&filter, p.after()?, p.limit()?)
         .await?;
     let next = page
         .more
         .then(|| page.records.last().map(cursor_of))
         .flatten();
-    Ok(axum::Json(json!({
-        "records": page.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
-        "total": page.total,
-        "next_cursor": next,
-    })))
+    Ok(axum::Json(RecordList {
+        records: answer::RecordSummary::all(&page.records, unmasked),
+        total: page.total,
+        next_cursor: next,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,62 +171,6 @@ pub async fn officers_by_device(state: &AppState) -> Result<HashMap<String, Stri
         .collect())
 }
 
-/// Every field of a record with its value(s): competing values with who wrote each.
-pub fn fields_view(r: &Record, officers: &HashMap<String, String>, unmasked: bool) -> Vec<Json> {
-    let mask = |field: FieldType, v: &sidak_core::Value| -> Json {
-        match (field, v.as_str(), unmasked) {
-            (FieldType::Nik, Some(s), false) => Json::String(mask_nik(s)),
-            _ => v.to_json(),
-        }
-    };
-    r.kind
-        .schema()
-        .fields
-        .iter()
-        .map(|spec| {
-            let (value, values) = match spec.register {
-                Register::Set => (json!(r.members(spec.name)), Vec::new()),
-                Register::Lww => (
-                    r.get(spec.name)
-                        .map(|v| mask(spec.ty, v))
-                        .unwrap_or(Json::Null),
-                    Vec::new(),
-                ),
-                Register::Mv => {
-                    let vs: Vec<Json> = r
-                        .values(spec.name)
-                        .iter()
-                        .map(|s| {
-                            let device = s.hlc.device.to_string();
-                            json!({
-                                "value": mask(spec.ty, &s.value),
-                                "hlc": s.hlc,
-                                "device_id": device,
-                                "officer_id": officers.get(&device),
-                                "device_time_ms": s.hlc.ms,
-                            })
-                        })
-                        .collect();
-                    (
-                        r.get(spec.name)
-                            .map(|v| mask(spec.ty, v))
-                            .unwrap_or(Json::Null),
-                        vs,
-                    )
-                }
-            };
-            json!({
-                "name": spec.name,
-                "label": spec.label,
-                "register": spec.register,
-                "value": value,
-                "conflict": values.len() > 1,
-                "values": values,
-            })
-        })
-        .collect()
-}
-
 /// Loads a record's merged state, 404 when it does not exist.
 pub async fn load(state: &AppState, id: RecordId) -> Result<Record, ApiError> {
     let w = state
@@ -276,18 +187,20 @@ pub async fn detail(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Params(p): Params<MaskParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<RecordDetail>, ApiError> {
     let id = record_id(&id)?;
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record detail")?;
     let record = load(&state, id).await?;
     let summary = state.storage.record_summary(id).await?;
     let officers = officers_by_device(&state).await?;
-    Ok(axum::Json(json!({
-        "record": summary.as_ref().map(|s| view(s, unmasked)),
-        "created": record.created,
-        "updated": record.updated,
-        "fields": fields_view(&record, &officers, unmasked),
-    })))
+    Ok(axum::Json(RecordDetail {
+        record: summary
+            .as_ref()
+            .map(|s| answer::RecordSummary::new(s, unmasked)),
+        created: record.created,
+        updated: record.updated,
+        fields: Field::all(&record, &officers, unmasked),
+    }))
 }
 
 /// Every change of a record in log order, replayed from its ops.
@@ -296,12 +209,12 @@ pub async fn history(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Params(p): Params<MaskParams>,
-) -> Result<axum::Json<history::History>, ApiError> {
+) -> Result<axum::Json<History>, ApiError> {
     let id = record_id(&id)?;
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "record history")?;
     let source = state.storage.history_source(id).await?;
     if source.ops.is_empty() && source.set_aside.is_empty() {
         return Err(ApiError::not_found(format!("record {id} not found")));
     }
-    Ok(axum::Json(history::replay(id, source, unmasked)))
+    Ok(axum::Json(history::replay(id, source, unmasked).into()))
 }

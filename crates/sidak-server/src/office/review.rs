@@ -15,14 +15,13 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
 use sidak_core::Kind;
+use sidak_server_storage::office::facts::awaiting_review;
+use sidak_server_storage::office::model::{Decision, OfficeAction, RecordFilter};
 
 use super::auth::Supervisor;
-use sidak_server_storage::office::facts::awaiting_review;
 use super::params::{Params, record_id};
-use super::records::view;
-use sidak_server_storage::office::model::{Decision, OfficeAction, RecordFilter};
+use crate::answers::office::{RecordSummary, ReviewQueue, WriteOutcome};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -44,7 +43,7 @@ pub async fn queue(
     State(state): State<AppState>,
     who: Supervisor,
     Params(p): Params<QueueParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<ReviewQueue>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "review queue")?;
     let region = p.region.filter(|r| !r.is_empty());
     let mut awaiting = Vec::new();
@@ -57,14 +56,16 @@ pub async fn queue(
                 region: region.clone(),
                 ..RecordFilter::default()
             };
-            let page = state.storage
+            let page = state
+                .storage
                 .list_records(&filter, None, QUEUE_PAGE)
                 .await?;
             total += page.total;
-            awaiting.extend(page.records.iter().map(|s| view(s, unmasked)));
+            awaiting.extend(page.records.iter().map(|s| RecordSummary::new(s, unmasked)));
         }
     }
-    let flagged = state.storage
+    let flagged = state
+        .storage
         .list_records(
             &RecordFilter {
                 needs_review: true,
@@ -75,7 +76,8 @@ pub async fn queue(
             QUEUE_PAGE,
         )
         .await?;
-    let cancelled = state.storage
+    let cancelled = state
+        .storage
         .list_records(
             &RecordFilter {
                 kind: Some(Kind::Visit),
@@ -87,14 +89,14 @@ pub async fn queue(
             QUEUE_PAGE,
         )
         .await?;
-    Ok(axum::Json(json!({
-        "awaiting": awaiting,
-        "awaiting_total": total,
-        "flagged": flagged.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
-        "flagged_total": flagged.total,
-        "cancelled_with_findings": cancelled.records.iter().map(|s| view(s, unmasked)).collect::<Vec<_>>(),
-        "cancelled_with_findings_total": cancelled.total,
-    })))
+    Ok(axum::Json(ReviewQueue {
+        awaiting,
+        awaiting_total: total,
+        flagged: RecordSummary::all(&flagged.records, unmasked),
+        flagged_total: flagged.total,
+        cancelled_with_findings: RecordSummary::all(&cancelled.records, unmasked),
+        cancelled_with_findings_total: cancelled.total,
+    }))
 }
 
 /// `POST /v1/office/records/{id}/review` body.
@@ -102,7 +104,7 @@ pub async fn queue(
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     /// `approve` or `return`.
-    pub decision: Decision,
+    pub decision: ReviewDecision,
     /// The comment for the officer (required to return); written to `review_note`.
     #[serde(default)]
     pub note: Option<String>,
@@ -112,6 +114,26 @@ impl Message for ReviewRequest {
     const VERSIONED: bool = false;
 }
 
+/// The decision of a [`ReviewRequest`] as the request names it; storage's [`Decision`] is
+/// converted by hand so it stays free of the wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// Accept the visit or registration (`approved` / `verified`).
+    Approve,
+    /// Send it back to the officer with a comment (`returned`).
+    Return,
+}
+
+impl From<ReviewDecision> for Decision {
+    fn from(d: ReviewDecision) -> Self {
+        match d {
+            ReviewDecision::Approve => Decision::Approve,
+            ReviewDecision::Return => Decision::Return,
+        }
+    }
+}
+
 /// Approves (status `approved` for a visit, `verified` for a worker) or returns
 /// (status `returned` with the comment in `review_note`); the device sees it after its next sync.
 pub async fn decide(
@@ -119,14 +141,14 @@ pub async fn decide(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<ReviewRequest>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<WriteOutcome>, ApiError> {
     let id = record_id(&id)?;
     super::perform(
         &state,
         &who,
         OfficeAction::Review {
             record: id,
-            decision: req.decision,
+            decision: req.decision.into(),
         },
         req.note,
     )

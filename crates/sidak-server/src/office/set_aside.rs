@@ -8,12 +8,11 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
-use sidak_core::validate::mask_nik;
+use sidak_server_storage::office::model::OfficeAction;
 
 use super::auth::Supervisor;
 use super::params::{Params, clip};
-use sidak_server_storage::office::model::OfficeAction;
+use crate::answers::office::{SetAsideItem, SetAsideList, WriteOutcome};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Message};
 use crate::state::AppState;
@@ -31,42 +30,15 @@ pub async fn list(
     State(state): State<AppState>,
     who: Supervisor,
     Params(p): Params<ListParams>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<SetAsideList>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "set-aside ops")?;
     let now = state.now_ms();
-    let ops = state.storage
-        .set_aside_ops(!p.all.unwrap_or(false))
-        .await?;
-    let items: Vec<Json> = ops
+    let ops = state.storage.set_aside_ops(!p.all.unwrap_or(false)).await?;
+    let items = ops
         .into_iter()
-        .map(|mut s| {
-            if !unmasked {
-                for c in &mut s.op.changes {
-                    if let (true, Some(v)) = (c.field == "nik", c.value.as_str()) {
-                        c.value = Json::String(mask_nik(v));
-                    }
-                }
-            }
-            let ahead = i64::try_from(i128::from(s.op.hlc.ms) - i128::from(s.received_ms))
-                .unwrap_or(i64::MAX);
-            json!({
-                "id": s.id,
-                "device_id": s.device_id,
-                "officer_id": s.officer_id,
-                "record_id": s.record_id,
-                "region": s.region,
-                "kind": s.op.kind,
-                "op": s.op,
-                "stamped_ms": s.op.hlc.ms,
-                "received_ms": s.received_ms,
-                "ahead_ms": ahead,
-                "stamp_in_future_now": s.op.hlc.ms > now,
-                "resolution": s.resolution,
-                "resolved_ms": s.resolved_ms,
-            })
-        })
+        .map(|s| SetAsideItem::new(s, now, unmasked))
         .collect();
-    Ok(axum::Json(json!({"items": items})))
+    Ok(axum::Json(SetAsideList { items }))
 }
 
 /// Body of accept (note optional) and discard (reason required).
@@ -93,7 +65,7 @@ pub async fn accept(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<SetAsideDecision>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<WriteOutcome>, ApiError> {
     let id = set_aside_id(&id)?;
     super::perform(&state, &who, OfficeAction::AcceptSetAside { id }, req.note).await
 }
@@ -104,7 +76,7 @@ pub async fn discard(
     who: Supervisor,
     crate::extract::PathId(id): crate::extract::PathId,
     Body(req): Body<SetAsideDecision>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<axum::Json<WriteOutcome>, ApiError> {
     let id = set_aside_id(&id)?;
     super::perform(&state, &who, OfficeAction::DiscardSetAside { id }, req.note).await
 }

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sidak_core::DeviceId;
 
+use crate::answers::admin::{self as answer, Device, IssuedCode, User};
 use crate::error::ApiError;
 use crate::extract::{Json, Message, Office};
-use sidak_server_storage::sync::scope;
 use crate::secrets;
 use crate::state::AppState;
-use sidak_server_storage::{DeviceInfo, Officer, Role, User, UserRecord};
+use sidak_server_storage::sync::scope;
+use sidak_server_storage::{Officer, Role, UserRecord};
 
 /// Shortest password accepted for an office user.
 const MIN_PASSWORD_LEN: usize = 10;
@@ -67,7 +68,7 @@ pub async fn create_officer(
     State(state): State<AppState>,
     office: Office,
     Json(req): Json<NewOfficer>,
-) -> Result<(StatusCode, axum::Json<Officer>), ApiError> {
+) -> Result<(StatusCode, axum::Json<answer::Officer>), ApiError> {
     office.require(ADMINS)?;
     let id = req.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     check_name("officer id", &id, 64)?;
@@ -87,16 +88,17 @@ pub async fn create_officer(
         .create_officer(officer.clone(), state.now_ms())
         .await?;
     tracing::info!(officer = %officer.id, scope = ?officer.scope, by = %office.0.username, "officer created");
-    Ok((StatusCode::CREATED, axum::Json(officer)))
+    Ok((StatusCode::CREATED, axum::Json(officer.into())))
 }
 
 /// Lists officers.
 pub async fn list_officers(
     State(state): State<AppState>,
     office: Office,
-) -> Result<axum::Json<Vec<Officer>>, ApiError> {
+) -> Result<axum::Json<Vec<answer::Officer>>, ApiError> {
     office.require(READERS)?;
-    Ok(axum::Json(state.storage.officers().await?))
+    let officers = state.storage.officers().await?;
+    Ok(axum::Json(officers.into_iter().map(Into::into).collect()))
 }
 
 /// One officer.
@@ -104,10 +106,10 @@ pub async fn get_officer(
     State(state): State<AppState>,
     office: Office,
     crate::extract::PathId(id): crate::extract::PathId,
-) -> Result<axum::Json<Officer>, ApiError> {
+) -> Result<axum::Json<answer::Officer>, ApiError> {
     office.require(READERS)?;
     let o = state.storage.officer(&id).await?;
-    o.map(axum::Json)
+    o.map(|o| axum::Json(o.into()))
         .ok_or_else(|| ApiError::not_found(format!("officer {id} not found")))
 }
 
@@ -129,12 +131,12 @@ pub async fn set_scope(
     office: Office,
     crate::extract::PathId(id): crate::extract::PathId,
     Json(req): Json<ScopeChange>,
-) -> Result<axum::Json<Officer>, ApiError> {
+) -> Result<axum::Json<answer::Officer>, ApiError> {
     office.require(ADMINS)?;
     let scope = check_scope(&req.scope)?;
     let o = state.storage.set_scope(&id, scope, state.now_ms()).await?;
     tracing::info!(officer = %o.id, scope = ?o.scope, by = %office.0.username, "scope changed");
-    Ok(axum::Json(o))
+    Ok(axum::Json(o.into()))
 }
 
 /// `POST /v1/admin/officers/{id}/enrollment-codes` body (may be empty JSON `{}`).
@@ -148,17 +150,6 @@ pub struct CodeRequest {
 
 impl Message for CodeRequest {
     const VERSIONED: bool = false;
-}
-
-/// A new enrollment code.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IssuedCode {
-    /// The code to type on the device; shown once, stored hashed.
-    pub code: String,
-    /// The officer the device will belong to.
-    pub officer_id: String,
-    /// When it stops working (ms since the Unix epoch).
-    pub expires_ms: u64,
 }
 
 /// Issues a one-time enrollment code for an officer.
@@ -207,9 +198,10 @@ pub async fn issue_code(
 pub async fn list_devices(
     State(state): State<AppState>,
     office: Office,
-) -> Result<axum::Json<Vec<DeviceInfo>>, ApiError> {
+) -> Result<axum::Json<Vec<Device>>, ApiError> {
     office.require(READERS)?;
-    Ok(axum::Json(state.storage.devices().await?))
+    let devices = state.storage.devices().await?;
+    Ok(axum::Json(devices.into_iter().map(Device::from).collect()))
 }
 
 /// Revokes a device: its token stops working at once (401 `device_revoked`).
@@ -217,14 +209,14 @@ pub async fn revoke_device(
     State(state): State<AppState>,
     office: Office,
     crate::extract::PathId(id): crate::extract::PathId,
-) -> Result<axum::Json<DeviceInfo>, ApiError> {
+) -> Result<axum::Json<Device>, ApiError> {
     office.require(ADMINS)?;
     let device: DeviceId = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("device {id:?} not found")))?;
     let info = state.storage.revoke_device(device, state.now_ms()).await?;
     tracing::warn!(device = %device, by = %office.0.username, "device revoked");
-    Ok(axum::Json(info))
+    Ok(axum::Json(info.into()))
 }
 
 /// `POST /v1/admin/users` body.
@@ -236,7 +228,7 @@ pub struct NewUser {
     /// Password (at least 10 characters).
     pub password: String,
     /// Role.
-    pub role: Role,
+    pub role: answer::Role,
 }
 
 impl Message for NewUser {
@@ -261,13 +253,14 @@ pub async fn create_user(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
+    let role = Role::from(req.role);
     let record = UserRecord {
         username: req.username.clone(),
         password_hash: hash,
-        role: req.role,
+        role,
     };
     state.storage.create_user(record, state.now_ms()).await?;
-    tracing::info!(username = %req.username, role = req.role.as_str(), by = %office.0.username, "user created");
+    tracing::info!(username = %req.username, role = role.as_str(), by = %office.0.username, "user created");
     Ok((
         StatusCode::CREATED,
         axum::Json(User {

@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::answers::admin::{LoginResponse, User};
 use crate::error::ApiError;
 use crate::extract::{Json, Message, Office};
 use crate::secrets;
 use crate::state::AppState;
-use sidak_server_storage::{Role, User};
 
 /// `POST /v1/login` body.
 #[derive(Debug, Deserialize)]
@@ -22,19 +22,6 @@ pub struct LoginRequest {
 
 impl Message for LoginRequest {
     const VERSIONED: bool = false;
-}
-
-/// The answer to a login.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LoginResponse {
-    /// Session token for `Authorization: Bearer`; shown once.
-    pub token: String,
-    /// The user.
-    pub username: String,
-    /// Their role.
-    pub role: Role,
-    /// When the session ends (ms since the Unix epoch).
-    pub expires_ms: u64,
 }
 
 /// Checks the password (Argon2, on a blocking thread) and opens a session. Unknown users
@@ -83,7 +70,7 @@ pub async fn login(
     Ok(axum::Json(LoginResponse {
         token,
         username: user.username,
-        role: user.role,
+        role: user.role.into(),
         expires_ms,
     }))
 }
@@ -112,5 +99,5 @@ pub async fn logout(
 
 /// `GET /v1/me`: who the session belongs to.
 pub async fn me(Office(user): Office) -> axum::Json<User> {
-    axum::Json(user)
+    axum::Json(user.into())
 }

@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use sidak_core::protocol::{PullRequest, PullResponse};
 
-use sidak_server_storage::sync::cursor::{self, Signed};
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
 use crate::state::AppState;
+use sidak_server_storage::sync::cursor::{self, Signed};
 use sidak_server_storage::{DeviceAuth, PageRequest};
 
 /// How stale a device's recorded last-sync time may get before a pull rewrites it: people read

@@ -8,9 +8,9 @@ use sidak_core::protocol::{DeviceStatus, MAX_BATCH_OPS, OpStatus, PushResponse};
 
 use crate::error::ApiError;
 use crate::extract::{Device, Json, Message};
-use sidak_server_storage::sync::ingest::Batch;
 use crate::state::AppState;
 use sidak_server_storage::DeviceAuth;
+use sidak_server_storage::sync::ingest::Batch;
 
 /// A push as the server reads it: the same JSON as [`sidak_core::protocol::PushRequest`],
 /// but each op is kept raw and read on its own, so one malformed op is rejected alone
