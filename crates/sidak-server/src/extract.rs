@@ -29,7 +29,7 @@ pub trait Message: DeserializeOwned {
 /// A JSON request body: decompressed (`Content-Encoding: gzip | zstd`), at most the
 /// configured size after decompression, parsed strictly (unknown fields refused).
 #[derive(Debug)]
-pub struct Json<T>(pub T);
+pub struct Body<T>(pub T);
 
 #[derive(Deserialize)]
 struct Peek {
@@ -98,7 +98,7 @@ pub fn parse_message<T: Message>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-impl<T: Message> FromRequest<AppState> for Json<T> {
+impl<T: Message> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -141,9 +141,9 @@ impl<T: Message> FromRequest<AppState> for Json<T> {
         };
         // An office call without a body means "no options" (`{}`); sync messages always need one.
         if !T::VERSIONED && bytes.iter().all(u8::is_ascii_whitespace) {
-            return parse_message(b"{}").map(Json);
+            return parse_message(b"{}").map(Body);
         }
-        parse_message(&bytes).map(Json)
+        parse_message(&bytes).map(Body)
     }
 }
 

@@ -9,7 +9,7 @@ use super::params::{Params, record_id};
 use super::records::{ListParams, cursor_of, load, officers_by_device};
 use crate::answers::office::{ConflictInbox, ConflictItem, Field, RecordSummary, WriteOutcome};
 use crate::error::ApiError;
-use crate::extract::{Json as Body, Message};
+use crate::extract::{Body, Message};
 use crate::state::AppState;
 
 /// Records holding competing values (filters as the record list), each with every

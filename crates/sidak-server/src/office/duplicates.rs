@@ -11,7 +11,7 @@ use super::params::Params;
 use super::records::parse_kind;
 use crate::answers::office::{DuplicateGroup, Duplicates, WriteOutcome};
 use crate::error::ApiError;
-use crate::extract::{Json as Body, Message};
+use crate::extract::{Body, Message};
 use crate::state::AppState;
 
 /// Groups returned per kind: a morning's work, not an export.

@@ -23,7 +23,7 @@ use super::auth::Supervisor;
 use super::params::{Params, record_id};
 use crate::answers::office::{RecordSummary, ReviewQueue, WriteOutcome};
 use crate::error::ApiError;
-use crate::extract::{Json as Body, Message};
+use crate::extract::{Body, Message};
 use crate::state::AppState;
 
 /// Records per list of the queue.

@@ -14,7 +14,7 @@ use super::auth::Supervisor;
 use super::params::{Params, clip};
 use crate::answers::office::{SetAsideItem, SetAsideList, WriteOutcome};
 use crate::error::ApiError;
-use crate::extract::{Json as Body, Message};
+use crate::extract::{Body, Message};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]

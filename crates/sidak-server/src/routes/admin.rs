@@ -11,7 +11,7 @@ use sidak_core::DeviceId;
 
 use crate::answers::admin::{self as answer, Device, IssuedCode, User};
 use crate::error::ApiError;
-use crate::extract::{Json, Message, Office};
+use crate::extract::{Body, Message, Office};
 use crate::secrets;
 use crate::state::AppState;
 use sidak_server_storage::sync::scope;
@@ -67,7 +67,7 @@ impl Message for NewOfficer {
 pub async fn create_officer(
     State(state): State<AppState>,
     office: Office,
-    Json(req): Json<NewOfficer>,
+    Body(req): Body<NewOfficer>,
 ) -> Result<(StatusCode, axum::Json<answer::Officer>), ApiError> {
     office.require(ADMINS)?;
     let id = req.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -130,7 +130,7 @@ pub async fn set_scope(
     State(state): State<AppState>,
     office: Office,
     crate::extract::PathId(id): crate::extract::PathId,
-    Json(req): Json<ScopeChange>,
+    Body(req): Body<ScopeChange>,
 ) -> Result<axum::Json<answer::Officer>, ApiError> {
     office.require(ADMINS)?;
     let scope = check_scope(&req.scope)?;
@@ -157,7 +157,7 @@ pub async fn issue_code(
     State(state): State<AppState>,
     office: Office,
     crate::extract::PathId(id): crate::extract::PathId,
-    Json(req): Json<CodeRequest>,
+    Body(req): Body<CodeRequest>,
 ) -> Result<(StatusCode, axum::Json<IssuedCode>), ApiError> {
     office.require(ADMINS)?;
     let ttl = match req.ttl_minutes {
@@ -239,7 +239,7 @@ impl Message for NewUser {
 pub async fn create_user(
     State(state): State<AppState>,
     office: Office,
-    Json(req): Json<NewUser>,
+    Body(req): Body<NewUser>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
     office.require(ADMINS)?;
     check_name("username", &req.username, 64)?;

@@ -5,7 +5,7 @@ use sidak_core::DeviceId;
 use sidak_core::protocol::{EnrollRequest, EnrollResponse};
 
 use crate::error::ApiError;
-use crate::extract::{Json, Message};
+use crate::extract::{Body, Message};
 use crate::secrets;
 use crate::state::AppState;
 use sidak_server_storage::NewDevice;
@@ -25,7 +25,7 @@ impl Message for EnrollRequest {
 /// its hash.
 pub async fn enroll(
     State(state): State<AppState>,
-    Json(req): Json<EnrollRequest>,
+    Body(req): Body<EnrollRequest>,
 ) -> Result<axum::Json<EnrollResponse>, ApiError> {
     let token = secrets::new_token(secrets::DEVICE_TOKEN_PREFIX);
     let device_id = DeviceId(uuid::Uuid::new_v4());

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::answers::admin::{LoginResponse, User};
 use crate::error::ApiError;
-use crate::extract::{Json, Message, Office};
+use crate::extract::{Body, Message, Office};
 use crate::secrets;
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ impl Message for LoginRequest {
 /// and wrong passwords get the same answer, so a caller cannot probe for user names.
 pub async fn login(
     State(state): State<AppState>,
-    Json(req): Json<LoginRequest>,
+    Body(req): Body<LoginRequest>,
 ) -> Result<axum::Json<LoginResponse>, ApiError> {
     let user = state.storage.find_user(&req.username).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use sidak_core::protocol::{PullRequest, PullResponse};
 
 use crate::error::ApiError;
-use crate::extract::{Device, Json, Message};
+use crate::extract::{Body, Device, Message};
 use crate::state::AppState;
 use sidak_server_storage::sync::cursor::{self, Signed};
 use sidak_server_storage::{DeviceAuth, PageRequest};
@@ -127,7 +127,7 @@ pub async fn pull(
 pub async fn handle(
     State(state): State<AppState>,
     Device(device): Device,
-    Json(req): Json<PullRequest>,
+    Body(req): Body<PullRequest>,
 ) -> Result<axum::Json<PullResponse>, ApiError> {
     pull(&state, &device, &req).await.map(axum::Json)
 }

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use sidak_core::protocol::{DeviceStatus, MAX_BATCH_OPS, OpStatus, PushResponse};
 
 use crate::error::ApiError;
-use crate::extract::{Device, Json, Message};
+use crate::extract::{Body, Device, Message};
 use crate::state::AppState;
 use sidak_server_storage::DeviceAuth;
 use sidak_server_storage::sync::ingest::Batch;
@@ -84,7 +84,7 @@ pub async fn push(
 pub async fn handle(
     State(state): State<AppState>,
     Device(device): Device,
-    Json(req): Json<PushIn>,
+    Body(req): Body<PushIn>,
 ) -> Result<axum::Json<PushResponse>, ApiError> {
     push(&state, &device, req).await.map(axum::Json)
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use sidak_core::protocol::{PROTOCOL_VERSION, PullRequest, SyncResponse};
 
 use crate::error::ApiError;
-use crate::extract::{Device, Json, Message};
+use crate::extract::{Body, Device, Message};
 use crate::routes::{pull, push};
 use crate::state::AppState;
 
@@ -42,7 +42,7 @@ impl Message for SyncIn {
 pub async fn handle(
     State(state): State<AppState>,
     Device(device): Device,
-    Json(req): Json<SyncIn>,
+    Body(req): Body<SyncIn>,
 ) -> Result<axum::Json<SyncResponse>, ApiError> {
     let pushed = match req.push {
         Some(p) => Some(push::push(&state, &device, p).await?),
