@@ -23,12 +23,12 @@ async fn three_devices_converge_in_every_sync_order() {
         [2, 1, 0],
     ];
     for order in orders {
-        let server = Server::start().await;
+        let server = TestServer::start(Backend::Sqlite).await;
         server.officer("team", &["7371"]).await;
         let mut devs = vec![
-            server.device("team", "a").await,
-            server.device("team", "b").await,
-            server.device("team", "c").await,
+            server.store("team", "a").await,
+            server.store("team", "b").await,
+            server.store("team", "c").await,
         ];
         // A shared worker and visit everyone holds before going offline.
         let w = devs[0]
@@ -61,7 +61,7 @@ async fn three_devices_converge_in_every_sync_order() {
             .unwrap()
             .id;
         for d in devs.iter_mut() {
-            sync(d, &server.url).await;
+            sync(d, &server.base).await;
         }
         // Offline: a and b write the same multi-value field (a conflict); c edits other fields.
         devs[0]
@@ -95,13 +95,13 @@ async fn three_devices_converge_in_every_sync_order() {
             )
             .unwrap();
         for &i in &order {
-            sync(&mut devs[i], &server.url).await;
+            sync(&mut devs[i], &server.base).await;
         }
         for &i in &order {
-            sync(&mut devs[i], &server.url).await;
+            sync(&mut devs[i], &server.base).await;
         }
-        let mut auditor = server.device("team", "auditor").await;
-        sync(&mut auditor, &server.url).await;
+        let mut auditor = server.store("team", "auditor").await;
+        sync(&mut auditor, &server.base).await;
         let want = states(&auditor);
         assert_eq!(want.len(), 4, "order {order:?}");
         for d in &devs {
@@ -146,9 +146,9 @@ impl Transport for LoseOneReply {
 
 #[tokio::test]
 async fn a_lost_reply_is_retried_without_duplicates() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
+    let mut a = server.store("ani", "a").await;
     for i in 0..30u32 {
         let nik = format!("737101150690{:04}", i + 1);
         a.create(
@@ -160,7 +160,7 @@ async fn a_lost_reply_is_retried_without_duplicates() {
     }
     let lost = Arc::new(AtomicUsize::new(0));
     let t = LoseOneReply {
-        inner: HttpTransport::new(&server.url).unwrap(),
+        inner: HttpTransport::new(&server.base).unwrap(),
         lost: lost.clone(),
     };
     let r = sync_with(&mut a, t, config()).await.unwrap();
@@ -170,8 +170,8 @@ async fn a_lost_reply_is_retried_without_duplicates() {
     );
     assert_eq!(r.pending_after, 0);
     assert_eq!(r.rejected.len(), 0);
-    let mut b = server.device("ani", "b").await;
-    let rb = sync(&mut b, &server.url).await;
+    let mut b = server.store("ani", "b").await;
+    let rb = sync(&mut b, &server.base).await;
     assert_eq!(rb.pulled, 30, "every op reached the server exactly once");
     assert_eq!(states(&a), states(&b));
 }
@@ -194,9 +194,9 @@ impl Transport for DiesAfterPages {
 
 #[tokio::test]
 async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
+    let mut a = server.store("ani", "a").await;
     a.transaction(|w| {
         for i in 0..250u32 {
             let nik = format!("737101150690{:04}", i + 1);
@@ -209,8 +209,8 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
         Ok(())
     })
     .unwrap();
-    sync(&mut a, &server.url).await;
-    let mut b = server.device("ani", "b").await;
+    sync(&mut a, &server.base).await;
+    let mut b = server.store("ani", "b").await;
     let small_pages = sidak_client::SyncConfig {
         page_ops: Some(40),
         retry: sidak_client::RetryPolicy {
@@ -220,7 +220,7 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
         ..config()
     };
     let t = DiesAfterPages {
-        inner: HttpTransport::new(&server.url).unwrap(),
+        inner: HttpTransport::new(&server.base).unwrap(),
         calls: AtomicUsize::new(0),
         pages: 3,
     };
@@ -237,7 +237,7 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
     let mut b = sidak_store::Store::open(&path).unwrap();
     let r = sync_with(
         &mut b,
-        HttpTransport::new(&server.url).unwrap(),
+        HttpTransport::new(&server.base).unwrap(),
         small_pages,
     )
     .await
@@ -248,9 +248,9 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
 
 #[tokio::test]
 async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut honest = server.device("ani", "honest").await;
+    let mut honest = server.store("ani", "honest").await;
     let w = honest
         .create(
             Kind::Worker,
@@ -259,16 +259,16 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
         )
         .unwrap()
         .id;
-    sync(&mut honest, &server.url).await;
-    let mut ahead = server.device("ani", "ahead").await;
-    sync(&mut ahead, &server.url).await;
+    sync(&mut honest, &server.base).await;
+    let mut ahead = server.store("ani", "ahead").await;
+    sync(&mut ahead, &server.base).await;
     ahead.set_wall_clock(Box::new(|| {
         sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 3_600_000
     }));
     ahead
         .update(w, &Changes::new().set("phone", "081299990000"))
         .unwrap();
-    let r = sync(&mut ahead, &server.url).await;
+    let r = sync(&mut ahead, &server.base).await;
     assert_eq!(r.set_aside.len(), 1, "{r:?}");
     assert_eq!(r.set_aside[0].code, "clock_ahead");
     assert!(r.clock_ahead);
@@ -284,20 +284,16 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
     honest
         .update(w, &Changes::new().set("phone", "081311112222"))
         .unwrap();
-    sync(&mut honest, &server.url).await;
-    let mut fresh = server.device("ani", "fresh").await;
-    sync(&mut fresh, &server.url).await;
+    sync(&mut honest, &server.base).await;
+    let mut fresh = server.store("ani", "fresh").await;
+    sync(&mut fresh, &server.base).await;
     assert_eq!(
         fresh.get(w).unwrap().unwrap().record.get_str("phone"),
         Some("081311112222")
     );
     // The central office sees it aside.
     let devices = server
-        .admin(
-            reqwest::Method::GET,
-            "/v1/admin/devices",
-            serde_json::json!(null),
-        )
+        .admin_ok("GET", "/v1/admin/devices", serde_json::json!(null))
         .await;
     let set_aside: u64 = devices
         .as_array()
@@ -310,16 +306,16 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
 
 #[tokio::test]
 async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_edits() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &[MAKASSAR]).await;
     server.officer("gowa", &[GOWA]).await;
-    let mut g = server.device("gowa", "gowa").await;
+    let mut g = server.store("gowa", "gowa").await;
     let gowa_worker = g
         .create(Kind::Worker, GOWA, &worker("7306015506900003", "Besse"))
         .unwrap()
         .id;
-    sync(&mut g, &server.url).await;
-    let mut a = server.device("ani", "a").await;
+    sync(&mut g, &server.base).await;
+    let mut a = server.store("ani", "a").await;
     let mine = a
         .create(
             Kind::Worker,
@@ -328,7 +324,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.url).await;
+    sync(&mut a, &server.base).await;
     assert!(
         a.get(gowa_worker).unwrap().is_none(),
         "outside the scope is never sent"
@@ -341,7 +337,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
         .unwrap()
         .id;
     server.set_scope("ani", &[GOWA]).await;
-    let r = try_sync(&mut a, &server.url).await;
+    let r = try_sync(&mut a, &server.base).await;
     let r = match r {
         Ok(r) => r,
         Err(f) => *f.report,
@@ -365,7 +361,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
     assert_eq!(refused.len(), 2);
     // Grow back: her old village's history returns.
     server.set_scope("ani", &[GOWA, MAKASSAR]).await;
-    sync(&mut a, &server.url).await;
+    sync(&mut a, &server.base).await;
     let mut q = ListQuery::new(Kind::Worker);
     q.region_prefix = Some(MAKASSAR.to_owned());
     assert!(!a.list(&q).unwrap().items.is_empty());
@@ -373,10 +369,10 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
 
 #[tokio::test]
 async fn a_revoked_device_stops_and_keeps_its_data() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
-    sync(&mut a, &server.url).await;
+    let mut a = server.store("ani", "a").await;
+    sync(&mut a, &server.base).await;
     let w = a
         .create(
             Kind::Worker,
@@ -387,13 +383,13 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
         .id;
     let device = a.device_id().unwrap();
     server
-        .admin(
-            reqwest::Method::POST,
+        .admin_ok(
+            "POST",
             &format!("/v1/admin/devices/{device}/revoke"),
             serde_json::json!({}),
         )
         .await;
-    let f = try_sync(&mut a, &server.url)
+    let f = try_sync(&mut a, &server.base)
         .await
         .expect_err("a revoked device cannot sync");
     assert!(
@@ -409,8 +405,8 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
         "its edit is kept for the office to recover"
     );
     // Nothing it sent reached the others.
-    let mut b = server.device("ani", "b").await;
-    assert_eq!(sync(&mut b, &server.url).await.pulled, 0);
+    let mut b = server.store("ani", "b").await;
+    assert_eq!(sync(&mut b, &server.base).await.pulled, 0);
 }
 
 /// Issue 10, item 4: a server restored from an older copy of its database loses nothing that
@@ -419,10 +415,10 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
 /// op again; the server takes back what the restore lost.
 #[tokio::test]
 async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
-    let mut b = server.device("ani", "b").await;
+    let mut a = server.store("ani", "a").await;
+    let mut b = server.store("ani", "b").await;
     let w1 = a
         .create(
             Kind::Worker,
@@ -431,11 +427,11 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.url).await;
-    sync(&mut b, &server.url).await;
+    sync(&mut a, &server.base).await;
+    sync(&mut b, &server.base).await;
     // The backup: a consistent copy of the live database.
-    let backup = server.dir.path().join("backup.sqlite");
-    rusqlite::Connection::open(server.dir.path().join("server.sqlite"))
+    let backup = server.dir().join("backup.sqlite");
+    rusqlite::Connection::open(server.dir().join("server.sqlite"))
         .unwrap()
         .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
         .unwrap();
@@ -446,30 +442,30 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         .id;
     a.update(w1, &Changes::new().set("phone", "081299990000"))
         .unwrap();
-    sync(&mut a, &server.url).await;
+    sync(&mut a, &server.base).await;
     let w3 = b
         .create(Kind::Worker, MAKASSAR_2, &worker("7371015506900011", "Nur"))
         .unwrap()
         .id;
-    sync(&mut b, &server.url).await;
+    sync(&mut b, &server.base).await;
     // A device enrolled after the backup, with an edit of its own.
-    let mut late = server.device("ani", "late").await;
+    let mut late = server.store("ani", "late").await;
     let w4 = late
         .create(Kind::Worker, MAKASSAR, &worker("7371015506900029", "Rahma"))
         .unwrap()
         .id;
-    sync(&mut late, &server.url).await;
+    sync(&mut late, &server.base).await;
     // An office decision after the backup, pulled by the phones.
     let returned = server
-        .admin(
-            reqwest::Method::POST,
+        .admin_ok(
+            "POST",
             &format!("/v1/office/records/{w1}/review"),
             serde_json::json!({"decision": "return", "note": "foto KTP buram"}),
         )
         .await;
     assert!(returned.get("code").is_none(), "{returned}");
-    sync(&mut a, &server.url).await;
-    sync(&mut b, &server.url).await;
+    sync(&mut a, &server.base).await;
+    sync(&mut b, &server.base).await;
     assert_eq!(
         a.get(w1).unwrap().unwrap().record.get_str("status"),
         Some("returned")
@@ -480,24 +476,24 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         let _ = std::fs::remove_file(dir.path().join(format!("server.sqlite{ext}")));
     }
     std::fs::copy(&backup, dir.path().join("server.sqlite")).unwrap();
-    let server = Server::start_in(dir).await;
-    let ra = sync(&mut a, &server.url).await;
+    let server = TestServer::start_in(dir).await;
+    let ra = sync(&mut a, &server.base).await;
     assert!(ra.reoffered, "{ra:?}");
-    let rb = sync(&mut b, &server.url).await;
+    let rb = sync(&mut b, &server.base).await;
     assert!(rb.reoffered, "{rb:?}");
-    sync(&mut a, &server.url).await;
+    sync(&mut a, &server.base).await;
     // The restored server does not know the late device's token: enrolled again for the same
     // officer, it keeps its id, and its edit lands as its own.
     let before = late.device_id();
-    let err = try_sync(&mut late, &server.url).await.unwrap_err();
+    let err = try_sync(&mut late, &server.base).await.unwrap_err();
     assert_eq!(err.error.code(), "unauthorized", "{err:?}");
-    let id = server.enroll_again(&mut late, "ani").await;
+    let id = server.enroll(&mut late, "ani", None).await;
     assert_eq!(Some(id.device_id), before);
-    sync(&mut late, &server.url).await;
-    sync(&mut a, &server.url).await;
-    sync(&mut b, &server.url).await;
-    let mut fresh = server.device("ani", "fresh").await;
-    sync(&mut fresh, &server.url).await;
+    sync(&mut late, &server.base).await;
+    sync(&mut a, &server.base).await;
+    sync(&mut b, &server.base).await;
+    let mut fresh = server.store("ani", "fresh").await;
+    sync(&mut fresh, &server.base).await;
     // The office's decision was lost with the restore, and the phones do not keep it either.
     assert_eq!(
         a.get(w1).unwrap().unwrap().record.get_str("status"),
@@ -526,9 +522,9 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
 /// the next edit syncs normally.
 #[tokio::test]
 async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut phone = server.device("ani", "phone").await;
+    let mut phone = server.store("ani", "phone").await;
     let ahead = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(86_400_000));
     let skew = ahead.clone();
     phone.set_wall_clock(Box::new(move || {
@@ -546,29 +542,29 @@ async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
     phone
         .update(w, &Changes::new().set("phone", "081200000001"))
         .unwrap();
-    let r = sync(&mut phone, &server.url).await;
+    let r = sync(&mut phone, &server.base).await;
     let codes: Vec<&str> = r.set_aside.iter().map(|x| x.code.as_str()).collect();
     assert_eq!(codes, vec!["clock_ahead", "record_set_aside"], "{r:?}");
     // The date is fixed.
     ahead.store(0, std::sync::atomic::Ordering::SeqCst);
-    let r = sync(&mut phone, &server.url).await;
+    let r = sync(&mut phone, &server.base).await;
     assert!(r.restamped >= 2, "{r:?}");
     assert!(phone.refused().unwrap().is_empty(), "{:?}", phone.refused());
     phone
         .update(w, &Changes::new().set("phone", "081200000002"))
         .unwrap();
-    let r = sync(&mut phone, &server.url).await;
+    let r = sync(&mut phone, &server.base).await;
     assert_eq!((r.accepted, r.set_aside.len()), (1, 0), "{r:?}");
-    let mut fresh = server.device("ani", "fresh").await;
-    sync(&mut fresh, &server.url).await;
+    let mut fresh = server.store("ani", "fresh").await;
+    sync(&mut fresh, &server.base).await;
     assert_eq!(
         fresh.get(w).unwrap().unwrap().record.get_str("phone"),
         Some("081200000002")
     );
     assert_eq!(states(&fresh), states(&phone));
     let aside = server
-        .admin(
-            reqwest::Method::GET,
+        .admin_ok(
+            "GET",
             "/v1/office/set-aside?all=true",
             serde_json::json!(null),
         )
@@ -592,10 +588,10 @@ async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
 /// both phones alike (each phone's copy is replaced by the office's op).
 #[tokio::test]
 async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
-    let mut b = server.device("ani", "b").await;
+    let mut a = server.store("ani", "a").await;
+    let mut b = server.store("ani", "b").await;
     let company = a
         .create(
             Kind::Company,
@@ -618,23 +614,19 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.url).await;
-    sync(&mut b, &server.url).await;
+    sync(&mut a, &server.base).await;
+    sync(&mut b, &server.base).await;
     for (dev, n) in [(&mut a, 40i64), (&mut b, 45i64)] {
         dev.set_wall_clock(Box::new(|| {
             sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 86_400_000
         }));
         dev.update(visit, &Changes::new().set("workers_observed", n))
             .unwrap();
-        let r = sync(dev, &server.url).await;
+        let r = sync(dev, &server.base).await;
         assert_eq!(r.set_aside.len(), 1, "{r:?}");
     }
     let aside = server
-        .admin(
-            reqwest::Method::GET,
-            "/v1/office/set-aside",
-            serde_json::json!(null),
-        )
+        .admin_ok("GET", "/v1/office/set-aside", serde_json::json!(null))
         .await;
     let items = aside["items"]
         .as_array()
@@ -644,15 +636,15 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
     assert_eq!(items.len(), 2, "{aside}");
     for i in &items {
         server
-            .admin(
-                reqwest::Method::POST,
+            .admin_ok(
+                "POST",
                 &format!("/v1/office/set-aside/{}/accept", i["id"]),
                 serde_json::json!({"note": "checked the photo"}),
             )
             .await;
     }
-    let mut fresh = server.device("ani", "fresh").await;
-    sync(&mut fresh, &server.url).await;
+    let mut fresh = server.store("ani", "fresh").await;
+    sync(&mut fresh, &server.base).await;
     let held = fresh.get(visit).unwrap().unwrap().record;
     let mut values: Vec<i64> = held
         .values("workers_observed")
@@ -662,7 +654,7 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
     values.sort();
     assert_eq!(values, vec![40, 45], "both values kept, as a conflict");
     for dev in [&mut a, &mut b] {
-        sync(dev, &server.url).await;
+        sync(dev, &server.base).await;
         assert_eq!(dev.get(visit).unwrap().unwrap().record, held);
     }
 }
@@ -673,14 +665,14 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
 /// holds (`409 cursor_reset`) starts the pull over with every acknowledged op offered again.
 #[tokio::test]
 async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("ani", &["7371"]).await;
-    let mut a = server.device("ani", "a").await;
+    let mut a = server.store("ani", "a").await;
     let token = a.identity().unwrap().token.clone();
     // Another build (or a restored server) holds batch 1 of this device with other ops.
     let http = reqwest::Client::new();
     let res = http
-        .post(format!("{}/v1/push", server.url))
+        .post(format!("{}/v1/push", server.base))
         .bearer_auth(&token)
         .json(&serde_json::json!({"protocol": 1, "batch_seq": 1, "ops": []}))
         .send()
@@ -695,7 +687,7 @@ async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
         )
         .unwrap()
         .id;
-    let r = sync(&mut a, &server.url).await;
+    let r = sync(&mut a, &server.base).await;
     assert_eq!(r.accepted, 1, "{r:?}");
     // A cursor this server never made, and one past the end of its log.
     for bad in ["page-7", "v1:999999:7371"] {
@@ -708,15 +700,15 @@ async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
             server_time_ms: 0,
         })
         .unwrap();
-        let r = sync(&mut a, &server.url).await;
+        let r = sync(&mut a, &server.base).await;
         assert!(r.reoffered, "{bad}: {r:?}");
         assert_eq!(
             r.duplicate, 1,
             "{bad}: the acknowledged op offered again: {r:?}"
         );
     }
-    let mut fresh = server.device("ani", "fresh").await;
-    sync(&mut fresh, &server.url).await;
+    let mut fresh = server.store("ani", "fresh").await;
+    sync(&mut fresh, &server.base).await;
     assert!(fresh.get(w).unwrap().is_some());
     assert_eq!(states(&fresh), states(&a));
 }

@@ -4,110 +4,18 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use sidak_client::*;
 use sidak_core::{Kind, RecordV1};
 use sidak_store::{Changes, ListQuery, Store};
+use sidak_test_support::{Backend, TestServer};
 
-const PASSWORD: &str = "admin-password-for-tests";
 const VILLAGE: &str = "7371011001";
 const OTHER_DISTRICT_VILLAGE: &str = "7371021001";
 
-/// A server on 127.0.0.1:0 with an admin session.
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    admin: String,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = sidak_server::Config {
-            database: format!("sqlite:{}", dir.path().join("server.sqlite").display()),
-            bootstrap_admin_password: Some(PASSWORD.into()),
-            ..sidak_server::Config::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            sidak_server::run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        let mut s = Server {
-            base,
-            http: reqwest::Client::new(),
-            admin: String::new(),
-            _dir: dir,
-            _stop: stop,
-        };
-        let (status, body) = s
-            .call(
-                "POST",
-                "/v1/login",
-                json!({"username": "admin", "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        s.admin = body["token"].as_str().unwrap().to_owned();
-        s
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Json) -> (u16, Json) {
-        let res = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Json::Null))
-    }
-
-    async fn officer(&self, id: &str, scope: &[&str]) {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/v1/admin/officers",
-                json!({"id": id, "name": format!("Officer {id}"), "scope": scope}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-
-    /// A new store enrolled for `officer` through `sidak_client::enroll`.
-    async fn device(&self, dir: &std::path::Path, officer: &str, name: &str) -> Store {
-        let (status, body) = self
-            .call(
-                "POST",
-                &format!("/v1/admin/officers/{officer}/enrollment-codes"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let mut store = Store::open(dir.join(format!("{name}.db"))).unwrap();
-        enroll(
-            &mut store,
-            &self.base,
-            body["code"].as_str().unwrap(),
-            Some(name.into()),
-        )
-        .await
-        .unwrap();
-        store
-    }
-
-    fn engine(&self) -> SyncEngine<HttpTransport> {
-        SyncEngine::new(HttpTransport::new(&self.base).unwrap(), config())
-    }
+/// The engine over HTTP to `server`, with this file's small batches and pages.
+fn engine(server: &TestServer) -> SyncEngine<HttpTransport> {
+    SyncEngine::new(HttpTransport::new(&server.base).unwrap(), config())
 }
 
 fn config() -> SyncConfig {
@@ -158,14 +66,13 @@ async fn sync(engine: &SyncEngine<impl Transport>, s: &mut Store) -> SyncReport 
 
 #[tokio::test]
 async fn three_devices_converge_and_conflicts_are_reported() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
     server.officer("sitti", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
-    let mut b = server.device(d.path(), "sitti", "b").await;
-    let mut c = server.device(d.path(), "andi", "c").await;
-    let engine = server.engine();
+    let mut a = server.store("andi", "a").await;
+    let mut b = server.store("sitti", "b").await;
+    let mut c = server.store("andi", "c").await;
+    let engine = engine(&server);
 
     let shared = a
         .create(Kind::Worker, VILLAGE, &worker(1, "Hasnah Daeng Ngai"))
@@ -233,11 +140,10 @@ impl Transport for LoseFirstReply {
 
 #[tokio::test]
 async fn a_lost_reply_is_resent_and_nothing_is_applied_twice() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
-    let mut b = server.device(d.path(), "andi", "b").await;
+    let mut a = server.store("andi", "a").await;
+    let mut b = server.store("andi", "b").await;
     for i in 0..5 {
         a.create(Kind::Worker, VILLAGE, &worker(i, "Lost Reply"))
             .unwrap();
@@ -263,17 +169,16 @@ async fn a_lost_reply_is_resent_and_nothing_is_applied_twice() {
         assert_eq!(r.pending_after, 0);
         assert_eq!(r.accepted + r.duplicate, r.pushed);
     }
-    let rb = sync(&server.engine(), &mut b).await;
+    let rb = sync(&engine(&server), &mut b).await;
     assert_eq!(rb.pulled, 7, "each op once");
     assert_eq!(states(&a), states(&b));
 }
 
 #[tokio::test]
 async fn gzip_and_uncompressed_bodies_work_too() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
+    let mut a = server.store("andi", "a").await;
     for (i, how) in [Compression::Gzip, Compression::None]
         .into_iter()
         .enumerate()
@@ -304,11 +209,10 @@ async fn gzip_and_uncompressed_bodies_work_too() {
 
 #[tokio::test]
 async fn a_clock_an_hour_ahead_is_set_aside_and_kept() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
-    let mut b = server.device(d.path(), "andi", "b").await;
+    let mut a = server.store("andi", "a").await;
+    let mut b = server.store("andi", "b").await;
     a.set_wall_clock(Box::new(|| {
         sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 3_600_000
     }));
@@ -316,7 +220,7 @@ async fn a_clock_an_hour_ahead_is_set_aside_and_kept() {
         .create(Kind::Worker, VILLAGE, &worker(1, "Ahead"))
         .unwrap()
         .id;
-    let r = sync(&server.engine(), &mut a).await;
+    let r = sync(&engine(&server), &mut a).await;
     assert!(r.clock_ahead, "{r:?}");
     assert_eq!(r.set_aside.len(), 1);
     assert_eq!(r.set_aside[0].code, "clock_ahead");
@@ -327,7 +231,7 @@ async fn a_clock_an_hour_ahead_is_set_aside_and_kept() {
     assert!(a.get(id).unwrap().is_some());
     assert_eq!(a.refused().unwrap().len(), 1);
     assert_eq!(
-        sync(&server.engine(), &mut b).await.pulled,
+        sync(&engine(&server), &mut b).await.pulled,
         0,
         "nothing merged"
     );
@@ -335,23 +239,21 @@ async fn a_clock_an_hour_ahead_is_set_aside_and_kept() {
 
 #[tokio::test]
 async fn a_revoked_device_stops_and_keeps_its_data() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
+    let mut a = server.store("andi", "a").await;
     a.create(Kind::Worker, VILLAGE, &worker(1, "Revoked"))
         .unwrap();
     let device = a.device_id().unwrap();
     let (status, body) = server
-        .call(
+        .admin_call(
             "POST",
             &format!("/v1/admin/devices/{device}/revoke"),
             json!({}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let f = server
-        .engine()
+    let f = engine(&server)
         .sync(&mut a, &mut |_: &Progress| {})
         .await
         .unwrap_err();
@@ -363,13 +265,12 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
 
 #[tokio::test]
 async fn a_scope_shrink_purges_except_unsynced_edits() {
-    let server = Server::start().await;
-    let d = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Backend::Sqlite).await;
     server.officer("andi", &["7371"]).await;
     server.officer("sitti", &["7371"]).await;
-    let mut a = server.device(d.path(), "andi", "a").await;
-    let mut b = server.device(d.path(), "sitti", "b").await;
-    let engine = server.engine();
+    let mut a = server.store("andi", "a").await;
+    let mut b = server.store("sitti", "b").await;
+    let engine = engine(&server);
     let far = a
         .create(Kind::Worker, OTHER_DISTRICT_VILLAGE, &worker(1, "Far"))
         .unwrap()
@@ -389,7 +290,7 @@ async fn a_scope_shrink_purges_except_unsynced_edits() {
     b.update(far, &Changes::new().set("phone", "081234567890"))
         .unwrap();
     let (status, body) = server
-        .call(
+        .admin_call(
             "PUT",
             "/v1/admin/officers/sitti/scope",
             json!({"scope": ["737101"]}),
@@ -416,7 +317,7 @@ async fn a_scope_shrink_purges_except_unsynced_edits() {
 
 #[tokio::test]
 async fn enrollment_errors_are_clear() {
-    let server = Server::start().await;
+    let server = TestServer::start(Backend::Sqlite).await;
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path().join("x.db")).unwrap();
     let err = enroll(&mut s, &server.base, "NOT-A-CODE", None)

@@ -13,17 +13,14 @@
 //! - O4 the CSV export of every worker: time, size, and the process's resident memory
 //!   sampled while it streams (flat memory: the growth stays far below the export's size).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sidak_core::schema::{COMPLIANCE, OCCUPATIONS};
 use sidak_core::{Edit, HlcClock, Kind, OpV1, Record, RecordId};
-use sidak_server_storage::sync::ingest::{Batch, PushedOp};
 use sidak_server_storage::DeviceAuth;
-use support::{Backend, TestServer, villages};
+use sidak_server_storage::sync::ingest::{Batch, PushedOp};
+use sidak_test_support::{Backend, TestServer, villages};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

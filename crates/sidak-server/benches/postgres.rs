@@ -21,15 +21,12 @@
 //! (clients and instances in this process; the database). `SIDAK_BENCH_OPS`, `SIDAK_BENCH_DEVICES`, `SIDAK_BENCH_ROUNDS` and
 //! `SIDAK_BENCH_REPEAT` (default 3) change the sizes.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{OpStatus, PROTOCOL_VERSION, PushResponse, SyncResponse};
-use support::pg::TestDatabase;
-use support::{Backend, TestDevice, TestServer, villages};
+use sidak_test_support::pg::TestDatabase;
+use sidak_test_support::{Backend, TestDevice, TestServer, villages};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -390,7 +387,7 @@ where
 }
 
 async fn bench() {
-    if support::pg::database_url().is_none() {
+    if sidak_test_support::pg::database_url().is_none() {
         return;
     }
     let total = env("SIDAK_BENCH_OPS", 100_000);

@@ -7,14 +7,11 @@
 //!   1,000 and then N records on the server (it must not grow with the data).
 //! - S3 100 devices syncing at once: each pushes batches of 100 ops and pulls its district.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sidak_core::protocol::{OpStatus, PROTOCOL_VERSION, PushResponse, SyncResponse};
-use support::{Backend, TestDevice, TestServer, villages};
+use sidak_test_support::{Backend, TestDevice, TestServer, villages};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -1,15 +1,13 @@
 //! Property: random interleavings of edits, pushes and pulls from several devices, with
 //! replies lost and requests retried, always end with every device holding the server's state.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{PROTOCOL_VERSION, PullResponse, PushResponse};
 use sidak_core::{Edit, RecordV1};
-use support::{Backend, TestDevice, TestServer, backends, villages};
+use sidak_test_support::{Backend, TestDevice, TestServer, backends, villages};
 
 /// Devices per case: enough for three-way concurrency.
 const DEVICES: usize = 3;

@@ -8,7 +8,6 @@
 //! a request (instead of answering it at once) fails the test rather than hanging it.
 
 mod office_seed;
-mod support;
 
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::{Backend, TestServer};
+use sidak_test_support::{Backend, TestServer};
 
 /// How long a raw request may take before the test calls it held: far below the server's
 /// 60 s request timeout, far above what an immediate answer takes on a loaded machine.
@@ -225,7 +224,7 @@ async fn control_characters_in_office_parameters_are_refused_naming_the_paramete
     // A worker, so a search that matched everything would show it.
     let officer = server.officer("c1", &["7371"]).await;
     let mut dev = server.device(&officer).await;
-    let village = support::villages("737101")[0].clone();
+    let village = sidak_test_support::villages("737101")[0].clone();
     office_seed::register(&mut dev, &village, "7371015506900003", "Rina Wati");
     dev.sync().await;
     let (status, all) = office_get(&server, "/v1/office/records?q=Rina").await;
@@ -347,7 +346,7 @@ async fn a_compressed_csv_export_is_complete() {
     let server = TestServer::start(Backend::Sqlite).await;
     let officer = server.officer("c1", &["7371"]).await;
     let mut dev = server.device(&officer).await;
-    let village = support::villages("737101")[0].clone();
+    let village = sidak_test_support::villages("737101")[0].clone();
     office_seed::register(&mut dev, &village, "7371015506900003", "Rina Wati");
     dev.sync().await;
     for encoding in ["gzip", "zstd", "identity"] {
@@ -422,7 +421,7 @@ async fn the_described_cursor_pattern_matches_the_cursors_the_server_makes() {
     let cursor = jsonschema::validator_for(schema).expect("the cursor schema compiles");
     let officer = server.officer("c1", &["7371"]).await;
     let mut dev = server.device(&officer).await;
-    let village = support::villages("737101")[0].clone();
+    let village = sidak_test_support::villages("737101")[0].clone();
     office_seed::register(&mut dev, &village, "7371015506900003", "Rina Wati");
     dev.sync().await;
     let mut made = vec![dev.cursor.clone()];

@@ -2,13 +2,12 @@
 //! the supervisor's actions synced back to them.
 
 mod office_seed;
-mod support;
 
 use serde_json::{Value as Json, json};
 use sidak_core::{Edit, Hlc, Kind, RecordId, Value};
 
 use office_seed::{SHARED_NIK, Seed, seed};
-use support::{Backend, TestDevice, backends};
+use sidak_test_support::{Backend, TestDevice, backends};
 
 /// Runs an office scenario on every backend the suite runs (SQLite always, PostgreSQL
 /// when `SIDAK_TEST_DATABASE_URL` names one), each on a freshly seeded server.

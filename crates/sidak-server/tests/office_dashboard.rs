@@ -7,7 +7,6 @@
 //! `target/artifacts/dashboard.png` (and `dashboard-after.png` after the actions).
 
 mod office_seed;
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,7 +165,7 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     if !browser_available() {
         return;
     }
-    let s = seed(support::Backend::Sqlite).await;
+    let s = seed(sidak_test_support::Backend::Sqlite).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&driver, profile.path()).await;

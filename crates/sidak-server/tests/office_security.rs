@@ -2,13 +2,11 @@
 //! (401) and officers (403); logins are throttled; sessions expire; NIKs stay masked
 //! for supervisors.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::json;
 use sidak_server::office::ROUTES;
-use support::{ADMIN_PASSWORD, Backend, TestServer};
+use sidak_test_support::{ADMIN_PASSWORD, Backend, TestServer};
 
 /// A concrete path for a route (ids that parse but do not exist).
 fn concrete(path: &str) -> String {
@@ -21,17 +19,7 @@ fn concrete(path: &str) -> String {
 }
 
 async fn create_user(s: &TestServer, name: &str, role: &str) -> String {
-    let password = format!("{name}-password-1");
-    let (status, body) = s
-        .call(
-            "POST",
-            "/v1/admin/users",
-            Some(&s.admin),
-            Some(json!({"username": name, "password": password, "role": role})),
-        )
-        .await;
-    assert_eq!(status, 201, "create {role}: {body}");
-    s.login(name, &password).await
+    s.user(name, &format!("{name}-password-1"), role).await
 }
 
 #[tokio::test]

@@ -1,12 +1,10 @@
 //! Several server instances over one PostgreSQL database: what must hold across them.
 //!
-//! Each test makes its own database (see `support::pg`) and starts two real servers on two
+//! Each test makes its own database (see `sidak_test_support::pg`) and starts two real servers on two
 //! ports over it. Races are made deterministic where it matters: a raw connection holds a
 //! row lock (or an uncommitted row) that the server's transaction needs, the test waits
 //! until the server's sessions are seen waiting in `pg_stat_activity`, then lets go.
-//! Skipped, with a message, when no PostgreSQL is configured (see `support::pg`).
-
-mod support;
+//! Skipped, with a message, when no PostgreSQL is configured (see `sidak_test_support::pg`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +13,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{OpStatus, PROTOCOL_VERSION, PullResponse, PushResponse};
-use support::pg::{self, TestDatabase};
-use support::{Backend, TestServer, villages};
+use sidak_test_support::pg::{self, TestDatabase};
+use sidak_test_support::{Backend, TestServer, villages};
 
 const MAKASSAR: &str = "7371";
 const PAREPARE: &str = "7372";

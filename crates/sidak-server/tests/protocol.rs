@@ -1,14 +1,12 @@
 //! Protocol v1 end to end: a real server on a socket, a real database, devices as clients.
-//! Every test runs against each backend of `support::backends()`.
-
-mod support;
+//! Every test runs against each backend of `sidak_test_support::backends()`.
 
 use std::io::Write;
 
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{OpStatus, PROTOCOL_VERSION, PullResponse, PushResponse};
 use sidak_core::{Edit, Hlc, RecordId};
-use support::{TestDevice, TestServer, backends, villages};
+use sidak_test_support::{TestDevice, TestServer, backends, villages};
 
 const MAKASSAR: &str = "7371";
 const PAREPARE: &str = "7372";
@@ -870,7 +868,7 @@ async fn info_health_login_and_logout() {
         assert_eq!(info["max_clock_skew_ms"], 600_000);
         let (st, me) = s.call("GET", "/v1/me", Some(&s.admin), None).await;
         assert_eq!((st, me["role"].as_str()), (200, Some("admin")));
-        let token = s.login("admin", support::ADMIN_PASSWORD).await;
+        let token = s.login("admin", sidak_test_support::ADMIN_PASSWORD).await;
         assert_eq!(
             s.call("POST", "/v1/logout", Some(&token), None).await.0,
             204
@@ -890,7 +888,7 @@ async fn sessions_expire() {
         let s =
             TestServer::start_with(b, |c| c.session_ttl = std::time::Duration::from_millis(300))
                 .await;
-        let token = s.login("admin", support::ADMIN_PASSWORD).await;
+        let token = s.login("admin", sidak_test_support::ADMIN_PASSWORD).await;
         assert_eq!(s.call("GET", "/v1/me", Some(&token), None).await.0, 200);
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         assert_error(
@@ -906,13 +904,19 @@ async fn sessions_expire() {
 async fn data_survives_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let db = format!("sqlite:{}", dir.path().join("keep.sqlite").display());
-    let s = TestServer::start_with(support::Backend::Sqlite, |c| c.database = db.clone()).await;
+    let s = TestServer::start_with(sidak_test_support::Backend::Sqlite, |c| {
+        c.database = db.clone()
+    })
+    .await;
     s.officer("andi", &[MAKASSAR]).await;
     let mut a = s.device("andi").await;
     let id = a.register_worker(&v(MAKASSAR, 0), "Durable");
     a.push().await;
     s.stop().await;
-    let s = TestServer::start_with(support::Backend::Sqlite, |c| c.database = db.clone()).await;
+    let s = TestServer::start_with(sidak_test_support::Backend::Sqlite, |c| {
+        c.database = db.clone()
+    })
+    .await;
     assert!(s.record(id).await.is_some());
     // The device's token still works, and its cursor too.
     a.base = s.base.clone();

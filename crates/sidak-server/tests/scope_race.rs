@@ -3,9 +3,7 @@
 //! the device's revoked flag as stored when the write or the read happens, never by the copy
 //! read at authentication. Each test drives the storage API with a `DeviceAuth` read before
 //! the change, which is exactly what a request racing the change holds.
-//! Every test runs against each backend of `support::backends()`.
-
-mod support;
+//! Every test runs against each backend of `sidak_test_support::backends()`.
 
 use sidak_core::OpV1;
 use sidak_core::protocol::OpStatus;
@@ -13,7 +11,7 @@ use sidak_server::StorageError;
 use sidak_server_storage::sync::cursor::Cursor;
 use sidak_server_storage::sync::ingest::{Batch, PushedOp};
 use sidak_server_storage::{DeviceAuth, PageRequest};
-use support::{TestDevice, TestServer, backends, villages};
+use sidak_test_support::{TestDevice, TestServer, backends, villages};
 
 const MAKASSAR: &str = "7371";
 const PAREPARE: &str = "7372";

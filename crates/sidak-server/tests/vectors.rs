@@ -6,8 +6,6 @@
 //! `SIDAK_UPDATE_VECTORS=1 cargo test -p sidak-server --test vectors` rewrites the files
 //! from the requests built below; review the diff like code.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -17,7 +15,7 @@ use sidak_core::protocol::{
     PushResponse, SyncRequest, SyncResponse,
 };
 use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, RecordId};
-use support::{Backend, TestServer};
+use sidak_test_support::{Backend, TestServer};
 
 /// Device ids in the vector files; replaced by the real ids when replayed.
 const DEVICE_A: &str = "0193a000-0000-4000-8000-00000000000a";

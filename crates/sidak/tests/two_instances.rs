@@ -5,7 +5,7 @@
 //!
 //! Needs PostgreSQL: `SIDAK_TEST_DATABASE_URL` (in CI, `CI=true`, it defaults to
 //! `postgres://postgres@127.0.0.1:5432/test`); otherwise it is skipped with a message.
-//! The test database is made and dropped with `psql`.
+//! The test database is a fresh one of `sidak_server_storage::testing`, dropped after.
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -17,73 +17,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::Value as Json;
+use sidak_server_storage::testing::{TestDatabase, database_url};
 
 const ADMIN_PASSWORD: &str = "two-instances-admin-1";
-
-fn database_url() -> Option<String> {
-    if let Ok(url) = std::env::var("SIDAK_TEST_DATABASE_URL")
-        && !url.is_empty()
-    {
-        return Some(url);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        return Some("postgres://postgres@127.0.0.1:5432/test".to_owned());
-    }
-    eprintln!(
-        "note: two-instance test skipped (SIDAK_TEST_DATABASE_URL is not set). Run it with\n  \
-         SIDAK_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p sidak --test two_instances"
-    );
-    None
-}
-
-/// A database of its own, dropped (with `psql`) when this is dropped.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-fn psql(url: &str, sql: &str) -> std::process::Output {
-    Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .output()
-        .expect("psql runs (install the PostgreSQL client)")
-}
-
-impl Database {
-    fn create(admin_url: &str) -> Database {
-        let name = format!("sidak_e2e_{}", uuid::Uuid::new_v4().simple());
-        let out = psql(admin_url, &format!("CREATE DATABASE {name}"));
-        assert!(
-            out.status.success(),
-            "create database: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let (base, query) = match admin_url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (admin_url, String::new()),
-        };
-        let host_end = base.find("://").map_or(0, |i| i + 3);
-        let prefix = match base[host_end..].find('/') {
-            Some(i) => &base[..host_end + i],
-            None => base,
-        };
-        Database {
-            admin_url: admin_url.to_owned(),
-            url: format!("{prefix}/{name}{query}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
 
 /// A `sidak serve` process; killed when dropped.
 struct Server {
@@ -268,10 +204,11 @@ fn workers(db: &Path) -> Vec<(String, Json, Json)> {
 fn two_serve_processes_over_one_postgres_converge_devices_syncing_through_either() {
     const DEVICES: usize = 4;
     const ROUNDS: usize = 4;
-    let Some(admin_url) = database_url() else {
+    if database_url().is_none() {
         return;
-    };
-    let db = Database::create(&admin_url);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(TestDatabase::create());
     // Started together: their migrations and first-admin creation race on purpose.
     let (one, two) = (spawn_server(&db.url), spawn_server(&db.url));
     let (one, two) = (ready(one), ready(two));

@@ -5,10 +5,9 @@
 
 #![allow(dead_code)]
 
-use serde_json::json;
 use sidak_core::{Edit, Kind, RecordId};
 
-use crate::support::{Backend, TestDevice, TestServer, villages};
+use sidak_test_support::{Backend, TestDevice, TestServer, villages};
 
 /// Password of the seeded supervisor.
 pub const SUPERVISOR_PASSWORD: &str = "supervisor-pass-1";
@@ -58,16 +57,9 @@ pub fn register(dev: &mut TestDevice, village: &str, nik: &str, name: &str) -> R
 /// Starts a server on `backend` and seeds it (see the module docs).
 pub async fn seed(backend: Backend) -> Seed {
     let server = TestServer::start(backend).await;
-    let (status, body) = server
-        .call(
-            "POST",
-            "/v1/admin/users",
-            Some(&server.admin),
-            Some(json!({"username": "supervisor", "password": SUPERVISOR_PASSWORD, "role": "supervisor"})),
-        )
+    let supervisor = server
+        .user("supervisor", SUPERVISOR_PASSWORD, "supervisor")
         .await;
-    assert_eq!(status, 201, "create supervisor: {body}");
-    let supervisor = server.login("supervisor", SUPERVISOR_PASSWORD).await;
     server.officer("andi", &["7371"]).await;
     server.officer("budi", &["7371"]).await;
     let mut a = server.device("andi").await;

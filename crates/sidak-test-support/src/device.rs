@@ -1,13 +1,7 @@
-//! Test harness: a real server on 127.0.0.1:0 over a real database, an admin client,
-//! and a small device client that keeps records, a clock, a cursor and a push queue.
-//!
-//! The suite runs against every backend [`backends`] names; issue 7 adds PostgreSQL
-//! there (its `Backend` variant makes a fresh database per server).
-
-#![allow(dead_code)]
+//! A raw protocol device: it keeps records, a clock, a cursor and a push queue itself and
+//! speaks `/v1/push`, `/v1/pull` and `/v1/sync` as JSON.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 use sidak_core::protocol::{
@@ -15,281 +9,8 @@ use sidak_core::protocol::{
 };
 use sidak_core::region::{Level, Regions};
 use sidak_core::{DeviceId, Edit, Hlc, HlcClock, Kind, OpV1, Record, RecordId, RecordV1};
-use sidak_server::{AppState, Config, Storage};
-use tokio::sync::oneshot;
 
-pub mod pg;
-
-/// Password of the bootstrap admin in tests.
-pub const ADMIN_PASSWORD: &str = "admin-password-1";
-
-/// A storage engine the suite runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// One SQLite file in a temporary directory.
-    Sqlite,
-    /// A fresh PostgreSQL database per server (see [`pg`]), dropped with the server.
-    Postgres,
-}
-
-/// The backends to run: SQLite always, PostgreSQL when [`pg::database_url`] names one.
-pub fn backends() -> Vec<Backend> {
-    let mut all = vec![Backend::Sqlite];
-    if pg::database_url().is_some() {
-        all.push(Backend::Postgres);
-    }
-    all
-}
-
-/// A running server.
-pub struct TestServer {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub storage: Arc<dyn Storage>,
-    pub admin: String,
-    _dir: tempfile::TempDir,
-    _pg: Option<pg::TestDatabase>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl TestServer {
-    /// Starts a server with the default test configuration.
-    pub async fn start(backend: Backend) -> TestServer {
-        Self::start_with(backend, |_| {}).await
-    }
-
-    /// Starts a server after `tweak` adjusts the configuration.
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config {
-            bootstrap_admin_password: Some(ADMIN_PASSWORD.to_owned()),
-            ..Config::default()
-        };
-        let mut pg_db = None;
-        match backend {
-            Backend::Sqlite => {
-                config.database = format!("sqlite:{}", dir.path().join("server.sqlite").display())
-            }
-            Backend::Postgres => {
-                let db = pg::TestDatabase::create().await;
-                config.database = db.url.clone();
-                pg_db = Some(db);
-            }
-        }
-        tweak(&mut config);
-        let state: AppState = sidak_server::prepare(config).await.expect("prepare");
-        let storage = state.storage.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            sidak_server::serve(listener, state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
-        let http = reqwest::Client::new();
-        let mut s = TestServer {
-            base,
-            http,
-            storage,
-            admin: String::new(),
-            _dir: dir,
-            _pg: pg_db,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        s.admin = s.login("admin", ADMIN_PASSWORD).await;
-        s
-    }
-
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-        // A test may still read the storage after the server stopped: the database goes
-        // when the last handle does (or when the test's runtime ends).
-        if let Some(db) = self._pg.take() {
-            let storage = Arc::downgrade(&self.storage);
-            tokio::spawn(async move {
-                while storage.strong_count() > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                drop(db);
-            });
-        }
-    }
-
-    /// Logs in, returning the session token.
-    pub async fn login(&self, username: &str, password: &str) -> String {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/v1/login",
-                None,
-                Some(json!({"username": username, "password": password})),
-            )
-            .await;
-        assert_eq!(status, 200, "login: {body}");
-        body["token"].as_str().expect("token").to_owned()
-    }
-
-    /// Sends a JSON request and returns status and JSON body (Null when empty).
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Json>,
-    ) -> (u16, Json) {
-        let mut req = self.http.request(
-            method.parse().expect("method"),
-            format!("{}{path}", self.base),
-        );
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("send");
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.expect("body");
-        let json = if bytes.is_empty() {
-            Json::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Json::Null)
-        };
-        (status, json)
-    }
-
-    /// Sends raw bytes with extra headers.
-    pub async fn raw(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> (u16, Json) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.expect("send");
-        let status = res.status().as_u16();
-        let json = res.json().await.unwrap_or(Json::Null);
-        (status, json)
-    }
-
-    /// Creates an officer with `scope` (as admin) and returns its id.
-    pub async fn officer(&self, id: &str, scope: &[&str]) -> String {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/v1/admin/officers",
-                Some(&self.admin),
-                Some(json!({"id": id, "name": format!("Officer {id}"), "scope": scope})),
-            )
-            .await;
-        assert_eq!(status, 201, "create officer: {body}");
-        id.to_owned()
-    }
-
-    /// Replaces an officer's scope.
-    pub async fn set_scope(&self, officer: &str, scope: &[&str]) {
-        let (status, body) = self
-            .call(
-                "PUT",
-                &format!("/v1/admin/officers/{officer}/scope"),
-                Some(&self.admin),
-                Some(json!({"scope": scope})),
-            )
-            .await;
-        assert_eq!(status, 200, "set scope: {body}");
-    }
-
-    /// Issues an enrollment code for an officer.
-    pub async fn code(&self, officer: &str) -> String {
-        let (status, body) = self
-            .call(
-                "POST",
-                &format!("/v1/admin/officers/{officer}/enrollment-codes"),
-                Some(&self.admin),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(status, 201, "issue code: {body}");
-        body["code"].as_str().expect("code").to_owned()
-    }
-
-    /// Enrolls a new device for an officer.
-    pub async fn device(&self, officer: &str) -> TestDevice {
-        let code = self.code(officer).await;
-        TestDevice::enroll(self, &code).await
-    }
-
-    /// Every op in the log (all regions, all devices), in order: a backend-level view.
-    pub async fn all_ops(&self) -> Vec<(u64, OpV1)> {
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let res = self
-                .storage
-                .scan_ops(&sidak_server_storage::Scan {
-                    after,
-                    upto: None,
-                    include: vec![
-                        "1".into(),
-                        "2".into(),
-                        "3".into(),
-                        "4".into(),
-                        "5".into(),
-                        "6".into(),
-                        "7".into(),
-                        "8".into(),
-                        "9".into(),
-                    ],
-                    exclude: vec![],
-                    skip_device: None,
-                    limit: 10_000,
-                    max_bytes: usize::MAX,
-                    fingerprint_at: None,
-                })
-                .await
-                .expect("scan");
-            after = res.ops.last().map(|(s, _)| *s).unwrap_or(after);
-            out.extend(res.ops);
-            if !res.more {
-                return out;
-            }
-        }
-    }
-
-    /// The server's state of a record.
-    pub async fn record(&self, id: RecordId) -> Option<Record> {
-        let w: RecordV1 = self.storage.record(id).await.expect("record")?;
-        Some(w.decode().expect("decode"))
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
+use crate::server::TestServer;
 
 /// Village codes under a prefix (for building ops that validate).
 pub fn villages(prefix: &str) -> Vec<String> {
@@ -302,17 +23,29 @@ pub fn villages(prefix: &str) -> Vec<String> {
 
 /// A device: enrolled identity, local records, clock, cursor and push queue.
 pub struct TestDevice {
+    /// Its device id.
     pub id: DeviceId,
+    /// Its bearer token.
     pub token: String,
+    /// The server's base URL.
     pub base: String,
+    /// The HTTP client it posts with.
     pub http: reqwest::Client,
+    /// Its hybrid logical clock.
     pub clock: HlcClock,
+    /// The records it holds.
     pub records: HashMap<RecordId, Record>,
+    /// Its pull cursor (empty before the first pull).
     pub cursor: String,
+    /// The `batch_seq` of its next push.
     pub next_batch: u64,
+    /// Ops not yet acknowledged, in order.
     pub pending: Vec<OpV1>,
+    /// Ops the server refused or set aside, with its answer.
     pub rejected: Vec<(OpV1, Json)>,
+    /// The scope the server last gave it.
     pub scope: Vec<String>,
+    /// Every purge it was told to apply.
     pub purges: Vec<Vec<String>>,
     counter: u64,
 }

@@ -1,0 +1,23 @@
+//! What sidak's integration tests and benches share: "start a server, create an officer,
+//! enroll a device", once.
+//!
+//! - [`TestServer`]: an in-process server on a real `127.0.0.1:0` socket over a fresh SQLite
+//!   file or a fresh PostgreSQL database ([`Backend`], [`backends`]), with an admin session,
+//!   officers, scopes, enrollment codes, users, JSON calls, and a backend-level view of the log.
+//! - [`TestDevice`]: a raw protocol device (records, clock, cursor, push queue) that speaks
+//!   `/v1/push`, `/v1/pull` and `/v1/sync` itself.
+//! - [`TestServer::store`] / [`TestServer::enroll`]: a real `sidak_store::Store` device,
+//!   enrolled through `sidak_client`.
+//! - [`pg`]: fresh PostgreSQL databases (`sidak_server_storage::testing`).
+//!
+//! Use it only as a dev-dependency of integration tests and benches: a crate's unit tests
+//! (`src/`) would see a second copy of that crate's types.
+
+mod device;
+mod server;
+
+pub use device::{TestDevice, villages};
+pub use server::{ADMIN_PASSWORD, Backend, TestServer, backends};
+/// Fresh PostgreSQL databases for tests: [`pg::database_url`], [`pg::TestDatabase`].
+pub use sidak_server_storage::testing as pg;
+pub use sidak_server_storage::testing::{TestDatabase, database_url};
