@@ -60,11 +60,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
-use sidak_core::{DeviceId, OpV1, RecordId, RecordV1};
+use sidak_core::{DeviceId, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
 use crate::sql::statements as st;
+use crate::sync::PageCut;
 use crate::sync::ingest::Batch;
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
@@ -409,19 +410,14 @@ async fn scan_below(
         )
         .await
         .map_err(db)?;
-    let mut ops = Vec::new();
-    let mut bytes = 0usize;
-    let mut more = false;
+    let mut page = PageCut::new(scan);
     for row in &rows {
-        let seq: i64 = row.try_get(0).map_err(db)?;
         let text: String = row.try_get(1).map_err(db)?;
-        if !scan.fits(ops.len(), bytes, text.len()) {
-            more = true;
+        if !page.offer(row.try_get(0).map_err(db)?, &text)? {
             break;
         }
-        bytes += text.len();
-        ops.push((seq as u64, unjson::<OpV1>(&text)?));
     }
+    let (ops, more) = page.finish();
     Ok(ScanResult {
         ops,
         more,

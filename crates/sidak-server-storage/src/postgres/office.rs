@@ -758,11 +758,7 @@ impl crate::OfficeStore for PostgresStorage {
         kind: Kind,
         limit: usize,
     ) -> StorageResult<Vec<DuplicateGroup>> {
-        let Some(key) = DuplicateKey::of(kind) else {
-            return Err(StorageError::Internal(format!(
-                "duplicates are searched among workers and companies, not {kind}"
-            )));
-        };
+        let key = DuplicateKey::for_kind(kind)?;
         self.office_fresh().await?;
         let sql = q::duplicate_groups(key);
         let c = self.pool.get().await.map_err(pool_error)?;
@@ -771,19 +767,11 @@ impl crate::OfficeStore for PostgresStorage {
             .query(&stmt, &[&kind.as_str(), &(limit.min(LIST_CAP) as i64)])
             .await
             .map_err(db)?;
-        let mut groups: Vec<DuplicateGroup> = Vec::new();
-        for row in &rows {
-            let summary = summary_of(row)?;
-            let key: String = row.try_get(14).map_err(db)?;
-            match groups.last_mut() {
-                Some(g) if g.key == key => g.records.push(summary),
-                _ => groups.push(DuplicateGroup {
-                    key,
-                    records: vec![summary],
-                }),
-            }
-        }
-        Ok(groups)
+        let found = rows
+            .iter()
+            .map(|row| Ok((row.try_get(14).map_err(db)?, summary_of(row)?)))
+            .collect::<StorageResult<Vec<_>>>()?;
+        Ok(q::group_duplicates(found))
     }
 
     async fn set_aside_ops(&self, pending_only: bool) -> StorageResult<Vec<SetAsideOp>> {

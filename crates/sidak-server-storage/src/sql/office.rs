@@ -12,7 +12,9 @@ use sidak_core::RecordId;
 
 use super::{Args, Dialect, prefix_range, where_sql};
 use crate::office::facts::SETTLED;
-use crate::office::model::{PageAfter, RecordFilter, RecordPage, RecordSummary, Search};
+use crate::office::model::{
+    DuplicateGroup, PageAfter, RecordFilter, RecordPage, RecordSummary, Search,
+};
 
 /// Version of the office index's layout, the same on both engines. The index is derived
 /// data: when this changes, a backend rebuilds it from the op log.
@@ -245,6 +247,21 @@ pub fn duplicate_group_count(col: DuplicateKey) -> String {
     )
 }
 
+/// The groups of the rows [`duplicate_groups`] read, as `(key, summary)` in its order.
+pub fn group_duplicates(rows: Vec<(String, RecordSummary)>) -> Vec<DuplicateGroup> {
+    let mut groups: Vec<DuplicateGroup> = Vec::new();
+    for (key, summary) in rows {
+        match groups.last_mut() {
+            Some(g) if g.key == key => g.records.push(summary),
+            _ => groups.push(DuplicateGroup {
+                key,
+                records: vec![summary],
+            }),
+        }
+    }
+    groups
+}
+
 /// What duplicate records share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DuplicateKey {
@@ -262,6 +279,15 @@ impl DuplicateKey {
             sidak_core::Kind::Company => Some(DuplicateKey::Nib),
             _ => None,
         }
+    }
+
+    /// The key of `kind`'s duplicates, or the error for a kind that has none.
+    pub fn for_kind(kind: sidak_core::Kind) -> crate::StorageResult<DuplicateKey> {
+        DuplicateKey::of(kind).ok_or_else(|| {
+            crate::StorageError::Internal(format!(
+                "duplicates are searched among workers and companies, not {kind}"
+            ))
+        })
     }
 
     /// Its column in the office index.

@@ -28,10 +28,11 @@ use async_trait::async_trait;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use sidak_core::protocol::{DeviceStatus, PushResponse};
-use sidak_core::{DeviceId, Kind, OpV1, Record, RecordId, RecordV1};
+use sidak_core::{DeviceId, Kind, Record, RecordId, RecordV1};
 
 use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
 use crate::sql::statements as st;
+use crate::sync::PageCut;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
@@ -778,19 +779,14 @@ fn scan_in(tx: &Connection, scan: &Scan) -> StorageResult<ScanResult> {
     let mut rows = stmt
         .query(rusqlite::params_from_iter(args.iter()))
         .map_err(db)?;
-    let mut ops = Vec::new();
-    let mut bytes = 0usize;
-    let mut more = false;
+    let mut page = PageCut::new(scan);
     while let Some(row) = rows.next().map_err(db)? {
         let text: String = row.get(1).map_err(db)?;
-        if !scan.fits(ops.len(), bytes, text.len()) {
-            more = true;
+        if !page.offer(row.get(0).map_err(db)?, &text)? {
             break;
         }
-        let seq: i64 = row.get(0).map_err(db)?;
-        bytes += text.len();
-        ops.push((seq as u64, unjson::<OpV1>(&text)?));
     }
+    let (ops, more) = page.finish();
     Ok(ScanResult {
         ops,
         more,

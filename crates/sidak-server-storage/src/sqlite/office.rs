@@ -610,11 +610,7 @@ impl crate::OfficeStore for SqliteStorage {
         kind: Kind,
         limit: usize,
     ) -> StorageResult<Vec<DuplicateGroup>> {
-        let Some(key) = DuplicateKey::of(kind) else {
-            return Err(StorageError::Internal(format!(
-                "duplicates are searched among workers and companies, not {kind}"
-            )));
-        };
+        let key = DuplicateKey::for_kind(kind)?;
         self.office_fresh().await?;
         self.read(move |c| {
             let sql = crate::sql::to_sqlite(&q::duplicate_groups(key));
@@ -622,19 +618,12 @@ impl crate::OfficeStore for SqliteStorage {
             let mut rows = stmt
                 .query(params![kind.as_str(), limit.min(LIST_CAP) as i64])
                 .map_err(db)?;
-            let mut groups: Vec<DuplicateGroup> = Vec::new();
+            let mut found = Vec::new();
             while let Some(row) = rows.next().map_err(db)? {
                 let summary = to_summary(summary_row(row).map_err(db)?)?;
-                let key: String = row.get(14).map_err(db)?;
-                match groups.last_mut() {
-                    Some(g) if g.key == key => g.records.push(summary),
-                    _ => groups.push(DuplicateGroup {
-                        key,
-                        records: vec![summary],
-                    }),
-                }
+                found.push((row.get(14).map_err(db)?, summary));
             }
-            Ok(groups)
+            Ok(q::group_duplicates(found))
         })
         .await
     }

@@ -44,6 +44,47 @@ impl Scan {
     }
 }
 
+/// A pull page being filled, op by op in log order, under a [`Scan`]'s limits.
+#[derive(Debug)]
+pub struct PageCut<'s> {
+    scan: &'s Scan,
+    ops: Vec<(u64, OpV1)>,
+    bytes: usize,
+    more: bool,
+}
+
+impl<'s> PageCut<'s> {
+    /// An empty page for `scan`.
+    pub fn new(scan: &'s Scan) -> PageCut<'s> {
+        PageCut {
+            scan,
+            ops: Vec::new(),
+            bytes: 0,
+            more: false,
+        }
+    }
+
+    /// Offers the next matching op (its log number and JSON); `false` once the page is full
+    /// ([`Scan::fits`]): more follow, and the backend stops reading.
+    pub fn offer(&mut self, seq: i64, text: &str) -> crate::StorageResult<bool> {
+        if !self.scan.fits(self.ops.len(), self.bytes, text.len()) {
+            self.more = true;
+            return Ok(false);
+        }
+        self.bytes += text.len();
+        let seq = u64::try_from(seq)
+            .map_err(|_| crate::StorageError::Internal(format!("op number {seq} below zero")))?;
+        self.ops
+            .push((seq, crate::sql::rows::unjson::<OpV1>(text)?));
+        Ok(true)
+    }
+
+    /// The ops taken, and whether more follow.
+    pub fn finish(self) -> (Vec<(u64, OpV1)>, bool) {
+        (self.ops, self.more)
+    }
+}
+
 /// What a [`Scan`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanResult {
