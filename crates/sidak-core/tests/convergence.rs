@@ -136,6 +136,35 @@ fn run(n: usize, steps: &[Step], seeds: &[u64]) -> Vec<BTreeMap<RecordId, Record
     reps.into_iter().map(|r| r.records).collect()
 }
 
+/// `n` replicas after `steps`, each holding what it made and what was delivered to it, and
+/// the log of every op made.
+fn partial(n: usize, steps: &[Step]) -> (Vec<Replica>, Vec<Op>) {
+    let mut reps: Vec<Replica> = (0..n)
+        .map(|i| Replica {
+            clock: HlcClock::new(DeviceId::from_u128(i as u128 + 1)),
+            records: BTreeMap::new(),
+        })
+        .collect();
+    let mut log: Vec<Op> = Vec::new();
+    for s in steps {
+        match *s {
+            Step::Edit { r, rec, pick, val } => {
+                let op = make_edit(&mut reps[r % n], rec, pick, val);
+                reps[r % n].apply(&op);
+                log.push(op);
+            }
+            Step::Deliver { to, from, len } if !log.is_empty() => {
+                for k in 0..len {
+                    let op = log[(from + k) % log.len()].clone();
+                    reps[to % n].apply(&op);
+                }
+            }
+            Step::Deliver { .. } => {}
+        }
+    }
+    (reps, log)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -164,24 +193,7 @@ proptest! {
     #[test]
     fn state_merge_is_a_semilattice(steps in prop::collection::vec(step(3), 1..30), seeds in prop::collection::vec(any::<u64>(), 3)) {
         // Three partial replicas from one history (before the final full exchange).
-        let n = 3;
-        let mut reps: Vec<Replica> = (0..n)
-            .map(|i| Replica { clock: HlcClock::new(DeviceId::from_u128(i as u128 + 1)), records: BTreeMap::new() })
-            .collect();
-        let mut log: Vec<Op> = Vec::new();
-        for s in &steps {
-            match *s {
-                Step::Edit { r, rec, pick, val } => {
-                    let op = make_edit(&mut reps[r % n], rec, pick, val);
-                    reps[r % n].apply(&op);
-                    log.push(op);
-                }
-                Step::Deliver { to, from, len } if !log.is_empty() => {
-                    for k in 0..len { let op = log[(from + k) % log.len()].clone(); reps[to % n].apply(&op); }
-                }
-                Step::Deliver { .. } => {}
-            }
-        }
+        let (reps, log) = partial(3, &steps);
         let merge = |a: &BTreeMap<RecordId, Record>, b: &BTreeMap<RecordId, Record>| {
             let mut out = a.clone();
             for (id, r) in b {
@@ -208,24 +220,7 @@ proptest! {
     /// other devices' entries are cut (issue 10: writes a restored server lost for good).
     #[test]
     fn clamped_contexts_pass_the_check(steps in prop::collection::vec(step(3), 1..40)) {
-        let n = 3;
-        let mut reps: Vec<Replica> = (0..n)
-            .map(|i| Replica { clock: HlcClock::new(DeviceId::from_u128(i as u128 + 1)), records: BTreeMap::new() })
-            .collect();
-        let mut log: Vec<Op> = Vec::new();
-        for s in &steps {
-            match *s {
-                Step::Edit { r, rec, pick, val } => {
-                    let op = make_edit(&mut reps[r % n], rec, pick, val);
-                    reps[r % n].apply(&op);
-                    log.push(op);
-                }
-                Step::Deliver { to, from, len } if !log.is_empty() => {
-                    for k in 0..len { let op = log[(from + k) % log.len()].clone(); reps[to % n].apply(&op); }
-                }
-                Step::Deliver { .. } => {}
-            }
-        }
+        let (reps, log) = partial(3, &steps);
         // Replica 0 plays a server that holds only what it received; every op is judged by it.
         for op in &log {
             let Some(server) = reps[0].records.get(&op.id) else { continue };
