@@ -214,37 +214,195 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         println!("{out}");
         return Ok(());
     }
-    match &args.command {
-        AdminCommand::Code { .. } => println!(
-            "enrollment code {} for officer {} (single use, valid until {} ms)",
-            out["code"].as_str().unwrap_or("?"),
-            out["officer_id"].as_str().unwrap_or("?"),
-            out["expires_ms"]
-        ),
+    let names = match &args.command {
+        // Devices are shown with their officer's name, which the device list does not carry.
         AdminCommand::Devices => {
-            for d in out
+            officer_names(&s.call(Method::GET, "/v1/admin/officers", none).await?)
+        }
+        _ => std::collections::HashMap::new(),
+    };
+    print!("{}", text(&args.command, &out, &names, now_ms()));
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    sidak_core::hlc::unix_ms(std::time::SystemTime::now())
+}
+
+/// Officer id → name, from the officers list.
+fn officer_names(officers: &Json) -> std::collections::HashMap<String, String> {
+    officers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o["id"].as_str()?.to_owned(), o["name"].as_str()?.to_owned())))
+        .collect()
+}
+
+fn officer_line(o: &Json) -> String {
+    let scope: Vec<&str> = o["scope"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .collect();
+    format!(
+        "{} ({})  scope {}\n",
+        o["name"].as_str().unwrap_or("?"),
+        o["id"].as_str().unwrap_or("?"),
+        if scope.is_empty() {
+            "none".to_owned()
+        } else {
+            scope.join(", ")
+        }
+    )
+}
+
+fn time_of(v: &Json) -> Option<String> {
+    v.as_u64().map(crate::output::local_time)
+}
+
+/// What an admin command answered, for a person: names and local time (WITA), ids where
+/// the next command needs them (a device id to revoke). `--json` prints the answer instead.
+fn text(
+    command: &AdminCommand,
+    out: &Json,
+    names: &std::collections::HashMap<String, String>,
+    now_ms: u64,
+) -> String {
+    let s = |v: &Json| v.as_str().unwrap_or("?").to_owned();
+    match command {
+        AdminCommand::OfficerAdd { .. } => format!("officer created: {}", officer_line(out)),
+        AdminCommand::OfficerScope { .. } => format!("scope changed: {}", officer_line(out)),
+        AdminCommand::Officers => {
+            let lines: String = out
                 .as_array()
                 .into_iter()
                 .flatten()
-                .chain(out["devices"].as_array().into_iter().flatten())
-            {
-                println!(
-                    "{}  officer {}  last sync {}  pending {}  rejected {}  clock offset {} ms{}",
-                    d["device_id"].as_str().unwrap_or("?"),
-                    d["officer_id"].as_str().unwrap_or("?"),
-                    d["last_sync_ms"],
-                    d["status"]["pending_ops"],
-                    d["status"]["rejected_ops"],
-                    d["clock_offset_ms"],
-                    if d["revoked_ms"].is_null() {
-                        ""
-                    } else {
-                        "  REVOKED"
-                    }
-                );
+                .map(officer_line)
+                .collect();
+            if lines.is_empty() {
+                "no officers yet\n".into()
+            } else {
+                lines
             }
         }
-        _ => println!("{}", serde_json::to_string_pretty(&out)?),
+        AdminCommand::Code { .. } => format!(
+            "enrollment code {} for officer {} (single use, valid until {})\n",
+            s(&out["code"]),
+            s(&out["officer_id"]),
+            time_of(&out["expires_ms"]).unwrap_or_else(|| "?".into())
+        ),
+        AdminCommand::Devices => {
+            let mut lines = String::new();
+            for d in out.as_array().into_iter().flatten() {
+                let officer = s(&d["officer_id"]);
+                let who = match names.get(&officer) {
+                    Some(n) => format!("{n} ({officer})"),
+                    None => officer,
+                };
+                let last = match d["last_sync_ms"].as_u64() {
+                    Some(ms) => {
+                        let minutes = now_ms.saturating_sub(ms) / 60_000;
+                        let ago = match minutes {
+                            0 => "just now".to_owned(),
+                            m if m < 120 => format!("{m} min ago"),
+                            m if m < 48 * 60 => format!("{} h ago", m / 60),
+                            m => format!("{} days ago", m / (24 * 60)),
+                        };
+                        format!("last sync {} ({ago})", crate::output::local_time(ms))
+                    }
+                    None => "never synced".into(),
+                };
+                let mut line = format!(
+                    "{}  {}  {who}  {last}",
+                    s(&d["device_id"]),
+                    d["name"].as_str().unwrap_or("unnamed"),
+                );
+                if d["status"].is_object() {
+                    line += &format!(
+                        "  pending {}  refused {}",
+                        d["status"]["pending_ops"].as_u64().unwrap_or(0),
+                        d["status"]["rejected_ops"].as_u64().unwrap_or(0)
+                    );
+                }
+                if let Some(n) = d["set_aside"].as_u64().filter(|n| *n > 0) {
+                    line += &format!("  set aside {n}");
+                }
+                if let Some(o) = d["clock_offset_ms"].as_i64() {
+                    line += &format!("  clock {}", crate::output::clock_offset(o));
+                }
+                if let Some(at) = time_of(&d["revoked_ms"]) {
+                    line += &format!("  REVOKED {at}");
+                }
+                lines += &line;
+                lines.push('\n');
+            }
+            if lines.is_empty() {
+                "no devices enrolled yet\n".into()
+            } else {
+                lines
+            }
+        }
+        AdminCommand::Revoke { .. } => format!(
+            "device {} of officer {} revoked at {}: it can no longer sync\n",
+            s(&out["device_id"]),
+            s(&out["officer_id"]),
+            time_of(&out["revoked_ms"]).unwrap_or_else(|| "?".into())
+        ),
+        AdminCommand::UserAdd { .. } => format!(
+            "office user {} created ({})\n",
+            s(&out["username"]),
+            s(&out["role"])
+        ),
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_796_187_900_000; // 2026-12-02 13:05 WITA
+
+    /// Issue 18: people read names and WITA times, never epoch milliseconds.
+    #[test]
+    fn admin_answers_read_as_text() {
+        let names =
+            std::collections::HashMap::from([("o1".to_owned(), "Andi Makkasau".to_owned())]);
+        let devices = serde_json::json!([{
+            "device_id": "5213efef-aaf2-45b3-b45a-1cefbcbc0952", "officer_id": "o1", "name": "Redmi 9",
+            "enrolled_ms": NOW - 86_400_000, "last_sync_ms": NOW - 180_000, "revoked_ms": null,
+            "status": {"pending_ops": 0, "rejected_ops": 2}, "clock_offset_ms": -120_000, "set_aside": 0
+        }]);
+        let t = text(&AdminCommand::Devices, &devices, &names, NOW);
+        assert_eq!(
+            t,
+            "5213efef-aaf2-45b3-b45a-1cefbcbc0952  Redmi 9  Andi Makkasau (o1)  last sync 2026-12-02 13:02 WITA (3 min ago)  pending 0  refused 2  clock 2 min behind\n"
+        );
+        assert!(!t.contains("1796"), "no epoch milliseconds: {t}");
+        let officer =
+            serde_json::json!({"id": "o1", "name": "Andi Makkasau", "scope": ["7371", "7372"]});
+        let add = AdminCommand::OfficerAdd {
+            id: None,
+            name: "Andi Makkasau".into(),
+            scope: "7371,7372".into(),
+        };
+        assert_eq!(
+            text(&add, &officer, &names, NOW),
+            "officer created: Andi Makkasau (o1)  scope 7371, 7372\n"
+        );
+        let code = serde_json::json!({"code": "ZSAA-MDZC-2E3K", "officer_id": "o1", "expires_ms": NOW + 3_600_000});
+        let c = AdminCommand::Code {
+            officer: "o1".into(),
+            ttl_minutes: None,
+        };
+        assert_eq!(
+            text(&c, &code, &names, NOW),
+            "enrollment code ZSAA-MDZC-2E3K for officer o1 (single use, valid until 2026-12-02 14:05 WITA)\n"
+        );
+        assert_eq!(
+            text(&AdminCommand::Devices, &serde_json::json!([]), &names, NOW),
+            "no devices enrolled yet\n"
+        );
+    }
 }

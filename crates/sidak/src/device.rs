@@ -294,7 +294,10 @@ fn show(store: &Store, id: RecordId, json: bool) -> Result<()> {
     if json {
         println!("{}", output::entry_json(&entry));
     } else {
-        print!("{}", output::entry_text(&entry));
+        print!(
+            "{}",
+            output::entry_text(&entry, store.identity().map(|i| i.device_id))
+        );
     }
     Ok(())
 }
@@ -588,13 +591,14 @@ fn conflicts(store: &Store, json: bool) -> Result<()> {
     if all.is_empty() {
         println!("no conflicts");
     }
+    let own = store.identity().map(|i| i.device_id);
     for e in &all {
         println!("{} {}", e.record.kind, e.record.id);
         for c in e.conflicts() {
             let vals: Vec<String> = c
                 .values
                 .iter()
-                .map(|s| format!("{} (device {}, {})", s.value, s.hlc.device, s.hlc.ms))
+                .map(|s| format!("{} ({})", s.value, output::written_by(&s.hlc, own)))
                 .collect();
             println!("  {}: {}", c.field, vals.join(" vs "));
         }

@@ -6,6 +6,55 @@ use sidak_core::validate::mask_nik;
 use sidak_core::{Kind, Record};
 use sidak_store::{Entry, Refused};
 
+/// Central Indonesia Time (WITA, UTC+8, no daylight saving): South Sulawesi's clock.
+const WITA_SECONDS: i32 = 8 * 3600;
+
+/// A time (ms since the Unix epoch) as a person in South Sulawesi reads it:
+/// `2026-12-02 13:05 WITA`.
+pub fn local_time(ms: u64) -> String {
+    let Some(offset) = chrono::FixedOffset::east_opt(WITA_SECONDS) else {
+        return format!("{ms} ms");
+    };
+    match i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+    {
+        Some(t) => t
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M WITA")
+            .to_string(),
+        None => format!("{ms} ms"),
+    }
+}
+
+/// Who wrote a value and when, for people: `this device, 2026-12-02 13:05 WITA` or
+/// `device 5213efef, 2026-12-02 13:05 WITA` (the device id's first 8 digits, as the office's
+/// device list begins; the device does not know other officers' names).
+pub fn written_by(hlc: &sidak_core::Hlc, own: Option<sidak_core::DeviceId>) -> String {
+    let who = if Some(hlc.device) == own {
+        "this device".to_owned()
+    } else {
+        let id = hlc.device.to_string();
+        format!("device {}", id.get(..8).unwrap_or(&id))
+    };
+    format!("{who}, {}", local_time(hlc.ms))
+}
+
+/// A clock difference for people: `on time`, `3 min ahead`, `2 h 5 min behind`.
+pub fn clock_offset(ms: i64) -> String {
+    let minutes = ms.unsigned_abs() / 60_000;
+    if minutes == 0 {
+        return "on time".into();
+    }
+    let (h, m) = (minutes / 60, minutes % 60);
+    let size = match (h, m) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    };
+    format!("{size} {}", if ms > 0 { "ahead" } else { "behind" })
+}
+
 /// The value of each field of a record as JSON: plain values, sets as arrays, and
 /// multi-value fields in conflict as `{"conflict": [{value, device, at}, …]}`.
 pub fn fields_json(r: &Record) -> serde_json::Map<String, Json> {
@@ -88,27 +137,18 @@ pub fn entry_line(e: &Entry) -> String {
 }
 
 /// A record in full, one field per line, for people.
-pub fn entry_text(e: &Entry) -> String {
+pub fn entry_text(e: &Entry, own: Option<sidak_core::DeviceId>) -> String {
     let r = &e.record;
     let mut out = format!("{} {} in {}\n", r.kind, r.id, r.region);
     for (name, v) in fields_json(r) {
         let shown = match &v {
             Json::String(s) => s.clone(),
             Json::Object(o) if o.contains_key("conflict") => {
-                let vals: Vec<String> = o["conflict"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|x| {
-                                format!(
-                                    "{} (device {})",
-                                    x["value"],
-                                    x["device"].as_str().unwrap_or("?")
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let vals: Vec<String> = r
+                    .values(&name)
+                    .iter()
+                    .map(|s| format!("{} ({})", s.value, written_by(&s.hlc, own)))
+                    .collect();
                 format!("CONFLICT: {}", vals.join(" vs "))
             }
             other => other.to_string(),
@@ -133,4 +173,31 @@ pub fn refused_json(r: &Refused) -> Json {
         "seq": r.seq, "record": r.record.to_string(), "hlc": r.hlc.to_string(), "outcome": r.outcome,
         "code": r.code, "message": r.message, "problems": r.problems,
     })
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_read_in_wita_and_offsets_in_words() {
+        // 2026-12-02 05:05 UTC is 13:05 in Makassar.
+        assert_eq!(local_time(1_796_187_900_000), "2026-12-02 13:05 WITA");
+        assert_eq!(clock_offset(30_000), "on time");
+        assert_eq!(clock_offset(180_000), "3 min ahead");
+        assert_eq!(clock_offset(-7_500_000), "2 h 5 min behind");
+        assert_eq!(clock_offset(3_600_000), "1 h ahead");
+        assert_eq!(local_time(u64::MAX), format!("{} ms", u64::MAX));
+        let me = sidak_core::DeviceId::from_u128(1);
+        let other: sidak_core::DeviceId = "5213efef-aaf2-45b3-b45a-1cefbcbc0952".parse().unwrap();
+        let at = |d| sidak_core::Hlc::new(1_796_187_900_000, 0, d);
+        assert_eq!(
+            written_by(&at(me), Some(me)),
+            "this device, 2026-12-02 13:05 WITA"
+        );
+        assert_eq!(
+            written_by(&at(other), Some(me)),
+            "device 5213efef, 2026-12-02 13:05 WITA"
+        );
+    }
 }
