@@ -240,6 +240,38 @@ fn officers_enroll_work_offline_and_sync_from_the_command_line() {
     assert_eq!(status["conflicted_records"], 1);
     let devices = admin(&server, &["devices"]);
     assert_eq!(devices.as_array().map(Vec::len), Some(2));
+
+    // Issue 18: without --json, people read names and WITA times, never epoch milliseconds.
+    let text = run(sidak()
+        .args([
+            "admin",
+            "--server",
+            &url,
+            "--password",
+            &server.admin_password,
+        ])
+        .arg("devices"));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("Ani (ani)") && text.contains("WITA"),
+        "{text}"
+    );
+    assert!(!has_epoch_ms(&text), "{text}");
+    let conflicts = run(sidak().args(["device", "--db"]).arg(&a_db).arg("conflicts"));
+    assert!(
+        conflicts.contains("full_name:") && conflicts.contains("this device, "),
+        "{conflicts}"
+    );
+    assert!(
+        conflicts.contains("WITA") && !has_epoch_ms(&conflicts),
+        "{conflicts}"
+    );
+}
+
+/// Whether `text` holds a 13-digit number (a time in epoch milliseconds).
+fn has_epoch_ms(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 13)
 }
 
 #[test]
