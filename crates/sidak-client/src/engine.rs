@@ -326,7 +326,12 @@ impl<T: Transport> Session<'_, T> {
             batch_seq: batch.batch_seq,
             ops: batch.ops.iter().map(|(_, op)| op.clone()).collect(),
             status: Some(DeviceStatus {
-                pending_ops: self.progress.ops_pending,
+                // As the device will stand once this batch is answered: the server adds the
+                // batch's refusals (`DeviceStatus`), so device health is right after the sync.
+                pending_ops: self
+                    .progress
+                    .ops_pending
+                    .saturating_sub(batch.ops.len() as u64),
                 rejected_ops: self.refused_ops,
                 clock_ms: unix_ms(std::time::SystemTime::now()),
                 app_version: self.config.app_version.clone(),

@@ -90,6 +90,22 @@ async fn three_devices_converge_and_conflicts_are_reported() {
     }
     let ra = sync(&engine, &mut a).await;
     assert_eq!((ra.pushed, ra.accepted, ra.batches), (21, 21, 3));
+    // Device health right after the sync that pushed everything says nothing is pending
+    // (issue 18: the status travelled with the first batch and said 21).
+    let (st, devices) = server
+        .call("GET", "/v1/admin/devices", Some(&server.admin), None)
+        .await;
+    assert_eq!(st, 200);
+    let id = a.identity().unwrap().device_id.to_string();
+    let health = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(health["status"]["pending_ops"], 0, "{health}");
+    assert_eq!(health["status"]["rejected_ops"], 0, "{health}");
     assert!(
         ra.bytes.up_wire < ra.bytes.up_raw,
         "request bodies are compressed: {:?}",

@@ -90,9 +90,12 @@ pub struct EnrollResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceStatus {
-    /// Local edits not yet acknowledged by the server.
+    /// Local edits not yet acknowledged by the server, not counting the batch this status
+    /// travels with (what stays to be sent once it is answered).
     pub pending_ops: u64,
-    /// Local edits the server rejected, kept on the device for the officer.
+    /// Local edits the server refused (rejected or set aside), kept on the device for the
+    /// officer, before the batch this status travels with; the server adds that batch's
+    /// refusals when it stores the status.
     pub rejected_ops: u64,
     /// The device's wall clock when it sent the request (ms since the Unix epoch).
     pub clock_ms: u64,

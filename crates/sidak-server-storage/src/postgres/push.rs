@@ -166,6 +166,7 @@ async fn attempt(
         };
         let mut reply: PushResponse = unjson(&reply)?;
         reply.server_time_ms = now_ms;
+        status_after(&tx, &dev, batch, &reply.results).await?;
         tx.commit().await.map_err(pg)?;
         return Ok(reply);
     }
@@ -358,6 +359,7 @@ async fn attempt(
     tx.execute(&store, &[&dev, &batch_seq, &reply_json])
         .await
         .map_err(pg)?;
+    status_after(&tx, &dev, batch, &reply.results).await?;
     tx.commit().await.map_err(pg)?;
     Ok(reply)
 }
@@ -509,4 +511,18 @@ impl Columns {
             &self.last_seq,
         ]
     }
+}
+
+/// Stores the device's status as it stands once its batch is answered (`Batch::status_after`).
+async fn status_after(
+    tx: &deadpool_postgres::Transaction<'_>,
+    dev: &str,
+    batch: &Batch,
+    results: &[sidak_core::protocol::OpResult],
+) -> Result<(), Attempt> {
+    let status = batch.status_after(results).as_ref().map(json).transpose()?;
+    tx.execute(st::DEVICE_STATUS.pg(), &[&dev, &status])
+        .await
+        .map_err(pg)?;
+    Ok(())
 }

@@ -88,6 +88,10 @@ pub static DEVICE_PUSHED: Statement = Statement::new(
      clock_offset_ms = COALESCE($4, clock_offset_ms) WHERE id = $1",
 );
 
+/// A device's status once its batch is answered: `$1` id, `$2` status (JSON).
+pub static DEVICE_STATUS: Statement =
+    Statement::new("UPDATE devices SET last_status = COALESCE($2, last_status) WHERE id = $1");
+
 // --- Sync ---
 
 /// The stored reply of a batch: `$1` device, `$2` batch number.

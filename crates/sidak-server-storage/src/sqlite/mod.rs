@@ -447,6 +447,20 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Vec<Sql>) -> String {
     format!("({col} >= ?{} AND {col} < ?{})", args.len() - 1, args.len())
 }
 
+/// Stores the device's status as it stands once its batch is answered (`Batch::status_after`).
+fn status_after(
+    tx: &rusqlite::Transaction<'_>,
+    dev: &str,
+    batch: &Batch,
+    results: &[sidak_core::protocol::OpResult],
+) -> StorageResult<()> {
+    let status = batch.status_after(results).as_ref().map(json).transpose()?;
+    tx.prepare_cached(st::DEVICE_STATUS.sqlite())
+        .and_then(|mut s| s.execute(params![dev, status]))
+        .map_err(db)?;
+    Ok(())
+}
+
 /// Writes record states and their office-facing columns; the push path and office writes
 /// both use it, so sync and the office always see one state per record.
 fn upsert_records(
@@ -542,6 +556,7 @@ fn push_batch_tx(
         }
         let mut reply: PushResponse = unjson(&reply)?;
         reply.server_time_ms = now_ms;
+        status_after(&tx, &dev, batch, &reply.results)?;
         tx.commit().map_err(db)?;
         return Ok(reply);
     }
@@ -682,6 +697,7 @@ fn push_batch_tx(
     )
     .and_then(|mut s| s.execute(params![dev, batch.batch_seq as i64, batch.digest, reply_json, now]))
     .map_err(db)?;
+    status_after(&tx, &dev, batch, &reply.results)?;
     tx.commit().map_err(db)?;
     Ok(reply)
 }

@@ -70,6 +70,20 @@ impl Batch {
         })
     }
 
+    /// The device's status once this batch is answered `results`: it reports its pending
+    /// edits without this batch and its refused edits before it (`DeviceStatus`), so this
+    /// batch's refusals (rejected or set aside) are added; `None` if it reported none.
+    pub fn status_after(&self, results: &[OpResult]) -> Option<DeviceStatus> {
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r.status, OpStatus::Rejected | OpStatus::SetAside))
+            .count() as u64;
+        self.status.as_ref().map(|s| DeviceStatus {
+            rejected_ops: s.rejected_ops.saturating_add(refused),
+            ..s.clone()
+        })
+    }
+
     /// A batch, with the digest of its ops (canonical JSON of each, so a resend that
     /// orders keys differently is still recognised).
     pub fn new(batch_seq: u64, ops: Vec<PushedOp>, status: Option<DeviceStatus>) -> Batch {
@@ -611,6 +625,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use sidak_core::{DeviceId, Edit};
+
+    /// Issue 18: device health right after a sync counts this batch's refusals.
+    #[test]
+    fn the_stored_status_adds_the_batch_refusals() {
+        let status = DeviceStatus {
+            pending_ops: 0,
+            rejected_ops: 2,
+            clock_ms: 1,
+            app_version: None,
+            quarantined_ops: 0,
+        };
+        let b = Batch::new(1, vec![], Some(status.clone()));
+        let r = |s| OpResult {
+            status: s,
+            code: None,
+            message: None,
+            problems: vec![],
+        };
+        let results = [
+            r(OpStatus::Accepted),
+            r(OpStatus::Rejected),
+            r(OpStatus::SetAside),
+            r(OpStatus::Duplicate),
+        ];
+        assert_eq!(b.status_after(&results).map(|s| s.rejected_ops), Some(4));
+        assert_eq!(Batch::new(1, vec![], None).status_after(&results), None);
+    }
 
     const NOW: u64 = 1_764_000_000_000;
     const VILLAGE: &str = "7371011001";
