@@ -176,6 +176,8 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
             json!({"type": "object", "properties": {
                 "record": {"anyOf": [{"$ref": "#/components/schemas/RecordSummary"}, {"type": "null"}],
                     "description": "null while the office index does not hold the record yet"},
+                "created": {"type": ["string", "null"], "description": "stamp of the creating op"},
+                "updated": {"type": ["string", "null"], "description": "stamp of the latest op"},
                 "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}}}}),
         ),
         ("GET", "/v1/office/records/{id}/history") => (
@@ -326,14 +328,19 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
             ],
             None,
             json!({"type": "object", "properties": {
+                "region": {"type": "string"}, "level": {"type": "string", "enum": ["regency", "district"]},
+                "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
                 "areas": {"type": "array", "items": {"$ref": "#/components/schemas/Area"}},
                 "today": {"type": "string", "format": "date"}}}),
         ),
         ("GET", "/v1/office/devices") => (
             vec![],
             None,
-            json!({"type": "object", "properties": {"devices": {"type": "array", "items": {"type": "object", "properties": {
-                "device_id": {"type": "string"}, "officer_id": {"type": "string"}, "officer_name": {"type": ["string", "null"]},
+            json!({"type": "object", "properties": {"server_time_ms": {"type": "integer"},
+                "devices": {"type": "array", "items": {"type": "object", "properties": {
+                "device_id": {"type": "string"}, "name": {"type": ["string", "null"]}, "enrolled_ms": {"type": "integer"},
+                "app_version": {"type": ["string", "null"]},
+                "officer_id": {"type": "string"}, "officer_name": {"type": ["string", "null"]},
                 "last_sync_ms": {"type": ["integer", "null"]}, "pending_ops": {"type": ["integer", "null"]},
                 "rejected_ops": {"type": ["integer", "null"]}, "clock_offset_ms": {"type": ["integer", "null"]},
                 "set_aside": {"type": "integer"}, "silent": {"type": "boolean"}, "clock_warning": {"type": "boolean"},
@@ -863,6 +870,7 @@ pub fn spec() -> Json {
                         "value": {}, "hlc": {"type": "string"}, "device_id": {"type": "string"},
                         "officer_id": {"type": ["string", "null"]}, "device_time_ms": {"type": "integer"}}}}}},
                 "History": {"type": "object", "properties": {
+                    "id": {"type": "string"},
                     "entries": {"type": "array", "items": {"type": "object", "properties": {
                         "seq": {"type": "integer"}, "hlc": {"type": "string"}, "device_id": {"type": "string"},
                         "officer_id": {"type": "string"}, "office": {"type": "boolean"},
@@ -885,7 +893,8 @@ pub fn spec() -> Json {
                     "findings": {"type": "integer"}, "conflicts": {"type": "integer"}, "duplicate_groups": {"type": "integer"},
                     "awaiting_review": {"type": "integer"}, "set_aside": {"type": "integer"}, "findings_overdue": {"type": "integer"},
                     "cancelled_with_findings": {"type": "integer"},
-                    "devices": {"type": "integer"}, "devices_silent": {"type": "integer"}}},
+                    "devices": {"type": "integer"}, "devices_silent": {"type": "integer"},
+                    "server_time_ms": {"type": "integer"}}},
                 "WriteOutcome": {"type": "object", "properties": {
                     "ops": {"type": "array", "items": {"type": "object", "properties": {
                         "seq": {"type": "integer"}, "hlc": {"type": "string"}, "record": {"type": "string"}}}},
