@@ -678,6 +678,7 @@ fn status(store: &Store, json: bool) -> Result<()> {
 
 fn import(store: &mut Store, path: &std::path::Path, json: bool) -> Result<()> {
     let records = crate::workload::read_records(path)?;
+    let bar = crate::progress::bar(records.len() as u64, "registrations", json);
     let mut created = 0usize;
     for chunk in records.chunks(1_000) {
         let changes: Vec<Changes> = chunk
@@ -691,7 +692,9 @@ fn import(store: &mut Store, path: &std::path::Path, json: bool) -> Result<()> {
             Ok(())
         })?;
         created += chunk.len();
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish_and_clear();
     if json {
         println!("{}", json!({"imported": created}));
     } else {

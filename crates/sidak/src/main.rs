@@ -13,6 +13,7 @@ mod demo;
 mod device;
 mod fields;
 mod output;
+mod progress;
 mod serve;
 mod sync;
 mod workload;

@@ -1,6 +1,5 @@
 //! `sidak device enroll` and `sidak device sync`: the device's side of the protocol.
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -110,26 +109,26 @@ pub async fn sync(
             ..SyncConfig::default()
         },
     );
-    let tty = std::io::stderr().is_terminal() && !json;
+    let spinner = crate::progress::spinner(json);
+    let shown = spinner.clone();
     let mut on_progress = move |p: &Progress| {
-        if tty {
-            eprint!(
-                "\r{:?}: pushed {} (pending {}), pulled {} in {} page(s), {} KiB up, {} KiB down   ",
-                p.phase.unwrap_or(sidak_client::Phase::Push),
-                p.ops_pushed,
-                p.ops_pending,
-                p.ops_pulled,
-                p.pages,
-                p.bytes.up_wire / 1024,
-                p.bytes.down_wire / 1024
-            );
-            let _ = std::io::stderr().flush();
-        }
+        shown.set_message(format!(
+            "{}: pushed {} (pending {}), pulled {} in {} page(s), {} KiB up, {} KiB down",
+            match p.phase.unwrap_or(sidak_client::Phase::Push) {
+                sidak_client::Phase::Push => "sending",
+                sidak_client::Phase::Pull => "receiving",
+                sidak_client::Phase::Done => "done",
+            },
+            p.ops_pushed,
+            p.ops_pending,
+            p.ops_pulled,
+            p.pages,
+            p.bytes.up_wire / 1024,
+            p.bytes.down_wire / 1024
+        ));
     };
     let result = engine.sync(store, &mut on_progress).await;
-    if tty {
-        eprintln!();
-    }
+    spinner.finish_and_clear();
     match result {
         Ok(r) => {
             if json {
