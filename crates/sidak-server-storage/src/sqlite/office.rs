@@ -34,8 +34,8 @@ use crate::office::model::{
 };
 use crate::office::write::{self, Loaded};
 use crate::sql::office::{
-    self as q, CANCELLED_WITH_FINDINGS, DuplicateKey, INDEX_VERSION_KEY, LIST_CAP, NEEDS_REVIEW,
-    SET_ASIDE_COLS,
+    self as q, CANCELLED_WITH_FINDINGS, DuplicateKey, INDEX_VERSION, INDEX_VERSION_KEY, LIST_CAP,
+    NEEDS_REVIEW, SET_ASIDE_COLS,
 };
 use crate::sql::rows::{ActionRow, SetAsideRow, SummaryRow, to_action, to_set_aside, to_summary};
 use crate::sql::statements as st;
@@ -44,10 +44,6 @@ use crate::sql::{Arg, Args, Dialect};
 /// Ops indexed per write transaction when the office index catches up: about 50 ms of
 /// work, so pushes queued behind it wait little.
 const REFRESH_CHUNK: usize = 2_000;
-
-/// The office index's layout version, shared with PostgreSQL: when it changes, [`prepare`]
-/// drops the index and the next query rebuilds it from the op log.
-use crate::sql::office::INDEX_VERSION;
 
 /// The office index and its indexes (rebuilt when [`INDEX_VERSION`] changes).
 ///
