@@ -555,41 +555,7 @@ async fn office_write_attempt(
     };
     let now = now_ms as i64;
     let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
-    let mut seqs: Vec<i64> = Vec::new();
-    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
-    if !plan.ops.is_empty() {
-        seqs = push::reserve_and_number(&tx, plan.ops.len()).await?;
-        let mut record_id = Vec::new();
-        let mut kind = Vec::new();
-        let mut region = Vec::new();
-        let mut hlc = Vec::new();
-        let mut op = Vec::new();
-        for (w, seq) in plan.ops.iter().zip(&seqs) {
-            record_id.push(w.id.to_string());
-            kind.push(w.kind.clone());
-            region.push(w.region.clone());
-            hlc.push(w.hlc.to_string());
-            op.push(json(w)?);
-            last_seq.insert(w.id, *seq);
-        }
-        let ins = tx
-            .prepare_cached(
-                "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-                 SELECT s, r, k, g, $5, $6, h, o, $9 \
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
-                 AS t(s, r, k, g, h, o)",
-            )
-            .await
-            .map_err(pg)?;
-        tx.execute(
-            &ins,
-            &[
-                &seqs, &record_id, &kind, &region, &actor, &officer, &hlc, &op, &now,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    }
+    let (seqs, last_seq) = push::append_ops(&tx, &plan.ops, &actor, &officer, now).await?;
     // Same columns as the push path writes, so sync and office see one state.
     push::write_records(&tx, &plan.states, &existed, &last_seq).await?;
     let note = plan.note.as_deref();

@@ -252,50 +252,7 @@ async fn attempt(
 
     // 5. The writes. Reserve, then number, as late as possible: the reservation holds back
     // every pull's watermark until this transaction ends (see the module docs of `super`).
-    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
-    if !out.accepted.is_empty() {
-        let seqs = reserve_and_number(&tx, out.accepted.len()).await?;
-        let mut seq = Vec::with_capacity(out.accepted.len());
-        let mut record_id = Vec::with_capacity(out.accepted.len());
-        let mut kind = Vec::with_capacity(out.accepted.len());
-        let mut region = Vec::with_capacity(out.accepted.len());
-        let mut hlc = Vec::with_capacity(out.accepted.len());
-        let mut op = Vec::with_capacity(out.accepted.len());
-        for (w, pos) in out.accepted.iter().zip(seqs) {
-            seq.push(pos);
-            record_id.push(w.id.to_string());
-            kind.push(w.kind.clone());
-            region.push(w.region.clone());
-            hlc.push(w.hlc.to_string());
-            op.push(json(w)?);
-            last_seq.insert(w.id, pos);
-        }
-        let ins = tx
-            .prepare_cached(
-                "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-                 SELECT s, r, k, g, $5, $6, h, o, $9 \
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
-                 AS t(s, r, k, g, h, o)",
-            )
-            .await
-            .map_err(pg)?;
-        tx.execute(
-            &ins,
-            &[
-                &seq,
-                &record_id,
-                &kind,
-                &region,
-                &dev,
-                &device.officer_id,
-                &hlc,
-                &op,
-                &now,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    }
+    let (_, last_seq) = append_ops(&tx, &out.accepted, &dev, &device.officer_id, now).await?;
 
     write_records(&tx, &out.states, &existed, &last_seq).await?;
 
@@ -525,4 +482,61 @@ async fn status_after(
         .await
         .map_err(pg)?;
     Ok(())
+}
+
+/// Appends `ops` to the log with numbers drawn under the cursor invariant
+/// ([`reserve_and_number`]), as written by `device_id` for `officer_id` at `now`, in one
+/// statement; answers their sequence numbers and each record's last one. The push path and
+/// office writes both use it, so every op is logged alike.
+pub(super) async fn append_ops(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ops: &[sidak_core::OpV1],
+    device_id: &str,
+    officer_id: &str,
+    now: i64,
+) -> Result<(Vec<i64>, HashMap<RecordId, i64>), Attempt> {
+    let mut last_seq = HashMap::new();
+    if ops.is_empty() {
+        return Ok((Vec::new(), last_seq));
+    }
+    let seqs = reserve_and_number(tx, ops.len()).await?;
+    let mut record_id = Vec::with_capacity(ops.len());
+    let mut kind = Vec::with_capacity(ops.len());
+    let mut region = Vec::with_capacity(ops.len());
+    let mut hlc = Vec::with_capacity(ops.len());
+    let mut op = Vec::with_capacity(ops.len());
+    for (w, seq) in ops.iter().zip(&seqs) {
+        record_id.push(w.id.to_string());
+        kind.push(w.kind.clone());
+        region.push(w.region.clone());
+        hlc.push(w.hlc.to_string());
+        op.push(json(w)?);
+        last_seq.insert(w.id, *seq);
+    }
+    let ins = tx
+        .prepare_cached(
+            "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+             SELECT s, r, k, g, $5, $6, h, o, $9 \
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
+             AS t(s, r, k, g, h, o)",
+        )
+        .await
+        .map_err(pg)?;
+    tx.execute(
+        &ins,
+        &[
+            &seqs,
+            &record_id,
+            &kind,
+            &region,
+            &device_id,
+            &officer_id,
+            &hlc,
+            &op,
+            &now,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok((seqs, last_seq))
 }

@@ -447,6 +447,43 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Vec<Sql>) -> String {
     format!("({col} >= ?{} AND {col} < ?{})", args.len() - 1, args.len())
 }
 
+/// Appends `ops` to the log, numbered in order, as written by `device_id` for `officer_id` at
+/// `now`; answers their sequence numbers and each record's last one. The push path and
+/// office writes both use it, so every op is logged alike.
+fn append_ops(
+    tx: &rusqlite::Transaction<'_>,
+    ops: &[sidak_core::OpV1],
+    device_id: &str,
+    officer_id: &str,
+    now: i64,
+) -> StorageResult<(Vec<i64>, HashMap<RecordId, i64>)> {
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(db)?;
+    let mut seqs = Vec::with_capacity(ops.len());
+    let mut last_seq = HashMap::new();
+    for w in ops {
+        ins.execute(params![
+            w.id.to_string(),
+            w.kind,
+            w.region,
+            device_id,
+            officer_id,
+            w.hlc.to_string(),
+            json(w)?,
+            now
+        ])
+        .map_err(db)?;
+        let seq = tx.last_insert_rowid();
+        seqs.push(seq);
+        last_seq.insert(w.id, seq);
+    }
+    Ok((seqs, last_seq))
+}
+
 /// Stores the device's status as it stands once its batch is answered (`Batch::status_after`).
 fn status_after(
     tx: &rusqlite::Transaction<'_>,
@@ -633,28 +670,8 @@ fn push_batch_tx(
 
     let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
 
-    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
     {
-        let mut ins = tx
-            .prepare_cached(
-                "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(db)?;
-        for w in &out.accepted {
-            ins.execute(params![
-                w.id.to_string(),
-                w.kind,
-                w.region,
-                dev,
-                device.officer_id,
-                w.hlc.to_string(),
-                json(w)?,
-                now
-            ])
-            .map_err(db)?;
-            last_seq.insert(w.id, tx.last_insert_rowid());
-        }
+        let (_, last_seq) = append_ops(&tx, &out.accepted, &dev, &device.officer_id, now)?;
         upsert_records(&tx, &out.states, &last_seq)?;
         let mut aside = tx
             .prepare_cached(

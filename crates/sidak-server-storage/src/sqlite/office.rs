@@ -359,34 +359,9 @@ fn office_write_tx(
     };
     let now = now_ms as i64;
     let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
-    let mut seqs = Vec::with_capacity(plan.ops.len());
-    let mut last_seq: HashMap<RecordId, i64> = HashMap::new();
-    {
-        let mut ins = tx
-            .prepare_cached(
-                "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(db)?;
-        for w in &plan.ops {
-            ins.execute(params![
-                w.id.to_string(),
-                w.kind,
-                w.region,
-                actor,
-                officer,
-                w.hlc.to_string(),
-                json(w)?,
-                now
-            ])
-            .map_err(db)?;
-            let seq = tx.last_insert_rowid();
-            seqs.push(seq);
-            last_seq.insert(w.id, seq);
-        }
-        // Same columns as the push path writes, so sync and office see one state.
-        super::upsert_records(&tx, &plan.states, &last_seq)?;
-    }
+    let (seqs, last_seq) = super::append_ops(&tx, &plan.ops, &actor, &officer, now)?;
+    // Same columns as the push path writes, so sync and office see one state.
+    super::upsert_records(&tx, &plan.states, &last_seq)?;
     let mut action_ids = Vec::with_capacity(plan.actions.len());
     {
         let mut ins = tx
