@@ -12,8 +12,39 @@ use sidak_client::{Call, HttpTransport, Reply, Transport, TransportError};
 use sidak_core::{Kind, Value};
 use sidak_store::{Changes, ListQuery};
 
-#[tokio::test]
-async fn three_devices_converge_in_every_sync_order() {
+/// Every scenario runs twice: over plain HTTP (`http::…`), and over HTTPS with the devices
+/// pinned to the server's self-signed certificate (`tls::…`), so TLS carries the same stories.
+macro_rules! over_http_and_tls {
+    ($($scenario:ident),* $(,)?) => {
+        mod http {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::Wire::Http).await
+            })*
+        }
+        mod tls {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::Wire::Tls).await
+            })*
+        }
+    };
+}
+
+over_http_and_tls!(
+    three_devices_converge_in_every_sync_order,
+    a_lost_reply_is_retried_without_duplicates,
+    a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice,
+    a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept,
+    scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_edits,
+    a_revoked_device_stops_and_keeps_its_data,
+    a_server_restored_from_an_older_copy_loses_nothing_a_device_holds,
+    a_phone_whose_date_is_fixed_syncs_normally_at_once,
+    accepting_two_set_aside_edits_keeps_both_values_as_a_conflict,
+    batch_and_cursor_refusals_are_recovered_by_the_client,
+);
+
+async fn three_devices_converge_in_every_sync_order(wire: Wire) {
     let orders = [
         [0, 1, 2],
         [0, 2, 1],
@@ -23,7 +54,7 @@ async fn three_devices_converge_in_every_sync_order() {
         [2, 1, 0],
     ];
     for order in orders {
-        let server = TestServer::start(Backend::Sqlite).await;
+        let server = TestServer::start_over(Backend::Sqlite, wire).await;
         server.officer("team", &["7371"]).await;
         let mut devs = vec![
             server.store("team", "a").await,
@@ -61,7 +92,7 @@ async fn three_devices_converge_in_every_sync_order() {
             .unwrap()
             .id;
         for d in devs.iter_mut() {
-            sync(d, &server.base).await;
+            sync(d, &server).await;
         }
         // Offline: a and b write the same multi-value field (a conflict); c edits other fields.
         devs[0]
@@ -95,13 +126,13 @@ async fn three_devices_converge_in_every_sync_order() {
             )
             .unwrap();
         for &i in &order {
-            sync(&mut devs[i], &server.base).await;
+            sync(&mut devs[i], &server).await;
         }
         for &i in &order {
-            sync(&mut devs[i], &server.base).await;
+            sync(&mut devs[i], &server).await;
         }
         let mut auditor = server.store("team", "auditor").await;
-        sync(&mut auditor, &server.base).await;
+        sync(&mut auditor, &server).await;
         let want = states(&auditor);
         assert_eq!(want.len(), 4, "order {order:?}");
         for d in &devs {
@@ -136,7 +167,7 @@ impl Transport for LoseOneReply {
         let pushes = call.path == "/v1/push"
             || call.path == "/v1/sync" && call.body.windows(11).any(|w| w == b"\"batch_seq\"");
         if pushes && self.lost.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Err(TransportError(
+            return Err(TransportError::Network(
                 "connection reset after the server answered".into(),
             ));
         }
@@ -144,9 +175,8 @@ impl Transport for LoseOneReply {
     }
 }
 
-#[tokio::test]
-async fn a_lost_reply_is_retried_without_duplicates() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_lost_reply_is_retried_without_duplicates(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
     for i in 0..30u32 {
@@ -160,7 +190,7 @@ async fn a_lost_reply_is_retried_without_duplicates() {
     }
     let lost = Arc::new(AtomicUsize::new(0));
     let t = LoseOneReply {
-        inner: HttpTransport::new(&server.base).unwrap(),
+        inner: server.transport(),
         lost: lost.clone(),
     };
     let r = sync_with(&mut a, t, config()).await.unwrap();
@@ -171,7 +201,7 @@ async fn a_lost_reply_is_retried_without_duplicates() {
     assert_eq!(r.pending_after, 0);
     assert_eq!(r.rejected.len(), 0);
     let mut b = server.store("ani", "b").await;
-    let rb = sync(&mut b, &server.base).await;
+    let rb = sync(&mut b, &server).await;
     assert_eq!(rb.pulled, 30, "every op reached the server exactly once");
     assert_eq!(states(&a), states(&b));
 }
@@ -186,15 +216,14 @@ struct DiesAfterPages {
 impl Transport for DiesAfterPages {
     async fn post(&self, call: Call<'_>) -> Result<Reply, TransportError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) >= self.pages {
-            return Err(TransportError("network gone".into()));
+            return Err(TransportError::Network("network gone".into()));
         }
         self.inner.post(call).await
     }
 }
 
-#[tokio::test]
-async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
     a.transaction(|w| {
@@ -209,7 +238,7 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
         Ok(())
     })
     .unwrap();
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     let mut b = server.store("ani", "b").await;
     let small_pages = sidak_client::SyncConfig {
         page_ops: Some(40),
@@ -220,7 +249,7 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
         ..config()
     };
     let t = DiesAfterPages {
-        inner: HttpTransport::new(&server.base).unwrap(),
+        inner: server.transport(),
         calls: AtomicUsize::new(0),
         pages: 3,
     };
@@ -235,20 +264,15 @@ async fn a_sync_cut_between_pages_resumes_with_nothing_lost_or_applied_twice() {
     let path = b.path().to_owned();
     drop(b);
     let mut b = sidak_store::Store::open(&path).unwrap();
-    let r = sync_with(
-        &mut b,
-        HttpTransport::new(&server.base).unwrap(),
-        small_pages,
-    )
-    .await
-    .unwrap();
+    let r = sync_with(&mut b, server.transport(), small_pages)
+        .await
+        .unwrap();
     assert_eq!(held + r.pulled, 250, "the rest arrived, nothing twice");
     assert_eq!(states(&a), states(&b));
 }
 
-#[tokio::test]
-async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut honest = server.store("ani", "honest").await;
     let w = honest
@@ -259,16 +283,16 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
         )
         .unwrap()
         .id;
-    sync(&mut honest, &server.base).await;
+    sync(&mut honest, &server).await;
     let mut ahead = server.store("ani", "ahead").await;
-    sync(&mut ahead, &server.base).await;
+    sync(&mut ahead, &server).await;
     ahead.set_wall_clock(Box::new(|| {
         sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 3_600_000
     }));
     ahead
         .update(w, &Changes::new().set("phone", "081299990000"))
         .unwrap();
-    let r = sync(&mut ahead, &server.base).await;
+    let r = sync(&mut ahead, &server).await;
     assert_eq!(r.set_aside.len(), 1, "{r:?}");
     assert_eq!(r.set_aside[0].code, "clock_ahead");
     assert!(r.clock_ahead);
@@ -284,9 +308,9 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
     honest
         .update(w, &Changes::new().set("phone", "081311112222"))
         .unwrap();
-    sync(&mut honest, &server.base).await;
+    sync(&mut honest, &server).await;
     let mut fresh = server.store("ani", "fresh").await;
-    sync(&mut fresh, &server.base).await;
+    sync(&mut fresh, &server).await;
     assert_eq!(
         fresh.get(w).unwrap().unwrap().record.get_str("phone"),
         Some("081311112222")
@@ -304,9 +328,8 @@ async fn a_phone_an_hour_ahead_has_its_ops_set_aside_and_kept() {
     assert_eq!(set_aside, 1);
 }
 
-#[tokio::test]
-async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_edits() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_edits(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &[MAKASSAR]).await;
     server.officer("gowa", &[GOWA]).await;
     let mut g = server.store("gowa", "gowa").await;
@@ -314,7 +337,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
         .create(Kind::Worker, GOWA, &worker("7306015506900003", "Besse"))
         .unwrap()
         .id;
-    sync(&mut g, &server.base).await;
+    sync(&mut g, &server).await;
     let mut a = server.store("ani", "a").await;
     let mine = a
         .create(
@@ -324,7 +347,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     assert!(
         a.get(gowa_worker).unwrap().is_none(),
         "outside the scope is never sent"
@@ -337,7 +360,7 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
         .unwrap()
         .id;
     server.set_scope("ani", &[GOWA]).await;
-    let r = try_sync(&mut a, &server.base).await;
+    let r = try_sync(&mut a, &server).await;
     let r = match r {
         Ok(r) => r,
         Err(f) => *f.report,
@@ -361,18 +384,17 @@ async fn scope_changes_while_offline_bring_history_and_purge_but_keep_unsynced_e
     assert_eq!(refused.len(), 2);
     // Grow back: her old village's history returns.
     server.set_scope("ani", &[GOWA, MAKASSAR]).await;
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     let mut q = ListQuery::new(Kind::Worker);
     q.region_prefix = Some(MAKASSAR.to_owned());
     assert!(!a.list(&q).unwrap().items.is_empty());
 }
 
-#[tokio::test]
-async fn a_revoked_device_stops_and_keeps_its_data() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_revoked_device_stops_and_keeps_its_data(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     let w = a
         .create(
             Kind::Worker,
@@ -389,7 +411,7 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
             serde_json::json!({}),
         )
         .await;
-    let f = try_sync(&mut a, &server.base)
+    let f = try_sync(&mut a, &server)
         .await
         .expect_err("a revoked device cannot sync");
     assert!(
@@ -406,16 +428,15 @@ async fn a_revoked_device_stops_and_keeps_its_data() {
     );
     // Nothing it sent reached the others.
     let mut b = server.store("ani", "b").await;
-    assert_eq!(sync(&mut b, &server.base).await.pulled, 0);
+    assert_eq!(sync(&mut b, &server).await.pulled, 0);
 }
 
 /// Issue 10, item 4: a server restored from an older copy of its database loses nothing that
 /// a device still holds. The devices' cursors name ops the restored log no longer has, so
 /// their next pull is `cursor_reset`; they pull from the start and offer every acknowledged
 /// op again; the server takes back what the restore lost.
-#[tokio::test]
-async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
     let mut b = server.store("ani", "b").await;
@@ -427,8 +448,8 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.base).await;
-    sync(&mut b, &server.base).await;
+    sync(&mut a, &server).await;
+    sync(&mut b, &server).await;
     // The backup: a consistent copy of the live database.
     let backup = server.dir().join("backup.sqlite");
     rusqlite::Connection::open(server.dir().join("server.sqlite"))
@@ -442,19 +463,19 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         .id;
     a.update(w1, &Changes::new().set("phone", "081299990000"))
         .unwrap();
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     let w3 = b
         .create(Kind::Worker, MAKASSAR_2, &worker("7371015506900011", "Nur"))
         .unwrap()
         .id;
-    sync(&mut b, &server.base).await;
+    sync(&mut b, &server).await;
     // A device enrolled after the backup, with an edit of its own.
     let mut late = server.store("ani", "late").await;
     let w4 = late
         .create(Kind::Worker, MAKASSAR, &worker("7371015506900029", "Rahma"))
         .unwrap()
         .id;
-    sync(&mut late, &server.base).await;
+    sync(&mut late, &server).await;
     // An office decision after the backup, pulled by the phones.
     let returned = server
         .admin_ok(
@@ -464,8 +485,8 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         )
         .await;
     assert!(returned.get("code").is_none(), "{returned}");
-    sync(&mut a, &server.base).await;
-    sync(&mut b, &server.base).await;
+    sync(&mut a, &server).await;
+    sync(&mut b, &server).await;
     assert_eq!(
         a.get(w1).unwrap().unwrap().record.get_str("status"),
         Some("returned")
@@ -476,24 +497,24 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
         let _ = std::fs::remove_file(dir.path().join(format!("server.sqlite{ext}")));
     }
     std::fs::copy(&backup, dir.path().join("server.sqlite")).unwrap();
-    let server = TestServer::start_in(dir).await;
-    let ra = sync(&mut a, &server.base).await;
+    let server = TestServer::start_in_over(dir, wire).await;
+    let ra = sync(&mut a, &server).await;
     assert!(ra.reoffered, "{ra:?}");
-    let rb = sync(&mut b, &server.base).await;
+    let rb = sync(&mut b, &server).await;
     assert!(rb.reoffered, "{rb:?}");
-    sync(&mut a, &server.base).await;
+    sync(&mut a, &server).await;
     // The restored server does not know the late device's token: enrolled again for the same
     // officer, it keeps its id, and its edit lands as its own.
     let before = late.device_id();
-    let err = try_sync(&mut late, &server.base).await.unwrap_err();
+    let err = try_sync(&mut late, &server).await.unwrap_err();
     assert_eq!(err.error.code(), "unauthorized", "{err:?}");
     let id = server.enroll(&mut late, "ani", None).await;
     assert_eq!(Some(id.device_id), before);
-    sync(&mut late, &server.base).await;
-    sync(&mut a, &server.base).await;
-    sync(&mut b, &server.base).await;
+    sync(&mut late, &server).await;
+    sync(&mut a, &server).await;
+    sync(&mut b, &server).await;
     let mut fresh = server.store("ani", "fresh").await;
-    sync(&mut fresh, &server.base).await;
+    sync(&mut fresh, &server).await;
     // The office's decision was lost with the restore, and the phones do not keep it either.
     assert_eq!(
         a.get(w1).unwrap().unwrap().record.get_str("status"),
@@ -520,9 +541,8 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds() {
 /// aside (the edit waits with its creation, `record_set_aside`). Once its date is right the
 /// next sync re-stamps them, the server settles the set-aside copies, everything lands, and
 /// the next edit syncs normally.
-#[tokio::test]
-async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn a_phone_whose_date_is_fixed_syncs_normally_at_once(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut phone = server.store("ani", "phone").await;
     let ahead = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(86_400_000));
@@ -542,21 +562,21 @@ async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
     phone
         .update(w, &Changes::new().set("phone", "081200000001"))
         .unwrap();
-    let r = sync(&mut phone, &server.base).await;
+    let r = sync(&mut phone, &server).await;
     let codes: Vec<&str> = r.set_aside.iter().map(|x| x.code.as_str()).collect();
     assert_eq!(codes, vec!["clock_ahead", "record_set_aside"], "{r:?}");
     // The date is fixed.
     ahead.store(0, std::sync::atomic::Ordering::SeqCst);
-    let r = sync(&mut phone, &server.base).await;
+    let r = sync(&mut phone, &server).await;
     assert!(r.restamped >= 2, "{r:?}");
     assert!(phone.refused().unwrap().is_empty(), "{:?}", phone.refused());
     phone
         .update(w, &Changes::new().set("phone", "081200000002"))
         .unwrap();
-    let r = sync(&mut phone, &server.base).await;
+    let r = sync(&mut phone, &server).await;
     assert_eq!((r.accepted, r.set_aside.len()), (1, 0), "{r:?}");
     let mut fresh = server.store("ani", "fresh").await;
-    sync(&mut fresh, &server.base).await;
+    sync(&mut fresh, &server).await;
     assert_eq!(
         fresh.get(w).unwrap().unwrap().record.get_str("phone"),
         Some("081200000002")
@@ -586,9 +606,8 @@ async fn a_phone_whose_date_is_fixed_syncs_normally_at_once() {
 /// Issue 10, item 2: two phones a day ahead set the same multi-value field; both edits are set
 /// aside; the supervisor accepts both: both values remain, as a conflict, on the server and on
 /// both phones alike (each phone's copy is replaced by the office's op).
-#[tokio::test]
-async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
     let mut b = server.store("ani", "b").await;
@@ -614,15 +633,15 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
         )
         .unwrap()
         .id;
-    sync(&mut a, &server.base).await;
-    sync(&mut b, &server.base).await;
+    sync(&mut a, &server).await;
+    sync(&mut b, &server).await;
     for (dev, n) in [(&mut a, 40i64), (&mut b, 45i64)] {
         dev.set_wall_clock(Box::new(|| {
             sidak_core::hlc::unix_ms(std::time::SystemTime::now()) + 86_400_000
         }));
         dev.update(visit, &Changes::new().set("workers_observed", n))
             .unwrap();
-        let r = sync(dev, &server.base).await;
+        let r = sync(dev, &server).await;
         assert_eq!(r.set_aside.len(), 1, "{r:?}");
     }
     let aside = server
@@ -644,7 +663,7 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
             .await;
     }
     let mut fresh = server.store("ani", "fresh").await;
-    sync(&mut fresh, &server.base).await;
+    sync(&mut fresh, &server).await;
     let held = fresh.get(visit).unwrap().unwrap().record;
     let mut values: Vec<i64> = held
         .values("workers_observed")
@@ -654,7 +673,7 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
     values.sort();
     assert_eq!(values, vec![40, 45], "both values kept, as a conflict");
     for dev in [&mut a, &mut b] {
-        sync(dev, &server.base).await;
+        sync(dev, &server).await;
         assert_eq!(dev.get(visit).unwrap().unwrap().record, held);
     }
 }
@@ -663,14 +682,13 @@ async fn accepting_two_set_aside_edits_keeps_both_values_as_a_conflict() {
 /// client on its own: a batch number the server holds for other ops (`409 batch_mismatch`)
 /// gets a new number; a cursor the server did not make (`400 invalid_cursor`) or no longer
 /// holds (`409 cursor_reset`) starts the pull over with every acknowledged op offered again.
-#[tokio::test]
-async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn batch_and_cursor_refusals_are_recovered_by_the_client(wire: Wire) {
+    let server = TestServer::start_over(Backend::Sqlite, wire).await;
     server.officer("ani", &["7371"]).await;
     let mut a = server.store("ani", "a").await;
     let token = a.identity().unwrap().token.clone();
     // Another build (or a restored server) holds batch 1 of this device with other ops.
-    let http = reqwest::Client::new();
+    let http = server.http.clone();
     let res = http
         .post(format!("{}/v1/push", server.base))
         .bearer_auth(&token)
@@ -687,7 +705,7 @@ async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
         )
         .unwrap()
         .id;
-    let r = sync(&mut a, &server.base).await;
+    let r = sync(&mut a, &server).await;
     assert_eq!(r.accepted, 1, "{r:?}");
     // A cursor this server never made, and one past the end of its log.
     for bad in ["page-7", "v1:999999:7371"] {
@@ -700,7 +718,7 @@ async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
             server_time_ms: 0,
         })
         .unwrap();
-        let r = sync(&mut a, &server.base).await;
+        let r = sync(&mut a, &server).await;
         assert!(r.reoffered, "{bad}: {r:?}");
         assert_eq!(
             r.duplicate, 1,
@@ -708,7 +726,7 @@ async fn batch_and_cursor_refusals_are_recovered_by_the_client() {
         );
     }
     let mut fresh = server.store("ani", "fresh").await;
-    sync(&mut fresh, &server.base).await;
+    sync(&mut fresh, &server).await;
     assert!(fresh.get(w).unwrap().is_some());
     assert_eq!(states(&fresh), states(&a));
 }

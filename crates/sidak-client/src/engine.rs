@@ -22,7 +22,7 @@ use sidak_store::{Batch, Store};
 
 use crate::error::{SyncError, SyncFailure};
 use crate::report::{Phase, Progress, SyncReport};
-use crate::transport::{Call, Transport};
+use crate::transport::{Call, Transport, TransportError};
 
 /// How failed requests are retried: exponential backoff with full jitter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,6 +448,7 @@ impl<T: Transport> Session<'_, T> {
                 timeout: self.config.request_timeout.min(remaining),
             };
             let failure = match self.transport.post(call).await {
+                Err(TransportError::PinMismatch(m)) => Failure::Stop(SyncError::TlsPinMismatch(m)),
                 Err(e) => Failure::Retry(e.to_string(), None),
                 Ok(reply) => {
                     let b = &mut self.report.bytes;

@@ -7,7 +7,7 @@ use sidak_store::{Identity, Store};
 
 use crate::error::SyncError;
 use crate::http::HttpTransport;
-use crate::transport::{Call, Transport};
+use crate::transport::{Call, Transport, TransportError};
 
 /// How long an enrollment request may take.
 const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,10 +58,13 @@ pub async fn enroll_with<T: Transport>(
             timeout: ENROLL_TIMEOUT,
         })
         .await
-        .map_err(|e| SyncError::GaveUp {
-            path: PATH,
-            attempts: 1,
-            last: e.to_string(),
+        .map_err(|e| match e {
+            TransportError::PinMismatch(m) => SyncError::TlsPinMismatch(m),
+            e => SyncError::GaveUp {
+                path: PATH,
+                attempts: 1,
+                last: e.to_string(),
+            },
         })?;
     if !(200..300).contains(&reply.status) {
         let e: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or(ErrorBody {

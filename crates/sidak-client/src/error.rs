@@ -62,6 +62,11 @@ pub enum SyncError {
         "the sync took longer than {0:?} and stopped (last: {1}); the next sync continues from here"
     )]
     Deadline(Duration, String),
+    /// The server's certificate does not carry the pinned key: sync stops at once.
+    #[error(
+        "{0}: if the server's certificate was renewed with a new key, set its new pin (--server-pin or SIDAK_SERVER_PIN); otherwise this network is intercepting the connection, so do not sync here"
+    )]
+    TlsPinMismatch(crate::tls::PinMismatch),
     /// The local store failed.
     #[error("device store: {0}")]
     Store(#[from] StoreError),
@@ -79,6 +84,7 @@ impl SyncError {
             SyncError::BadResponse { .. } => "bad_response",
             SyncError::GaveUp { .. } => "network",
             SyncError::Deadline(..) => "deadline",
+            SyncError::TlsPinMismatch(_) => "tls_pin_mismatch",
             SyncError::Store(e) => e.code(),
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 
+use crate::tls::{self, TlsOptions};
 use crate::transport::{Call, Reply, Transport, TransportError};
 
 /// Bodies smaller than this go uncompressed: the frame costs more than it saves.
@@ -41,10 +42,18 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// A transport to the server at `base_url` (`https://host` or `http://127.0.0.1:8080`, without `/v1`).
     pub fn new(base_url: &str) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
+        Self::with_tls(base_url, &TlsOptions::default())
+    }
+
+    /// A transport that accepts the server's certificate as `tls` says (an extra CA, a pin);
+    /// `http://` addresses do not use it.
+    pub fn with_tls(base_url: &str, tls: &TlsOptions) -> Result<Self, TransportError> {
+        let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(15));
+        let client = tls
+            .configure(builder)
+            .map_err(|e| TransportError::Network(e.to_string()))?
             .build()
-            .map_err(|e| TransportError(format!("cannot set up HTTP: {e}")))?;
+            .map_err(|e| TransportError::Network(format!("cannot set up HTTP: {e}")))?;
         Ok(HttpTransport {
             client,
             base: base_url.trim_end_matches('/').to_owned(),
@@ -70,14 +79,14 @@ fn compress(
         Compression::None => Ok((body.to_vec(), None)),
         Compression::Zstd => zstd::bulk::compress(body, ZSTD_LEVEL)
             .map(|b| (b, Some("zstd")))
-            .map_err(|e| TransportError(format!("zstd: {e}"))),
+            .map_err(|e| TransportError::Network(format!("zstd: {e}"))),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             std::io::Write::write_all(&mut enc, body)
-                .map_err(|e| TransportError(format!("gzip: {e}")))?;
+                .map_err(|e| TransportError::Network(format!("gzip: {e}")))?;
             enc.finish()
                 .map(|b| (b, Some("gzip")))
-                .map_err(|e| TransportError(format!("gzip: {e}")))
+                .map_err(|e| TransportError::Network(format!("gzip: {e}")))
         }
     }
 }
@@ -92,12 +101,12 @@ fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, TransportE
             .take(MAX_REPLY_BYTES)
             .read_to_end(&mut out),
         Some(other) => {
-            return Err(TransportError(format!(
+            return Err(TransportError::Network(format!(
                 "reply in unknown encoding {other:?}"
             )));
         }
     };
-    read.map_err(|e| TransportError(format!("reply does not decompress: {e}")))?;
+    read.map_err(|e| TransportError::Network(format!("reply does not decompress: {e}")))?;
     Ok(out)
 }
 
@@ -118,7 +127,7 @@ impl Transport for HttpTransport {
         if let Some(token) = call.token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.map_err(|e| TransportError(describe(&e)))?;
+        let resp = req.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -132,10 +141,7 @@ impl Transport for HttpTransport {
             .get(CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let raw = resp
-            .bytes()
-            .await
-            .map_err(|e| TransportError(describe(&e)))?;
+        let raw = resp.bytes().await.map_err(failed)?;
         Ok(Reply {
             status,
             body: decompress(&raw, encoding.as_deref())?,
@@ -143,6 +149,14 @@ impl Transport for HttpTransport {
             wire_up,
             wire_down: raw.len() as u64,
         })
+    }
+}
+
+/// A failed request: a pin mismatch as such, anything else as a network error.
+fn failed(e: reqwest::Error) -> TransportError {
+    match tls::pin_mismatch(&e) {
+        Some(m) => TransportError::PinMismatch(m),
+        None => TransportError::Network(describe(&e)),
     }
 }
 

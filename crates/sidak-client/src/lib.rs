@@ -7,6 +7,9 @@
 //! - [`SyncReport`], [`Progress`] (`report`): what a sync did, for the officer and the app.
 //! - [`Transport`] (`transport`): one POST, one reply; a trait so tests inject faults.
 //! - [`HttpTransport`] (`http`): the real one, reqwest with rustls, zstd/gzip both ways.
+//! - [`TlsOptions`] (`tls`): which server certificates the device accepts: an extra CA or
+//!   self-signed certificate, a pin of the server's key ([`SpkiPin`]), and the distinct
+//!   [`PinMismatch`] when the server presents another key.
 //! - [`enroll`] (`enroll`): a one-time code becomes the device's identity in the store.
 //! - [`SyncError`] (`error`): why a sync stopped, with stable codes.
 //!
@@ -18,6 +21,7 @@ mod enroll;
 mod error;
 mod http;
 mod report;
+mod tls;
 mod transport;
 
 pub use engine::{OnProgress, RetryPolicy, SyncConfig, SyncEngine};
@@ -25,4 +29,5 @@ pub use enroll::{enroll, enroll_with};
 pub use error::{SyncError, SyncFailure};
 pub use http::{Compression, HttpTransport};
 pub use report::{Bytes, Phase, Progress, SyncReport};
+pub use tls::{PinMismatch, SpkiPin, TlsOptions, TlsSetupError};
 pub use transport::{Call, Reply, Transport, TransportError};

@@ -34,13 +34,19 @@ pub struct Reply {
     pub wire_down: u64,
 }
 
-/// The request got no reply: connection refused or dropped, timeout, unreadable body.
-///
-/// The engine retries these: the request may or may not have reached the server,
-/// and every sync request is safe to repeat.
+/// The request got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("network: {0}")]
-pub struct TransportError(pub String);
+pub enum TransportError {
+    /// Connection refused or dropped, timeout, unreadable body. The engine retries these:
+    /// the request may or may not have reached the server, and every sync request is safe
+    /// to repeat.
+    #[error("network: {0}")]
+    Network(String),
+    /// The server's certificate is not the pinned one: not retried, since it will not
+    /// change by itself (a renewed certificate with a new key, or a network in between).
+    #[error(transparent)]
+    PinMismatch(#[from] crate::tls::PinMismatch),
+}
 
 /// Sends one request and returns the reply.
 pub trait Transport: Send + Sync {

@@ -195,10 +195,12 @@ impl Transport for Fake {
             retry_after,
         };
         match fault {
-            Some(Fault::Lost) => Err(TransportError("connection reset".into())),
+            Some(Fault::Lost) => Err(TransportError::Network("connection reset".into())),
             Some(Fault::ReplyLost) => {
                 self.handle(call.path, call.token, call.body);
-                Err(TransportError("connection closed before the reply".into()))
+                Err(TransportError::Network(
+                    "connection closed before the reply".into(),
+                ))
             }
             Some(Fault::Status(status, code, retry_after)) => {
                 let body = serde_json::to_vec(&ErrorBody {

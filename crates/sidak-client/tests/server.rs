@@ -148,7 +148,9 @@ impl Transport for LoseFirstReply {
         let reply = self.inner.post(call).await?;
         let carries_push = call.body.windows(11).any(|w| w == b"\"batch_seq\"");
         if carries_push && self.lost.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Err(TransportError("connection dropped before the reply".into()));
+            return Err(TransportError::Network(
+                "connection dropped before the reply".into(),
+            ));
         }
         Ok(reply)
     }

@@ -14,9 +14,12 @@
 //!   from the storage types (the sync protocol's messages are `sidak_core::protocol`).
 //! - `secrets`: tokens, enrollment codes and passwords, stored only as hashes.
 //! - [`config`]: the [`Config`] and its defaults; [`AppState`]: what every handler shares.
+//! - `tls`: HTTPS without a proxy: [`TlsConfig`] (certificate and key from PEM) and the
+//!   listener behind [`run_tls`]/[`serve_tls`], which finishes handshakes off the accept
+//!   loop and answers plain HTTP on the HTTPS port with `tls_required` or a redirect.
 //!
 //! The public surface is what the `sidak` binary and the tests use: [`app`], [`prepare`],
-//! [`serve`], [`run`], [`Config`], [`AppState`], [`ServerError`], the answers, the office
+//! [`serve`], [`run`], [`serve_tls`], [`run_tls`], [`TlsConfig`], [`Config`], [`AppState`], [`ServerError`], the answers, the office
 //! route list, and the storage port's [`Storage`] and [`StorageError`] they are built on.
 //!
 //! Below this crate, and never importing it: `sidak-server-storage`, the storage port
@@ -48,10 +51,12 @@ pub mod office;
 mod routes;
 mod secrets;
 mod state;
+mod tls;
 
 pub use config::Config;
 pub use sidak_server_storage::{Storage, StorageError};
 pub use state::AppState;
+pub use tls::{HANDSHAKE_TIMEOUT, TlsConfig, TlsError};
 
 use error::ApiError;
 
@@ -164,6 +169,34 @@ pub async fn serve(
     tracing::info!(addr = ?listener.local_addr().ok(), storage = state.storage.engine(), "serving");
     // The listener gives hyper's own answers to unreadable requests our error body.
     axum::serve(limits::JsonErrorListener(listener), app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// [`run`] over HTTPS: serves `listener` with `tls` until `shutdown` completes, then finishes
+/// the requests in flight. Plain HTTP on the port is answered `tls_required` or redirected.
+pub async fn run_tls(
+    listener: TcpListener,
+    config: Config,
+    tls: TlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let state = prepare(config).await?;
+    serve_tls(listener, state, tls, shutdown).await
+}
+
+/// [`serve`] over HTTPS, on an already prepared state.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: TlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener = tls::TlsListener::new(listener, tls)?;
+    tracing::info!(addr = ?axum::serve::Listener::local_addr(&listener).ok(), storage = state.storage.engine(), "serving https");
+    axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("stopped");

@@ -3,7 +3,9 @@
 //!
 //! - [`TestServer`]: an in-process server on a real `127.0.0.1:0` socket over a fresh SQLite
 //!   file or a fresh PostgreSQL database ([`Backend`], [`backends`]), with an admin session,
-//!   officers, scopes, enrollment codes, users, JSON calls, and a backend-level view of the log.
+//!   officers, scopes, enrollment codes, users, JSON calls, and a backend-level view of the log;
+//!   over plain HTTP or over HTTPS with a self-signed certificate ([`Wire`], [`TestTls`],
+//!   [`TestServer::start_tls`]), with [`TestServer::transport`] the device transport pinned to it.
 //! - [`TestDevice`]: a raw protocol device (records, clock, cursor, push queue) that speaks
 //!   `/v1/push`, `/v1/pull` and `/v1/sync` itself.
 //! - [`TestServer::store`] / [`TestServer::enroll`]: a real `sidak_store::Store` device,
@@ -17,7 +19,7 @@ mod device;
 mod server;
 
 pub use device::{TestDevice, villages};
-pub use server::{ADMIN_PASSWORD, Backend, TestServer, backends};
+pub use server::{ADMIN_PASSWORD, Backend, TestServer, TestTls, Wire, backends};
 /// Fresh PostgreSQL databases for tests: [`pg::database_url`], [`pg::TestDatabase`].
 pub use sidak_server_storage::testing as pg;
 pub use sidak_server_storage::testing::{TestDatabase, database_url};

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
+use sidak_client::{HttpTransport, SpkiPin, TlsOptions};
 use sidak_core::{OpV1, Record, RecordId, RecordV1};
-use sidak_server::{AppState, Config};
+use sidak_server::{AppState, Config, TlsConfig};
 use sidak_server_storage::Storage;
 use sidak_server_storage::testing::{TestDatabase, database_url};
 use sidak_store::{Identity, Store};
@@ -35,12 +36,56 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
+/// How a test talks to its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Plain HTTP, `http://127.0.0.1:<port>` (loopback, or behind a proxy).
+    Http,
+    /// HTTPS with a self-signed certificate made for the server ([`TestTls`]).
+    Tls,
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, its key and its pin.
+#[derive(Debug, Clone)]
+pub struct TestTls {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM (PKCS#8).
+    pub key_pem: String,
+    /// The pin devices carry: `sha256/` of the certificate's public key.
+    pub pin: SpkiPin,
+}
+
+impl TestTls {
+    /// A new certificate and key (rcgen, ECDSA P-256).
+    pub fn generate() -> TestTls {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .expect("self-signed certificate");
+        let cert_pem = made.cert.pem();
+        TestTls {
+            pin: SpkiPin::of_pem_certificate(cert_pem.as_bytes()).expect("pin"),
+            key_pem: made.signing_key.serialize_pem(),
+            cert_pem,
+        }
+    }
+
+    /// The server's side of it.
+    pub fn server_config(&self) -> TlsConfig {
+        TlsConfig::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes()).expect("tls config")
+    }
+}
+
 /// A running server; told to stop when dropped ([`TestServer::stop`] also waits for it).
 pub struct TestServer {
-    /// Its base URL, `http://127.0.0.1:<port>`.
+    /// Its base URL, `http://127.0.0.1:<port>` (or `https://` over [`Wire::Tls`]).
     pub base: String,
-    /// An HTTP client for calls to it.
+    /// An HTTP client for calls to it (trusting its certificate over [`Wire::Tls`]).
     pub http: reqwest::Client,
+    /// The certificate it serves, over [`Wire::Tls`].
+    pub tls: Option<TestTls>,
     /// The storage it serves, for backend-level checks.
     pub storage: Arc<dyn Storage>,
     /// The bootstrap admin's session token.
@@ -57,15 +102,32 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
+    /// Starts a server on `backend` over HTTPS with a new self-signed certificate.
+    pub async fn start_tls(backend: Backend) -> TestServer {
+        Self::start_over(backend, Wire::Tls).await
+    }
+
+    /// Starts a server on `backend` reached over `wire`.
+    pub async fn start_over(backend: Backend, wire: Wire) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match backend {
+            Backend::Sqlite => Self::launch(dir, None, wire, |_| {}).await,
+            Backend::Postgres => {
+                let db = TestDatabase::create().await;
+                Self::launch(dir, Some(db), wire, |_| {}).await
+            }
+        }
+    }
+
     /// Starts a server on `backend` after `tweak` adjusts the configuration (it may also
     /// replace `database`, e.g. to reopen an existing one).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         match backend {
-            Backend::Sqlite => Self::launch(dir, None, tweak).await,
+            Backend::Sqlite => Self::launch(dir, None, Wire::Http, tweak).await,
             Backend::Postgres => {
                 let db = TestDatabase::create().await;
-                Self::launch(dir, Some(db), tweak).await
+                Self::launch(dir, Some(db), Wire::Http, tweak).await
             }
         }
     }
@@ -73,12 +135,18 @@ impl TestServer {
     /// Starts a SQLite server over `dir/server.sqlite` (made if missing), e.g. a folder an
     /// earlier server handed back from [`TestServer::stop`].
     pub async fn start_in(dir: tempfile::TempDir) -> TestServer {
-        Self::launch(dir, None, |_| {}).await
+        Self::start_in_over(dir, Wire::Http).await
+    }
+
+    /// [`TestServer::start_in`] over `wire` (over TLS with a new certificate).
+    pub async fn start_in_over(dir: tempfile::TempDir, wire: Wire) -> TestServer {
+        Self::launch(dir, None, wire, |_| {}).await
     }
 
     async fn launch(
         dir: tempfile::TempDir,
         pg: Option<TestDatabase>,
+        wire: Wire,
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
         let database = match &pg {
@@ -96,18 +164,43 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let addr = listener.local_addr().expect("addr");
+        let tls = (wire == Wire::Tls).then(TestTls::generate);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            sidak_server::serve(listener, state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let (base, http, task) = match &tls {
+            None => (
+                format!("http://{addr}"),
+                reqwest::Client::new(),
+                tokio::spawn(async move {
+                    sidak_server::serve(listener, state, stopped)
+                        .await
+                        .expect("serve");
+                }),
+            ),
+            Some(t) => {
+                let config = t.server_config();
+                let http = TlsOptions::new()
+                    .trust_pem(t.cert_pem.as_bytes())
+                    .expect("trust the test certificate")
+                    .configure(reqwest::Client::builder())
+                    .expect("tls client")
+                    .build()
+                    .expect("http client");
+                let task = tokio::spawn(async move {
+                    sidak_server::serve_tls(listener, state, config, stopped)
+                        .await
+                        .expect("serve tls");
+                });
+                (format!("https://{addr}"), http, task)
+            }
+        };
         let mut s = TestServer {
             base,
-            http: reqwest::Client::new(),
+            http,
+            tls,
             storage,
             admin: String::new(),
             dir: Some(dir),
@@ -117,6 +210,19 @@ impl TestServer {
         };
         s.admin = s.login("admin", ADMIN_PASSWORD).await;
         s
+    }
+
+    /// How a device reaches this server: pinned to its certificate over TLS.
+    pub fn tls_options(&self) -> TlsOptions {
+        match &self.tls {
+            Some(t) => TlsOptions::new().pin(t.pin),
+            None => TlsOptions::new(),
+        }
+    }
+
+    /// The real device transport to this server ([`TestServer::tls_options`]).
+    pub fn transport(&self) -> HttpTransport {
+        HttpTransport::with_tls(&self.base, &self.tls_options()).expect("transport")
     }
 
     /// The server's temporary folder (its SQLite file, and the files of [`TestServer::store`]).
@@ -308,9 +414,15 @@ impl TestServer {
     /// edits of its own.
     pub async fn enroll(&self, store: &mut Store, officer: &str, name: Option<&str>) -> Identity {
         let code = self.code(officer).await;
-        sidak_client::enroll(store, &self.base, &code, name.map(str::to_owned))
-            .await
-            .expect("enroll")
+        sidak_client::enroll_with(
+            &self.transport(),
+            store,
+            &self.base,
+            &code,
+            name.map(str::to_owned),
+        )
+        .await
+        .expect("enroll")
     }
 
     /// Every op in the log (all regions, all devices), in order: a backend-level view.

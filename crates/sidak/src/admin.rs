@@ -20,6 +20,8 @@ pub struct AdminArgs {
     /// Office user password.
     #[arg(long, env = "SIDAK_ADMIN_PASSWORD", hide_env_values = true)]
     pub password: String,
+    #[command(flatten)]
+    pub tls: crate::tls::ServerTlsArgs,
     /// Print JSON for scripts instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -91,7 +93,17 @@ pub struct Session {
 impl Session {
     /// Logs in as `user`.
     pub async fn login(server: &str, user: &str, password: &str) -> Result<Session> {
-        let http = reqwest::Client::new();
+        Self::login_with(server, &sidak_client::TlsOptions::new(), user, password).await
+    }
+
+    /// Logs in as `user`, trusting the server's certificate as `tls` says.
+    pub async fn login_with(
+        server: &str,
+        tls: &sidak_client::TlsOptions,
+        user: &str,
+        password: &str,
+    ) -> Result<Session> {
+        let http = tls.configure(reqwest::Client::builder())?.build()?;
         let base = server.trim_end_matches('/').to_owned();
         let res = http
             .post(format!("{base}/v1/login"))
@@ -157,7 +169,13 @@ fn scope_list(s: &str) -> Vec<String> {
 /// Runs an admin command.
 pub async fn run(args: AdminArgs) -> Result<()> {
     use reqwest::Method;
-    let s = Session::login(&args.server, &args.user, &args.password).await?;
+    let s = Session::login_with(
+        &args.server,
+        &args.tls.options()?,
+        &args.user,
+        &args.password,
+    )
+    .await?;
     let none: Option<&Json> = None;
     let out: Json = match &args.command {
         AdminCommand::OfficerAdd { id, name, scope } => {

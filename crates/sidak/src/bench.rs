@@ -6,7 +6,9 @@
 //!   both, on different fields) and sync until converged; no edit may be lost.
 //!
 //! The server runs as a child process (this same binary, `sidak serve`) so that client and
-//! server memory are measured apart. Prints one JSON line of figures per scenario.
+//! server memory are measured apart. Prints one JSON line of figures per scenario. With
+//! `--tls` the same scenarios run over HTTPS: the server gets a fresh self-signed
+//! certificate and every device is pinned to it, as a branch office without a proxy runs.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Map, Value as Json, json};
-use sidak_client::{HttpTransport, SyncConfig, SyncEngine, SyncReport};
+use sidak_client::{HttpTransport, SpkiPin, SyncConfig, SyncEngine, SyncReport, TlsOptions};
 use sidak_core::{Kind, RecordV1};
 use sidak_server::answers::admin::IssuedCode;
 use sidak_store::{Changes, ListQuery, Store};
@@ -62,12 +64,25 @@ pub struct BenchArgs {
     /// (the database must be empty).
     #[arg(long, env = "SIDAK_BENCH_DATABASE")]
     pub database: Option<String>,
+    /// Run over HTTPS with a generated self-signed certificate, the devices pinned to it.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// A server child process; killed when dropped.
 struct ServerProc {
     child: Child,
     url: String,
+    /// The pin of its certificate, over `--tls`.
+    pin: Option<SpkiPin>,
+}
+
+impl ServerProc {
+    /// How devices and the admin session trust it.
+    fn tls(&self) -> TlsOptions {
+        self.pin
+            .map_or_else(TlsOptions::new, |p| TlsOptions::new().pin(p))
+    }
 }
 
 impl Drop for ServerProc {
@@ -79,18 +94,34 @@ impl Drop for ServerProc {
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 
-fn start_server(database: &str) -> Result<ServerProc> {
+/// Starts `sidak serve`; over TLS when `tls_dir` is given, with a certificate written there.
+fn start_server(database: &str, tls_dir: Option<&Path>) -> Result<ServerProc> {
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            database,
-            "--admin-password",
-            ADMIN_PASSWORD,
-        ])
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        database,
+        "--admin-password",
+        ADMIN_PASSWORD,
+    ]);
+    let pin = match tls_dir {
+        Some(dir) => {
+            let (cert, key) = crate::tls::self_signed(&["127.0.0.1".to_owned()], 30, None)?;
+            let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+            std::fs::write(&cert_path, &cert)?;
+            std::fs::write(&key_path, &key)?;
+            cmd.arg("--tls-cert")
+                .arg(&cert_path)
+                .arg("--tls-key")
+                .arg(&key_path);
+            Some(SpkiPin::of_pem_certificate(cert.as_bytes())?)
+        }
+        None => None,
+    };
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -111,7 +142,7 @@ fn start_server(database: &str) -> Result<ServerProc> {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Ok(ServerProc { child, url })
+    Ok(ServerProc { child, url, pin })
 }
 
 /// Peak resident memory of a process in MiB (`VmHWM`).
@@ -142,13 +173,21 @@ async fn enrolled_device(
         )
         .await?;
     let mut store = Store::open(dir.join(format!("{name}.sqlite")))?;
-    sidak_client::enroll(&mut store, &server.url, &code.code, Some(name.to_owned())).await?;
+    let transport = HttpTransport::with_tls(&server.url, &server.tls())?;
+    sidak_client::enroll_with(
+        &transport,
+        &mut store,
+        &server.url,
+        &code.code,
+        Some(name.to_owned()),
+    )
+    .await?;
     Ok(store)
 }
 
-async fn sync(store: &mut Store, url: &str) -> Result<SyncReport> {
+async fn sync(store: &mut Store, server: &ServerProc) -> Result<SyncReport> {
     let engine = SyncEngine::new(
-        HttpTransport::new(url)?,
+        HttpTransport::with_tls(&server.url, &server.tls())?,
         SyncConfig {
             deadline: Duration::from_secs(3600),
             ..SyncConfig::default()
@@ -175,13 +214,15 @@ fn digest(store: &Store) -> Result<HashMap<String, u64>> {
 
 /// Syncs the device file `db` in a child process (`sidak device sync --json`), so that its
 /// memory is the client's alone; returns the report and the child's peak memory.
-fn sync_child(db: &Path) -> Result<(Json, Option<f64>)> {
-    let out = Command::new(std::env::current_exe()?)
-        .args(["device", "--db"])
+fn sync_child(db: &Path, server: &ServerProc) -> Result<(Json, Option<f64>)> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["device", "--db"])
         .arg(db)
-        .args(["--json", "sync", "--deadline-secs", "3600"])
-        .env("RUST_LOG", "warn")
-        .output()?;
+        .args(["--json", "sync", "--deadline-secs", "3600"]);
+    if let Some(pin) = server.pin {
+        cmd.args(["--server-pin", &pin.to_string()]);
+    }
+    let out = cmd.env("RUST_LOG", "warn").output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let report: Json =
         serde_json::from_str(text.trim()).with_context(|| format!("sync output: {text}"))?;
@@ -228,8 +269,11 @@ fn database_for(args: &BenchArgs, dir: &Path) -> String {
 
 async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = start_server(&database_for(args, dir.path()))?;
-    let admin = Session::login(&server.url, "admin", ADMIN_PASSWORD).await?;
+    let server = start_server(
+        &database_for(args, dir.path()),
+        args.tls.then_some(dir.path()),
+    )?;
+    let admin = Session::login_with(&server.url, &server.tls(), "admin", ADMIN_PASSWORD).await?;
     let _: Json = admin
         .call(
             reqwest::Method::POST,
@@ -246,7 +290,7 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     drop(a);
     reset_peak(server.child.id());
     let t = Instant::now();
-    let (r, client_peak) = sync_child(&a_path)?;
+    let (r, client_peak) = sync_child(&a_path, &server)?;
     let wall = t.elapsed().as_secs_f64();
     if r["accepted"].as_u64() != Some(n as u64) {
         bail!("S1: {} of {n} accepted: {r}", r["accepted"]);
@@ -255,7 +299,7 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     println!(
         "{}",
         json!({
-            "scenario": "S1", "n": n, "wall_s": round(wall), "ops_per_s": (n as f64 / wall).round(),
+            "scenario": "S1", "n": n, "tls": args.tls, "wall_s": round(wall), "ops_per_s": (n as f64 / wall).round(),
             "local_create_s": round(local_s), "bytes": r["bytes"], "jsonl_bytes": jsonl, "jsonl_gzip_bytes": gz,
             "wire_up_over_gzip": round(r["bytes"]["up_wire"].as_f64().unwrap_or(0.0) / gz as f64),
             "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
@@ -270,7 +314,7 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     drop(b);
     reset_peak(server.child.id());
     let t = Instant::now();
-    let (r, client_peak) = sync_child(&b_path)?;
+    let (r, client_peak) = sync_child(&b_path, &server)?;
     let wall = t.elapsed().as_secs_f64();
     let b = Store::open(&b_path)?;
     let identical = digest(&a)? == digest(&b)?;
@@ -278,7 +322,7 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     println!(
         "{}",
         json!({
-            "scenario": "S2", "n": n, "wall_s": round(wall), "ops_per_s": (pulled as f64 / wall).round(),
+            "scenario": "S2", "n": n, "tls": args.tls, "wall_s": round(wall), "ops_per_s": (pulled as f64 / wall).round(),
             "pulled": pulled, "pages": r["pages"], "bytes": r["bytes"],
             "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
             "replicas_identical": identical,
@@ -364,8 +408,11 @@ async fn s3(
     edits: (Vec<EditLine>, Vec<EditLine>),
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = start_server(&database_for(args, dir.path()))?;
-    let admin = Session::login(&server.url, "admin", ADMIN_PASSWORD).await?;
+    let server = start_server(
+        &database_for(args, dir.path()),
+        args.tls.then_some(dir.path()),
+    )?;
+    let admin = Session::login_with(&server.url, &server.tls(), "admin", ADMIN_PASSWORD).await?;
     let _: Json = admin
         .call(
             reqwest::Method::POST,
@@ -376,8 +423,8 @@ async fn s3(
     let mut a = enrolled_device(&server, &admin, dir.path(), "device-a", "bench").await?;
     let mut b = enrolled_device(&server, &admin, dir.path(), "device-b", "bench").await?;
     load(&mut a, records)?;
-    sync(&mut a, &server.url).await?;
-    sync(&mut b, &server.url).await?;
+    sync(&mut a, &server).await?;
+    sync(&mut b, &server).await?;
     apply_edits(&mut a, &edits.0)?;
     apply_edits(&mut b, &edits.1)?;
     let me = std::process::id();
@@ -389,8 +436,8 @@ async fn s3(
     let mut down = 0;
     loop {
         rounds += 1;
-        let ra = sync(&mut a, &server.url).await?;
-        let rb = sync(&mut b, &server.url).await?;
+        let ra = sync(&mut a, &server).await?;
+        let rb = sync(&mut b, &server).await?;
         up += ra.bytes.up_wire + rb.bytes.up_wire;
         down += ra.bytes.down_wire + rb.bytes.down_wire;
         let quiet = ra.pushed + rb.pushed + ra.pulled + rb.pulled == 0;
@@ -402,7 +449,7 @@ async fn s3(
     let (da, db) = (digest(&a)?, digest(&b)?);
     // A third device pulls everything: the server's merged state.
     let mut c = enrolled_device(&server, &admin, dir.path(), "device-c", "bench").await?;
-    sync(&mut c, &server.url).await?;
+    sync(&mut c, &server).await?;
     let dc = digest(&c)?;
     let lost = lost_edits(&a, &edits.0)?
         + lost_edits(&a, &edits.1)?
@@ -412,7 +459,7 @@ async fn s3(
     println!(
         "{}",
         json!({
-            "scenario": "S3", "records": records.len(), "edits_a": edits.0.len(), "edits_b": edits.1.len(),
+            "scenario": "S3", "tls": args.tls, "records": records.len(), "edits_a": edits.0.len(), "edits_b": edits.1.len(),
             "wall_s": round(wall), "sync_rounds": rounds, "bytes_up_wire": up, "bytes_down_wire": down,
             "bench_process_peak_mib": peak_mib(me).map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
             "replicas_identical": da == db && db == dc, "lost_edits": lost, "conflicted_records": conflicts,

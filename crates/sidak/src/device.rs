@@ -8,6 +8,7 @@ use sidak_store::{Changes, Edited, ListQuery, Store};
 
 use crate::fields;
 use crate::output;
+use crate::tls::ServerTlsArgs;
 
 /// Options shared by every device command.
 #[derive(Debug, Args)]
@@ -27,7 +28,7 @@ pub struct DeviceArgs {
 pub enum DeviceCommand {
     /// Enroll with a server using a one-time code from the central office.
     Enroll {
-        /// Server base URL, e.g. http://127.0.0.1:8080.
+        /// Server base URL, e.g. https://kantor.example:8443 or http://127.0.0.1:8080.
         #[arg(long, env = "SIDAK_SERVER")]
         server: String,
         /// The one-time enrollment code.
@@ -36,6 +37,8 @@ pub enum DeviceCommand {
         /// A name for this device, shown in device health.
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
     },
     /// Worker registrations.
     #[command(subcommand)]
@@ -68,6 +71,8 @@ pub enum DeviceCommand {
         /// Ops per pull page to ask for (default: the server's).
         #[arg(long)]
         page_ops: Option<u32>,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
     },
     /// Register workers from JSON lines (the `sidak bench` record format, docs/bench.md), 1,000 per transaction.
     Import {

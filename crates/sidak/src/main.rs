@@ -6,6 +6,8 @@
 //! - `device` (`device.rs`, `sync.rs`): one field device; `fields.rs` reads `field=value`.
 //! - `demo` (`demo.rs`): a field day in South Sulawesi, end to end.
 //! - `bench` (`bench.rs`): the field sync workload S1-S3, one JSON line per scenario.
+//! - `tls-cert` (`tls.rs`): a self-signed certificate for `serve --tls-cert`, and its pin;
+//!   `tls.rs` also holds the `--server-ca`/`--server-pin` flags of the commands that call a server.
 
 mod admin;
 mod bench;
@@ -16,6 +18,7 @@ mod output;
 mod progress;
 mod serve;
 mod sync;
+mod tls;
 mod workload;
 
 use std::process::ExitCode;
@@ -42,6 +45,8 @@ enum Command {
     Demo,
     /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits), one JSON line per scenario.
     Bench(bench::BenchArgs),
+    /// Write a self-signed certificate and key for `serve --tls-cert/--tls-key`, and print the pin phones carry.
+    TlsCert(tls::TlsCertArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Command::Device(args) => run_device(args),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::TlsCert(args) => tls::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,9 +75,15 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
     let mut store = sidak_store::Store::open(&args.db)
         .map_err(|e| anyhow::anyhow!("cannot open device file {}: {e}", args.db.display()))?;
     match &args.command {
-        device::DeviceCommand::Enroll { server, code, name } => runtime()?.block_on(sync::enroll(
+        device::DeviceCommand::Enroll {
+            server,
+            code,
+            name,
+            tls,
+        } => runtime()?.block_on(sync::enroll(
             &mut store,
             server,
+            &tls.options()?,
             code,
             name.clone(),
             args.json,
@@ -79,8 +91,10 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
         device::DeviceCommand::Sync {
             deadline_secs,
             page_ops,
+            tls,
         } => runtime()?.block_on(sync::sync(
             &mut store,
+            &tls.options()?,
             std::time::Duration::from_secs(*deadline_secs),
             *page_ops,
             args.json,

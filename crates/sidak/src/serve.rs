@@ -1,12 +1,13 @@
 //! `sidak serve`: the sync server, on its embedded SQLite default or on PostgreSQL.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use rand::Rng;
-use sidak_server::Config;
+use sidak_server::{Config, TlsConfig};
 
 /// Server options; each flag also reads an environment variable.
 #[derive(Debug, Args)]
@@ -32,6 +33,22 @@ pub struct ServeArgs {
     /// Office session lifetime in hours.
     #[arg(long, env = "SIDAK_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: u64,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs --tls-key.
+    #[arg(
+        long,
+        env = "SIDAK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or SEC1).
+    #[arg(
+        long,
+        env = "SIDAK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Log as JSON lines (for log collectors) instead of text.
     #[arg(long, env = "SIDAK_LOG_JSON")]
     pub log_json: bool,
@@ -64,6 +81,18 @@ pub fn random_password() -> String {
 
 /// Runs the server until Ctrl-C or SIGTERM, then finishes requests in flight.
 pub async fn run(args: ServeArgs) -> Result<()> {
+    // Certificate and key first: a bad file stops the start before anything else happens.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = TlsConfig::from_pem_files(cert, key).context("cannot serve HTTPS")?;
+            let pem =
+                std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let pin = sidak_client::SpkiPin::of_pem_certificate(&pem)
+                .with_context(|| format!("{}", cert.display()))?;
+            Some((config, pin))
+        }
+        _ => None,
+    };
     let mut config = args.config();
     if config.bootstrap_admin_password.is_none() {
         let storage = sidak_server_storage::open(&config.database)
@@ -85,12 +114,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "sidak serving on http://{} ({})",
+        "sidak serving on {scheme}://{} ({})",
         listener.local_addr()?,
         redact(&config.database)
     );
-    sidak_server::run(listener, config, shutdown_signal()).await?;
+    match tls {
+        Some((tls, pin)) => {
+            println!("certificate pin for the phones: {pin}");
+            sidak_server::run_tls(listener, config, tls, shutdown_signal()).await?;
+        }
+        None => sidak_server::run(listener, config, shutdown_signal()).await?,
+    }
     Ok(())
 }
 

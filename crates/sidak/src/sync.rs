@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use sidak_client::{HttpTransport, Progress, SyncConfig, SyncEngine, SyncReport};
+use sidak_client::{HttpTransport, Progress, SyncConfig, SyncEngine, SyncReport, TlsOptions};
 use sidak_store::Store;
 
 use crate::output;
@@ -13,11 +13,13 @@ use crate::output;
 pub async fn enroll(
     store: &mut Store,
     server: &str,
+    tls: &TlsOptions,
     code: &str,
     name: Option<String>,
     json: bool,
 ) -> Result<()> {
-    let id = sidak_client::enroll(store, server, code, name).await?;
+    let transport = HttpTransport::with_tls(server, tls)?;
+    let id = sidak_client::enroll_with(&transport, store, server, code, name).await?;
     if json {
         println!(
             "{}",
@@ -93,6 +95,7 @@ fn print_report(r: &SyncReport) {
 /// Syncs now, with a progress line on a terminal.
 pub async fn sync(
     store: &mut Store,
+    tls: &TlsOptions,
     deadline: Duration,
     page_ops: Option<u32>,
     json: bool,
@@ -101,7 +104,7 @@ pub async fn sync(
         "this device is not enrolled: run `sidak device enroll --server URL --code CODE` first",
     )?;
     let engine = SyncEngine::new(
-        HttpTransport::new(&server)?,
+        HttpTransport::with_tls(&server, tls)?,
         SyncConfig {
             deadline,
             page_ops,

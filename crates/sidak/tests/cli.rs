@@ -27,8 +27,14 @@ fn sidak() -> Command {
 
 /// Starts `sidak serve` in `dir` on a free port, exactly as the README says (plus the port).
 fn serve(dir: &Path) -> Server {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with more flags (`--tls-cert …`); `addr` is without the scheme either way.
+fn serve_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
     let mut child = sidak()
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -51,7 +57,10 @@ fn serve(dir: &Path) -> Server {
                 .unwrap_or_default()
                 .to_owned();
         }
-        if let Some(rest) = line.strip_prefix("sidak serving on http://") {
+        if let Some(rest) = line
+            .strip_prefix("sidak serving on http://")
+            .or_else(|| line.strip_prefix("sidak serving on https://"))
+        {
             break rest.split_whitespace().next().expect("address").to_owned();
         }
     };
@@ -447,4 +456,164 @@ fn importing_a_bad_records_file_says_which_line_and_stores_nothing() {
         assert!(err.contains(expect), "{expect}: {err}");
         assert_eq!(device(&db, &["status"])["records"], 0, "nothing stored");
     }
+}
+
+/// Issue 16: a branch office without a reverse proxy. `sidak tls-cert` makes the certificate
+/// and prints the pin; `sidak serve --tls-cert/--tls-key` serves HTTPS (and refuses a bad key
+/// file at start, naming it); the admin tool and a device carry the pin (flag or environment)
+/// and sync; a wrong pin stops the sync with a message saying what to do; plain HTTP on the
+/// port gets `tls_required`.
+#[test]
+fn a_branch_server_serves_https_and_a_pinned_device_syncs_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let made = json(&run(sidak()
+        .args([
+            "tls-cert",
+            "--host",
+            "127.0.0.1",
+            "--host",
+            "localhost",
+            "--json",
+            "--out",
+        ])
+        .arg(&tls)));
+    let pin = made["pin"].as_str().unwrap().to_owned();
+    assert!(pin.starts_with("sha256/") && pin.len() == 51, "{pin}");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is private: {mode:o}");
+    }
+
+    let bad = dir.path().join("bad-key.pem");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    let out = sidak()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&bad)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&bad.display().to_string()) && err.contains("no private key found"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let server = serve_with(
+        dir.path(),
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    let url = format!("https://{}", server.addr);
+    let admin_tls = |args: &[&str]| {
+        let mut cmd = sidak();
+        cmd.args([
+            "admin",
+            "--server",
+            &url,
+            "--password",
+            &server.admin_password,
+            "--json",
+        ])
+        .args(["--server-pin", &pin])
+        .args(args);
+        json(&run(&mut cmd))
+    };
+    admin_tls(&[
+        "officer-add",
+        "--id",
+        "ani",
+        "--name",
+        "Ani",
+        "--scope",
+        "7371",
+    ]);
+    let code = admin_tls(&["code", "ani"]);
+    let db = dir.path().join("a.sqlite");
+    device(
+        &db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+            "--server-pin",
+            &pin,
+        ],
+    );
+    device(
+        &db,
+        &[
+            "worker",
+            "add",
+            "--village",
+            "7371011001",
+            "--nik",
+            "7371015506900003",
+            "--name",
+            "Hasnah",
+            "--birth-date",
+            "1990-06-15",
+            "--sex",
+            "female",
+            "--occupation",
+            "fisher",
+            "--income",
+            "1500000",
+            "--consent",
+            "--programmes",
+            "JKK,JKM",
+        ],
+    );
+    let s = json(&run(sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["--json", "sync"])
+        .env("SIDAK_SERVER_PIN", &pin)));
+    assert_eq!(s["accepted"], 1, "{s}");
+
+    // A server with another key (here: a pin of another key) is refused, and the officer is told why.
+    let other = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["sync", "--server-pin", other])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!(
+            "does not match the pinned key {other}; the server presented {pin}"
+        )) && err.contains("set its new pin"),
+        "{err}"
+    );
+    // A malformed pin is refused before anything is sent.
+    let out = sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["sync", "--server-pin", "sha256/short"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("malformed server pin"),
+        "{err}"
+    );
+    // Plain HTTP on the HTTPS port.
+    let (status, body) = http_get(&server.addr, "/v1/office/records");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"tls_required\""), "{body}");
 }

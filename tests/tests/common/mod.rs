@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use sidak_client::{HttpTransport, SyncConfig, SyncEngine, SyncFailure, SyncReport, Transport};
+use sidak_client::{SyncConfig, SyncEngine, SyncFailure, SyncReport, Transport};
 use sidak_core::{Kind, RecordV1};
 use sidak_store::{Changes, ListQuery, Store};
-pub use sidak_test_support::{Backend, TestServer};
+pub use sidak_test_support::{Backend, TestServer, Wire};
 
 pub fn config() -> SyncConfig {
     SyncConfig {
@@ -20,14 +20,15 @@ pub fn config() -> SyncConfig {
     }
 }
 
-pub async fn sync(store: &mut Store, url: &str) -> SyncReport {
-    try_sync(store, url)
+pub async fn sync(store: &mut Store, server: &TestServer) -> SyncReport {
+    try_sync(store, server)
         .await
         .unwrap_or_else(|f| panic!("sync failed: {}", f.error))
 }
 
-pub async fn try_sync(store: &mut Store, url: &str) -> Result<SyncReport, SyncFailure> {
-    SyncEngine::new(HttpTransport::new(url).unwrap(), config())
+/// Syncs `store` with `server` through the real transport (pinned to it over TLS).
+pub async fn try_sync(store: &mut Store, server: &TestServer) -> Result<SyncReport, SyncFailure> {
+    SyncEngine::new(server.transport(), config())
         .sync(store, &mut |_| {})
         .await
 }

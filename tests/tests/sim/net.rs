@@ -129,15 +129,15 @@ impl Transport for SimTransport<'_> {
             (false, false)
         };
         if lose_request {
-            return Err(TransportError("request lost".into()));
+            return Err(TransportError::Network("request lost".into()));
         }
         let (status, body) = self
             .net
             .send("POST", call.path, call.token, Some(call.body.to_vec()))
             .await
-            .ok_or_else(|| TransportError("connection refused: server down".into()))?;
+            .ok_or_else(|| TransportError::Network("connection refused: server down".into()))?;
         if lose_reply {
-            return Err(TransportError("reply lost".into()));
+            return Err(TransportError::Network("reply lost".into()));
         }
         Ok(Reply {
             status,
