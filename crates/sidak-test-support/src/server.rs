@@ -109,25 +109,22 @@ impl TestServer {
 
     /// Starts a server on `backend` reached over `wire`.
     pub async fn start_over(backend: Backend, wire: Wire) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        match backend {
-            Backend::Sqlite => Self::launch(dir, None, wire, |_| {}).await,
-            Backend::Postgres => {
-                let db = TestDatabase::create().await;
-                Self::launch(dir, Some(db), wire, |_| {}).await
-            }
-        }
+        Self::start_on(backend, wire, |_| {}).await
     }
 
     /// Starts a server on `backend` after `tweak` adjusts the configuration (it may also
     /// replace `database`, e.g. to reopen an existing one).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_on(backend, Wire::Http, tweak).await
+    }
+
+    async fn start_on(backend: Backend, wire: Wire, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         match backend {
-            Backend::Sqlite => Self::launch(dir, None, Wire::Http, tweak).await,
+            Backend::Sqlite => Self::launch(dir, None, wire, tweak).await,
             Backend::Postgres => {
                 let db = TestDatabase::create().await;
-                Self::launch(dir, Some(db), Wire::Http, tweak).await
+                Self::launch(dir, Some(db), wire, tweak).await
             }
         }
     }
