@@ -8,6 +8,7 @@
 //! - [`Transport`] (`transport`): one POST, one reply; a trait so tests inject faults.
 //! - [`HttpTransport`] (`http`): the real one, reqwest with rustls, zstd/gzip both ways.
 //! - [`enroll`] (`enroll`): a one-time code becomes the device's identity in the store.
+//! - [`wipe`] (`wipe`): the office's remote wipe of a lost or retired device.
 //! - [`SyncError`] (`error`): why a sync stopped, with stable codes.
 //!
 //! The store does the bookkeeping that makes the loop safe to kill at any point;
@@ -19,6 +20,7 @@ mod error;
 mod http;
 mod report;
 mod transport;
+mod wipe;
 
 pub use engine::{OnProgress, RetryPolicy, SyncConfig, SyncEngine};
 pub use enroll::{enroll, enroll_with};
@@ -26,3 +28,4 @@ pub use error::{SyncError, SyncFailure};
 pub use http::{Compression, HttpTransport};
 pub use report::{Bytes, Phase, Progress, SyncReport};
 pub use transport::{Call, Reply, Transport, TransportError};
+pub use wipe::{WipeOrder, WipeReport, wipe};
