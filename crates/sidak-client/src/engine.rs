@@ -23,6 +23,7 @@ use sidak_store::{Batch, Store};
 use crate::error::{SyncError, SyncFailure};
 use crate::report::{Phase, Progress, SyncReport};
 use crate::transport::{Call, Transport, TransportError};
+use crate::wipe::WipeOrder;
 
 /// How failed requests are retried: exponential backoff with full jitter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,6 +505,15 @@ impl<T: Transport> Session<'_, T> {
             self.report.scope = id.scope.clone();
         }
         self.report.duration = self.started.elapsed();
+        // Retired with edits the server could still take: not a wipe yet (see `crate::wipe`).
+        let result = match result {
+            Err(SyncError::WipeOrdered(WipeOrder::Retired, m)) => match store.unsaved() {
+                Ok(u) if u.holds_work() => Err(SyncError::RetireWaiting(u)),
+                Ok(_) => Err(SyncError::WipeOrdered(WipeOrder::Retired, m)),
+                Err(e) => Err(e.into()),
+            },
+            other => other,
+        };
         match result {
             Ok(()) => {
                 self.progress.phase = Some(Phase::Done);
@@ -541,6 +551,10 @@ fn classify(
             Failure::Retry(format!("{status} {code} {message}"), retry_after)
         }
         (401, "device_revoked") => Failure::Stop(SyncError::Revoked(message)),
+        (410, "device_lost") => Failure::Stop(SyncError::WipeOrdered(WipeOrder::Lost, message)),
+        (410, "device_retired") => {
+            Failure::Stop(SyncError::WipeOrdered(WipeOrder::Retired, message))
+        }
         (401, _) => Failure::Stop(SyncError::Unauthorized(message)),
         (_, "unsupported_protocol") => Failure::Stop(SyncError::ProtocolRefused(message)),
         _ => Failure::Stop(SyncError::Refused {

@@ -17,6 +17,14 @@ pub enum SyncError {
         "the central office revoked this device ({0}); its data stays on it: contact your supervisor"
     )]
     Revoked(String),
+    /// The central office ordered this device wiped; the app calls [`crate::wipe`] now.
+    #[error("{1}")]
+    WipeOrdered(crate::WipeOrder, String),
+    /// The device is retired but still holds edits the server could take: it is not wiped yet.
+    #[error(
+        "this device is retired and will be wiped once its edits are on the server: {} unsent, {} refused edits to fix or resend first", .0.pending_ops, .0.curable_ops
+    )]
+    RetireWaiting(sidak_store::Unsaved),
     /// The token is not accepted (other than a revocation).
     #[error("the server refused the device's token ({0}): enroll the device again")]
     Unauthorized(String),
@@ -78,6 +86,9 @@ impl SyncError {
         match self {
             SyncError::NotEnrolled => "not_enrolled",
             SyncError::Revoked(_) => "device_revoked",
+            SyncError::WipeOrdered(crate::WipeOrder::Lost, _) => "device_lost",
+            SyncError::WipeOrdered(crate::WipeOrder::Retired, _) => "device_retired",
+            SyncError::RetireWaiting(_) => "retire_waiting",
             SyncError::Unauthorized(_) => "unauthorized",
             SyncError::ProtocolRefused(_) => "unsupported_protocol",
             SyncError::Refused { .. } => "refused",

@@ -11,6 +11,7 @@
 //!   self-signed certificate, a pin of the server's key ([`SpkiPin`]), and the distinct
 //!   [`PinMismatch`] when the server presents another key.
 //! - [`enroll`] (`enroll`): a one-time code becomes the device's identity in the store.
+//! - [`wipe`] (`wipe`): the office's remote wipe of a lost or retired device.
 //! - [`SyncError`] (`error`): why a sync stopped, with stable codes.
 //!
 //! The store does the bookkeeping that makes the loop safe to kill at any point;
@@ -23,6 +24,7 @@ mod http;
 mod report;
 mod tls;
 mod transport;
+mod wipe;
 
 pub use engine::{OnProgress, RetryPolicy, SyncConfig, SyncEngine};
 pub use enroll::{enroll, enroll_with};
@@ -31,3 +33,4 @@ pub use http::{Compression, HttpTransport};
 pub use report::{Bytes, Phase, Progress, SyncReport};
 pub use tls::{PinMismatch, SpkiPin, TlsOptions, TlsSetupError};
 pub use transport::{Call, Reply, Transport, TransportError};
+pub use wipe::{WipeOrder, WipeReport, wipe};

@@ -86,6 +86,31 @@ pub struct EnrollResponse {
     pub server_time_ms: u64,
 }
 
+/// `POST /v1/device/wiped`: a device the office ordered wiped says it did (its token then
+/// stops working), and what the wipe destroyed that the server never got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WipedRequest {
+    /// Protocol version.
+    pub protocol: u32,
+    /// The order it obeyed: `lost` or `retired`.
+    pub order: String,
+    /// Own edits not yet acknowledged that were destroyed (0 for a retired device).
+    pub pending_ops: u64,
+    /// Own edits refused for a cause that might have gone away, destroyed.
+    pub curable_ops: u64,
+    /// Own edits refused for good (the server would never take them), destroyed.
+    pub refused_for_good_ops: u64,
+}
+
+/// The answer to [`WipedRequest`]: the wipe is on record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WipedResponse {
+    /// When the server recorded the wipe (ms since the Unix epoch; the first report's time).
+    pub wiped_ms: u64,
+}
+
 /// What a device reports about itself on each push (for the central office's device health).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,6 +30,7 @@ pub mod testing;
 pub use error::{EnrollError, StorageError, StorageResult, Thing};
 pub use model::{
     DeviceAuth, DeviceInfo, EnrollPlan, NewDevice, Officer, Role, StoredDevice, User, UserRecord,
+    WipeOrder, WipeState,
 };
 pub use port::{OfficeStore, Storage, SyncStore};
 pub use sync::{Page, PageRequest, Scan, ScanResult};

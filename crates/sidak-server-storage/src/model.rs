@@ -31,6 +31,10 @@ pub struct DeviceAuth {
     pub revoked: bool,
     /// When it last pushed or pulled (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
+    /// The wipe the office ordered, if any.
+    pub wipe: Option<WipeOrder>,
+    /// Whether the device already said it wiped.
+    pub wiped: bool,
 }
 
 /// A device's row and its officer's scope as a push or pull transaction reads them.
@@ -63,6 +67,8 @@ impl DeviceAuth {
             scope: s.scope,
             revoked: false,
             last_sync_ms: self.last_sync_ms,
+            wipe: self.wipe,
+            wiped: self.wiped,
         })
     }
 }
@@ -143,6 +149,51 @@ pub struct DeviceInfo {
     pub clock_offset_ms: Option<i64>,
     /// Ops it pushed that were set aside (stamped too far ahead) and not yet resolved.
     pub set_aside: u64,
+    /// The wipe ordered for it and how far it went, if one was ordered.
+    pub wipe: Option<WipeState>,
+}
+
+/// Why the office wants a device's data gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WipeOrder {
+    /// Lost or stolen: revoked at once, and wiped at its next contact without pushing.
+    Lost,
+    /// Handed back: it pushes what it has not synced, then wipes.
+    Retired,
+}
+
+impl WipeOrder {
+    /// The name used in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WipeOrder::Lost => "lost",
+            WipeOrder::Retired => "retired",
+        }
+    }
+
+    /// The order named `s`, if it is one.
+    pub fn parse(s: &str) -> Option<WipeOrder> {
+        match s {
+            "lost" => Some(WipeOrder::Lost),
+            "retired" => Some(WipeOrder::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A wipe ordered for a device, and how far it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WipeState {
+    /// What was ordered.
+    pub order: WipeOrder,
+    /// When it was ordered (ms since the Unix epoch).
+    pub ordered_ms: u64,
+    /// When the device was first told (it asked and got the order as an answer).
+    pub told_ms: Option<u64>,
+    /// When the device said it had wiped.
+    pub wiped_ms: Option<u64>,
+    /// What the device said it destroyed (JSON, as it sent it).
+    pub report: Option<serde_json::Value>,
 }
 
 /// Roles of office users.

@@ -5,7 +5,7 @@ use sidak_core::protocol::PushResponse;
 use sidak_core::{DeviceId, Kind, RecordId, RecordV1};
 
 use crate::error::StorageResult;
-use crate::model::{DeviceAuth, DeviceInfo, NewDevice, Officer, User, UserRecord};
+use crate::model::{DeviceAuth, DeviceInfo, NewDevice, Officer, User, UserRecord, WipeOrder};
 use crate::office::model::{
     CoverageCell, CoverageQuery, DuplicateGroup, HistorySource, OfficeWrite, Overview, PageAfter,
     RecordFilter, RecordPage, RecordSummary, SetAsideOp, WriteOutcome, WriteRefused,
@@ -82,6 +82,20 @@ pub trait SyncStore: Send + Sync + 'static {
     async fn devices(&self) -> StorageResult<Vec<DeviceInfo>>;
     /// Revokes a device (its token stops working); `NotFound` if unknown.
     async fn revoke_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<DeviceInfo>;
+    /// Orders a device wiped: `Lost` also revokes it at once. The answer is the device as
+    /// stored; an order already given stays (only retired may become lost); a device that
+    /// already wiped is left as it is. `NotFound` if unknown.
+    async fn order_wipe(
+        &self,
+        device: DeviceId,
+        order: WipeOrder,
+        now_ms: u64,
+    ) -> StorageResult<DeviceInfo>;
+    /// Records that the device was told to wipe (the first time is kept).
+    async fn wipe_told(&self, device: DeviceId, now_ms: u64) -> StorageResult<()>;
+    /// Records that the device wiped, with its `report` (JSON), and revokes it. Repeating
+    /// it changes nothing. `NotFound` if no wipe was ordered for it.
+    async fn wipe_done(&self, device: DeviceId, now_ms: u64, report: &str) -> StorageResult<()>;
     /// Records that a device synced (pull without push); backends may skip the write
     /// when it would change little.
     async fn touch_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<()>;

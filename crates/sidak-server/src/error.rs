@@ -103,6 +103,33 @@ impl ApiError {
         )
     }
 
+    /// 410 `device_lost`: the office reported the device lost; the app deletes its data.
+    pub fn device_lost() -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "device_lost",
+            "the central office reported this device lost: the app deletes its data now; if it was found, ask for a new enrollment code",
+        )
+    }
+
+    /// 410 `device_retired`: the device is retired; once its edits are on the server it wipes.
+    pub fn device_retired() -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "device_retired",
+            "the central office retired this device: it sends its edits, then the app deletes its data; enroll the new device with a new code",
+        )
+    }
+
+    /// 409 `no_wipe_ordered`: a device reported a wipe the office never ordered.
+    pub fn no_wipe_ordered() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "no_wipe_ordered",
+            "the central office ordered no wipe of this device; nothing was recorded",
+        )
+    }
+
     /// 403 `forbidden`: logged in, but the role may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)

@@ -14,7 +14,7 @@ use sidak_core::protocol::PROTOCOL_VERSION;
 use crate::error::ApiError;
 use crate::secrets;
 use crate::state::AppState;
-use sidak_server_storage::{DeviceAuth, Role, User};
+use sidak_server_storage::{DeviceAuth, Role, User, WipeOrder};
 
 /// A request body type, and whether it carries a `protocol` version to check.
 pub trait Message: DeserializeOwned {
@@ -167,6 +167,10 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 /// An enrolled, unrevoked device, from its bearer token.
+///
+/// A device the office reported lost is answered 410 `device_lost` (and the server notes
+/// that it was told), so the app wipes it; a retired device passes (it may still push:
+/// the endpoints that only give it data refuse it, see [`Device::refuse_if_retired`]).
 #[derive(Debug, Clone)]
 pub struct Device(pub DeviceAuth);
 
@@ -174,24 +178,66 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        if !token.starts_with(secrets::DEVICE_TOKEN_PREFIX) {
-            return Err(ApiError::unauthorized(
-                "this endpoint needs a device token (from /v1/enroll)",
-            ));
+        let auth = device_from_token(parts, state).await?;
+        if auth.wipe == Some(WipeOrder::Lost) && !auth.wiped {
+            state.storage.wipe_told(auth.device, state.now_ms()).await?;
+            tracing::warn!(device = %auth.device, "lost device made contact: told to wipe");
+            return Err(ApiError::device_lost());
         }
-        let auth = state
-            .storage
-            .authenticate_device(&secrets::hash_token(token))
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("unknown device token; enroll the device again")
-            })?;
         if auth.revoked {
             return Err(ApiError::device_revoked());
         }
         Ok(Device(auth))
     }
+}
+
+impl Device {
+    /// 410 `device_retired` for a retired device asking only for data (it pushes, then wipes).
+    pub async fn refuse_if_retired(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.0.wipe == Some(WipeOrder::Retired) {
+            state
+                .storage
+                .wipe_told(self.0.device, state.now_ms())
+                .await?;
+            return Err(ApiError::device_retired());
+        }
+        Ok(())
+    }
+}
+
+/// A device reporting that it wiped: one with a wipe ordered (lost and revoked included).
+#[derive(Debug, Clone)]
+pub struct WipingDevice(pub DeviceAuth);
+
+impl FromRequestParts<AppState> for WipingDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = device_from_token(parts, state).await?;
+        if auth.wipe.is_none() {
+            return Err(if auth.revoked {
+                ApiError::device_revoked()
+            } else {
+                ApiError::no_wipe_ordered()
+            });
+        }
+        Ok(WipingDevice(auth))
+    }
+}
+
+/// The device holding the request's bearer token, whatever its state.
+async fn device_from_token(parts: &Parts, state: &AppState) -> Result<DeviceAuth, ApiError> {
+    let token = bearer(parts)?;
+    if !token.starts_with(secrets::DEVICE_TOKEN_PREFIX) {
+        return Err(ApiError::unauthorized(
+            "this endpoint needs a device token (from /v1/enroll)",
+        ));
+    }
+    state
+        .storage
+        .authenticate_device(&secrets::hash_token(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown device token; enroll the device again"))
 }
 
 /// A logged-in office user, from their session token.

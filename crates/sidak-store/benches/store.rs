@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use sidak_core::protocol::PullResponse;
 use sidak_core::region::{Level, Regions};
 use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, RecordId, Value};
-use sidak_store::{Changes, Identity, ListQuery, Store};
+use sidak_store::{Changes, Identity, ListQuery, Store, StoreKey};
 
 const RUNS: usize = 3;
 const PAGE: usize = 1_000;
@@ -200,6 +200,15 @@ struct Figures {
     bytes_local: Vec<f64>,
     cpu_us: Vec<f64>,
     state_json: Vec<f64>,
+    /// The same scenarios on an encrypted store (SQLCipher, raw key).
+    enc_local_one: Vec<f64>,
+    enc_local_batched: Vec<f64>,
+    enc_remote: Vec<f64>,
+}
+
+/// The key of the encrypted runs: raw, as an app's keystore gives it.
+fn bench_key() -> StoreKey {
+    StoreKey::raw([0x42; 32])
 }
 
 fn rate(n: usize, d: Duration) -> f64 {
@@ -223,6 +232,9 @@ fn run(ws: &[Worker], ops: &[OpV1], f: &mut Figures) {
     }
     if only("remote") {
         remote(ops, f, d.path());
+    }
+    if only("encrypted") {
+        encrypted(ws, ops, f, d.path());
     }
     if only("plain") {
         plain(ws, f, d.path());
@@ -306,18 +318,7 @@ fn remote(ops: &[OpV1], f: &mut Figures, dir: &Path) {
     let mut s = Store::open(&path).unwrap();
 
     s.set_identity(identity(2)).unwrap();
-    let pages: Vec<PullResponse> = ops
-        .chunks(PAGE)
-        .enumerate()
-        .map(|(i, c)| PullResponse {
-            ops: c.to_vec(),
-            next_cursor: i.to_string(),
-            more: true,
-            purge: vec![],
-            scope: vec!["73".into()],
-            server_time_ms: 0,
-        })
-        .collect();
+    let pages = pages_of(ops);
     let t = Instant::now();
     for p in &pages {
         s.apply_page(p).unwrap();
@@ -340,6 +341,59 @@ fn remote(ops: &[OpV1], f: &mut Figures, dir: &Path) {
     let found = s.find_workers("hasnah", 50).unwrap();
     f.find_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     assert!(!found.is_empty());
+}
+
+/// Local creates (one per transaction and 1,000 per transaction) and pulled pages, as above,
+/// on encrypted stores.
+fn encrypted(ws: &[Worker], ops: &[OpV1], f: &mut Figures, dir: &Path) {
+    let key = bench_key();
+    let n = ws.len();
+    let mut s = Store::open_with(dir.join("enc-local-one.db"), Some(&key)).unwrap();
+    s.set_identity(identity(1)).unwrap();
+    let t = Instant::now();
+    for w in ws {
+        s.create_with_id(w.id, Kind::Worker, &w.region, &changes(w))
+            .unwrap();
+    }
+    f.enc_local_one.push(rate(n, t.elapsed()));
+    drop(s);
+    let mut s = Store::open_with(dir.join("enc-local-batched.db"), Some(&key)).unwrap();
+    s.set_identity(identity(1)).unwrap();
+    let t = Instant::now();
+    for chunk in ws.chunks(PAGE) {
+        s.transaction(|tx| {
+            for w in chunk {
+                tx.create_with_id(w.id, Kind::Worker, &w.region, &changes(w))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    f.enc_local_batched.push(rate(n, t.elapsed()));
+    drop(s);
+    let mut s = Store::open_with(dir.join("enc-remote.db"), Some(&key)).unwrap();
+    s.set_identity(identity(2)).unwrap();
+    let pages = pages_of(ops);
+    let t = Instant::now();
+    for p in &pages {
+        s.apply_page(p).unwrap();
+    }
+    f.enc_remote.push(rate(ops.len(), t.elapsed()));
+}
+
+/// `ops` as pulled pages of [`PAGE`] ops.
+fn pages_of(ops: &[OpV1]) -> Vec<PullResponse> {
+    ops.chunks(PAGE)
+        .enumerate()
+        .map(|(i, c)| PullResponse {
+            ops: c.to_vec(),
+            next_cursor: i.to_string(),
+            more: true,
+            purge: vec![],
+            scope: vec!["73".into()],
+            server_time_ms: 0,
+        })
+        .collect()
 }
 
 fn plain(ws: &[Worker], f: &mut Figures, dir: &Path) {
@@ -434,6 +488,30 @@ fn main() {
         (
             "remote cost per record / plain floor (ratio)",
             median(&f.plain) / median(&f.remote),
+        ),
+        (
+            "encrypted: local creates, one transaction each (ops/s)",
+            median(&f.enc_local_one),
+        ),
+        (
+            "encrypted: local creates, 1,000 per transaction (ops/s)",
+            median(&f.enc_local_batched),
+        ),
+        (
+            "encrypted: remote ops applied in pages of 1,000 (ops/s)",
+            median(&f.enc_remote),
+        ),
+        (
+            "encryption cost: local one per transaction, plain / encrypted (ratio)",
+            median(&f.local_one) / median(&f.enc_local_one),
+        ),
+        (
+            "encryption cost: local 1,000 per transaction, plain / encrypted (ratio)",
+            median(&f.local_batched) / median(&f.enc_local_batched),
+        ),
+        (
+            "encryption cost: pulled pages, plain / encrypted (ratio)",
+            median(&f.remote) / median(&f.enc_remote),
         ),
         (
             "open + first filtered page of 50 (ms)",

@@ -27,6 +27,39 @@ pub enum StoreError {
         /// The newest version this build can read.
         supported: i64,
     },
+    /// The file is encrypted and no key was given.
+    #[error("{path} is encrypted (or is not an SQLite file at all): open it with its key")]
+    KeyRequired {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key given does not open the file; nothing in it was read or changed.
+    #[error(
+        "the key does not open {path}: it is a wrong key, or the file is not a sidak store; nothing was changed"
+    )]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key was given for a file that is not encrypted.
+    #[error(
+        "{path} is not encrypted, so a key cannot open it: open it without a key, or encrypt it first (`sidak device change-key`)"
+    )]
+    NotEncrypted {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key of the wrong form (a raw key that is not 32 bytes, an empty passphrase).
+    #[error("invalid store key: {0}")]
+    BadKey(String),
+    /// A file next to the store could not be read, written or removed.
+    #[error("cannot use {path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
     /// Data read from the file does not decode: the file was damaged or edited by hand.
     #[error("corrupt store data in {what}: {reason}")]
     Corrupt {
@@ -107,6 +140,11 @@ impl StoreError {
         match self {
             StoreError::NotAStore { .. } => "not_a_store",
             StoreError::TooNew { .. } => "store_too_new",
+            StoreError::KeyRequired { .. } => "key_required",
+            StoreError::WrongKey { .. } => "wrong_key",
+            StoreError::NotEncrypted { .. } => "not_encrypted",
+            StoreError::BadKey(_) => "invalid_key",
+            StoreError::Io { .. } => "io",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::NotEnrolled => "not_enrolled",
             StoreError::IdentityConflict { .. } => "identity_conflict",

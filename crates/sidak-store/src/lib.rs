@@ -8,7 +8,9 @@
 //! - `sync`: push batches that survive crashes, push answers, pulled pages, cursor, purge.
 //! - `recover`: a record's base and rebuild; stamping again after a wrong clock, re-queueing
 //!   refused ops, re-offering acknowledged ops after a server restore, quarantined pulled ops.
+//! - `key`: encryption at rest ([`StoreKey`], SQLCipher), opening an encrypted file, changing its key.
 //! - `identity`: the device's [`Identity`], given on enrollment.
+//! - `wipe`: what a wipe would destroy ([`Unsaved`]) and destroying the store's files.
 //! - `error`: [`StoreError`], each with a stable code.
 //!
 //! Durability: every write is one transaction in WAL mode with `synchronous=NORMAL`;
@@ -18,19 +20,23 @@
 mod edit;
 mod error;
 mod identity;
+mod key;
 mod migrate;
 mod query;
 mod records;
 mod recover;
 mod store;
 mod sync;
+mod wipe;
 
 pub use edit::{Changes, Edited, FieldChange, Writer};
 pub use error::{Result, StoreError};
 pub use identity::Identity;
+pub use key::StoreKey;
 pub use migrate::SCHEMA_VERSION;
 pub use query::{Counts, ListQuery, MAX_PAGE, Page};
 pub use records::Entry;
 pub use recover::{CLOCK_OK_MS, CONTEXT_WAIT_MS, CURABLE, ClockRecovery, Quarantined, is_final};
 pub use store::{Store, WallClock};
 pub use sync::{Batch, BatchOutcome, PageOutcome, Refused};
+pub use wipe::Unsaved;

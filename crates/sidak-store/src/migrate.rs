@@ -11,6 +11,7 @@ use std::path::Path;
 use rusqlite::{Connection, ErrorCode};
 
 use crate::error::{Result, StoreError};
+use crate::key::{self, StoreKey};
 
 /// Written into the SQLite header so that a sidak store is recognisable ("SDKS").
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
@@ -137,10 +138,20 @@ const V4: &str = r#"
 ALTER TABLE ops ADD COLUMN waiting_since INTEGER;
 "#;
 
-/// Opens the file, sets the connection up and brings the schema to [`SCHEMA_VERSION`].
-pub(crate) fn open(path: &Path) -> Result<Connection> {
+/// Opens the file (with `key` if it is encrypted), sets the connection up and brings the
+/// schema to [`SCHEMA_VERSION`].
+pub(crate) fn open(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+    let header = key::header(path)?;
+    if header == key::Header::Junk || (key.is_none() && header == key::Header::Opaque) {
+        // Without a key, SQLite would read an encrypted file as garbage: say what it is.
+        return Err(key::refused(path, header, false));
+    }
     let mut conn = Connection::open(path)?;
+    if let Some(k) = key {
+        key::unlock(&conn, k)?;
+    }
     let not_sqlite = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) if key.is_some() => key::refused(path, header, true),
         Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
             path: path.to_owned(),
             reason: "the file is not an SQLite database".into(),

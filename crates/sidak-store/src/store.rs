@@ -9,6 +9,7 @@ use sidak_core::{DeviceId, Hlc, HlcClock, Kind, RecordId};
 use crate::edit::{Changes, Edited, Writer};
 use crate::error::{Result, StoreError};
 use crate::identity::{self, Identity};
+use crate::key::StoreKey;
 use crate::records::{self, Entry};
 
 /// A wall clock in milliseconds since the Unix epoch; replaceable so tests can move time.
@@ -41,10 +42,19 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the store at `path`, creating it (and migrating it to the current schema) if needed.
+    /// Opens the plain store at `path`, creating it (and migrating it to the current schema) if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens the store at `path` with `key` (encrypted) or without (plain), creating it if needed.
+    ///
+    /// A new file is created encrypted when a key is given. A wrong key, a key for a plain
+    /// file or no key for an encrypted one is an error ([`StoreError::WrongKey`],
+    /// [`StoreError::NotEncrypted`], [`StoreError::KeyRequired`]) and leaves the file as it was.
+    pub fn open_with(path: impl AsRef<Path>, key: Option<&StoreKey>) -> Result<Store> {
         let path = path.as_ref().to_owned();
-        let conn = crate::migrate::open(&path)?;
+        let conn = crate::migrate::open(&path, key)?;
         let identity = identity::read(&conn)?;
         let device = identity.as_ref().map(|i| i.device_id).unwrap_or_default();
         let last = read_clock(&conn, device)?;
@@ -56,6 +66,19 @@ impl Store {
             wall: Box::new(|| unix_ms(std::time::SystemTime::now())),
             context_wait_ms: crate::recover::CONTEXT_WAIT_MS,
         })
+    }
+
+    /// Rewrites the store at `path` under a new key (`None`: plain) from its old one.
+    ///
+    /// Encrypts a plain store, decrypts one, or changes the key. The new file replaces the old
+    /// one in a single rename once it is complete on disk, so a crash leaves either. No other
+    /// handle may have the store open while this runs.
+    pub fn change_key(
+        path: impl AsRef<Path>,
+        old: Option<&StoreKey>,
+        new: Option<&StoreKey>,
+    ) -> Result<()> {
+        crate::key::change(path.as_ref(), old, new)
     }
 
     /// Replaces the wall clock (tests, and apps that correct the phone's clock).

@@ -101,11 +101,15 @@ proptest! {
         edits_a in prop::collection::vec((0..8usize, edit()), 0..12),
         edits_b in prop::collection::vec((0..8usize, edit()), 0..12),
         seeds in any::<(u64, u64, u64, u64)>(),
+        encrypted in any::<(bool, bool, bool)>(),
     ) {
+        // Encrypted and plain replicas mix: encryption changes nothing a replica holds.
         let d = tempfile::tempdir().unwrap();
-        let mut a = enrolled(d.path(), "a.db", 1);
-        let mut b = enrolled(d.path(), "b.db", 2);
-        let mut c = enrolled(d.path(), "c.db", 3);
+        let key = test_key();
+        let key_if = |on: bool| on.then_some(&key);
+        let mut a = enrolled_with(d.path(), "a.db", 1, key_if(encrypted.0));
+        let mut b = enrolled_with(d.path(), "b.db", 2, key_if(encrypted.1));
+        let mut c = enrolled_with(d.path(), "c.db", 3, key_if(encrypted.2));
         for i in 0..creates.0 {
             a.create(Kind::Worker, VILLAGE, &worker(i as u32, "Hasnah")).unwrap();
         }

@@ -5,7 +5,8 @@
 //! and records must agree, a batch in flight must come back unchanged, and the
 //! clock must never have gone backwards.
 //!
-//! The child is this same test binary, re-run with `SIDAK_STORE_CRASH_CHILD` set.
+//! The child is this same test binary, re-run with `SIDAK_STORE_CRASH_CHILD` set. Every
+//! run is made twice: on a plain store and on an encrypted one (SQLCipher).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -20,9 +21,26 @@ use common::*;
 use rusqlite::Connection;
 use sidak_core::protocol::{OpResult, OpStatus, PushResponse};
 use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, Record, RecordId};
-use sidak_store::{Changes, ListQuery, Store};
+use sidak_store::{Changes, ListQuery, Store, StoreKey};
 
 const CHILD_ENV: &str = "SIDAK_STORE_CRASH_CHILD";
+/// Set (to anything) for a child that works on an encrypted store.
+const ENCRYPTED_ENV: &str = "SIDAK_STORE_CRASH_ENCRYPTED";
+const KEY_HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn key(encrypted: bool) -> Option<StoreKey> {
+    encrypted.then(|| StoreKey::from_hex(KEY_HEX).unwrap())
+}
+
+/// A raw connection to the store's file, unlocked when it is encrypted.
+fn raw(path: &Path, encrypted: bool) -> Connection {
+    let conn = Connection::open(path).expect("open the file");
+    if encrypted {
+        conn.execute_batch(&format!("PRAGMA key = \"x'{KEY_HEX}'\";"))
+            .unwrap();
+    }
+    conn
+}
 const REMOTE: DeviceId = DeviceId::from_u128(0xEE);
 const REMOTE_BASE_MS: u64 = 1_764_000_000_000;
 const PAGE_OPS: u64 = 10;
@@ -96,8 +114,8 @@ fn remote_page(k: u64) -> Vec<OpV1> {
 }
 
 /// The child's stream of work; reports each commit as a line starting with `@@`.
-fn workload(path: &Path, seed: u64, steps: usize, out: &mut dyn Write) {
-    let mut s = Store::open(path).unwrap();
+fn workload(path: &Path, encrypted: bool, seed: u64, steps: usize, out: &mut dyn Write) {
+    let mut s = Store::open_with(path, key(encrypted).as_ref()).unwrap();
     if s.identity().is_none() {
         s.set_identity(identity(1)).unwrap();
     }
@@ -228,8 +246,8 @@ impl Reported {
 }
 
 /// Checks every invariant on the file; returns the clock found.
-fn verify(path: &Path, reported: &Reported, clock_before: Hlc) -> Hlc {
-    let mut s = Store::open(path).unwrap();
+fn verify(path: &Path, encrypted: bool, reported: &Reported, clock_before: Hlc) -> Hlc {
+    let mut s = Store::open_with(path, key(encrypted).as_ref()).unwrap();
     s.integrity_check().unwrap();
     let clock = s.clock();
     assert!(
@@ -249,7 +267,7 @@ fn verify(path: &Path, reported: &Reported, clock_before: Hlc) -> Hlc {
     // The op log and the records agree: every op is in its record (applying it again changes
     // nothing), except ops refused for good, which no longer count (docs/store.md, Refusals).
     let refused_for_good: std::collections::HashSet<u64> = {
-        let conn = Connection::open(path).unwrap();
+        let conn = raw(path, encrypted);
         let mut stmt = conn
             .prepare("SELECT seq, outcome, code FROM ops WHERE state = 3")
             .unwrap();
@@ -283,7 +301,7 @@ fn verify(path: &Path, reported: &Reported, clock_before: Hlc) -> Hlc {
         assert_eq!(&again, r, "op {seq} missing from record {}", op.id);
     }
     // The unsynced and rejected counts of each record match its ops' states.
-    let conn = Connection::open(path).unwrap();
+    let conn = raw(path, encrypted);
     let mut stmt = conn
         .prepare(
             "SELECT r.id, r.unsynced, r.rejected,
@@ -350,18 +368,21 @@ fn child_workload_keeps_every_invariant_without_a_crash() {
             .unwrap()
             .parse()
             .unwrap();
+        let encrypted = std::env::var_os(ENCRYPTED_ENV).is_some();
         let mut out = std::io::stdout().lock();
-        workload(Path::new(&path), seed, usize::MAX, &mut out);
+        workload(Path::new(&path), encrypted, seed, usize::MAX, &mut out);
         return;
     }
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("device.db");
-    let mut out = Vec::new();
-    workload(&path, 7, 400, &mut out);
-    let mut reported = Reported::default();
-    reported.read(&String::from_utf8(out).unwrap());
-    assert!(reported.edits.len() > 100 && reported.page > 10);
-    verify(&path, &reported, Hlc::default());
+    for encrypted in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("device.db");
+        let mut out = Vec::new();
+        workload(&path, encrypted, 7, 400, &mut out);
+        let mut reported = Reported::default();
+        reported.read(&String::from_utf8(out).unwrap());
+        assert!(reported.edits.len() > 100 && reported.page > 10);
+        verify(&path, encrypted, &reported, Hlc::default());
+    }
 }
 
 #[test]
@@ -369,6 +390,19 @@ fn killed_at_random_moments_loses_nothing() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
+    kill_many(false);
+}
+
+#[test]
+fn killed_at_random_moments_an_encrypted_store_loses_nothing() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    kill_many(true);
+}
+
+/// Starts the child on one file again and again, SIGKILLs it at a random moment, checks.
+fn kill_many(encrypted: bool) {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("device.db");
     let exe = std::env::current_exe().unwrap();
@@ -379,19 +413,21 @@ fn killed_at_random_moments_loses_nothing() {
     let mut kills = 0;
     while kills < 60 && started.elapsed() < Duration::from_secs(12) {
         let seed = 1 + kills;
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "child_workload_keeps_every_invariant_without_a_crash",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .env("SIDAK_STORE_CRASH_SEED", seed.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "--exact",
+            "child_workload_keeps_every_invariant_without_a_crash",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &path)
+        .env("SIDAK_STORE_CRASH_SEED", seed.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if encrypted {
+            cmd.env(ENCRYPTED_ENV, "1");
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut s = String::new();
@@ -406,8 +442,13 @@ fn killed_at_random_moments_loses_nothing() {
             "the child ended by itself ({status}); see its output with the seed {seed}"
         );
         reported.read(&reader.join().unwrap());
-        clock = verify(&path, &reported, clock);
+        clock = verify(&path, encrypted, &reported, clock);
         kills += 1;
+    }
+    if encrypted {
+        // However it was killed, the file never became a plain SQLite file.
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.starts_with(b"SQLite format 3\0"));
     }
     assert!(kills >= 20, "only {kills} kills in the time allowed");
     assert!(
@@ -416,7 +457,8 @@ fn killed_at_random_moments_loses_nothing() {
         reported.edits.len()
     );
     eprintln!(
-        "{kills} kills, {} edits reported, {} pages",
+        "{kills} kills ({}), {} edits reported, {} pages",
+        if encrypted { "encrypted" } else { "plain" },
         reported.edits.len(),
         reported.page
     );

@@ -55,8 +55,13 @@ fn a_file_from_a_newer_version_is_refused_untouched() {
 fn files_that_are_not_sidak_stores_are_refused() {
     let d = dir();
     let junk = d.path().join("junk.db");
-    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    std::fs::write(&junk, vec![0x42u8; 1000]).unwrap();
     assert_eq!(Store::open(&junk).unwrap_err().code(), "not_a_store");
+    // Whole pages of noise look like an encrypted store: the answer asks for its key.
+    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    let err = Store::open(&junk).unwrap_err();
+    assert_eq!(err.code(), "key_required");
+    assert!(err.to_string().contains("not an SQLite file"), "{err}");
 
     let other = d.path().join("other.db");
     Connection::open(&other)

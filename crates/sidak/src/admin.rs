@@ -64,8 +64,18 @@ pub enum AdminCommand {
     },
     /// List devices and their sync health.
     Devices,
-    /// Revoke a device (lost or stolen phone): it can no longer sync.
+    /// Revoke a device: it can no longer sync (its data stays on it; see `lost` to wipe it).
     Revoke {
+        /// Device id.
+        device: String,
+    },
+    /// Report a device lost or stolen: revoked now, and its data wiped at its next contact.
+    Lost {
+        /// Device id.
+        device: String,
+    },
+    /// Retire a device handed back: it sends its unsynced edits, then wipes its data.
+    Retire {
         /// Device id.
         device: String,
     },
@@ -215,6 +225,19 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             )
             .await?
         }
+        AdminCommand::Lost { device } | AdminCommand::Retire { device } => {
+            let what = if matches!(&args.command, AdminCommand::Lost { .. }) {
+                "lost"
+            } else {
+                "retire"
+            };
+            s.call(
+                Method::POST,
+                &format!("/v1/admin/devices/{device}/{what}"),
+                Some(&json!({})),
+            )
+            .await?
+        }
         AdminCommand::UserAdd {
             username,
             password,
@@ -353,6 +376,9 @@ fn text(
                 if let Some(at) = time_of(&d["revoked_ms"]) {
                     line += &format!("  REVOKED {at}");
                 }
+                if d["wipe"].is_object() {
+                    line += &format!("  {}", wipe_text(&d["wipe"]));
+                }
                 lines += &line;
                 lines.push('\n');
             }
@@ -368,12 +394,44 @@ fn text(
             s(&out["officer_id"]),
             time_of(&out["revoked_ms"]).unwrap_or_else(|| "?".into())
         ),
+        AdminCommand::Lost { .. } | AdminCommand::Retire { .. } => format!(
+            "device {} of officer {}: {}\n",
+            s(&out["device_id"]),
+            s(&out["officer_id"]),
+            wipe_text(&out["wipe"])
+        ),
         AdminCommand::UserAdd { .. } => format!(
             "office user {} created ({})\n",
             s(&out["username"]),
             s(&out["role"])
         ),
     }
+}
+
+/// A wipe order and how far it went, for a person: "LOST: wipe ordered ..., wiped ...".
+fn wipe_text(w: &Json) -> String {
+    let order = match w["order"].as_str() {
+        Some("lost") => "LOST (revoked; wiped at its next contact)",
+        Some("retired") => "RETIRED (sends its edits, then wipes)",
+        _ => "wipe",
+    };
+    let mut text = format!(
+        "{order}: ordered {}",
+        time_of(&w["ordered_ms"]).unwrap_or_else(|| "?".into())
+    );
+    match (time_of(&w["told_ms"]), time_of(&w["wiped_ms"])) {
+        (_, Some(at)) => {
+            text += &format!(", wiped {at}");
+            let r = &w["report"];
+            let lost = r["pending_ops"].as_u64().unwrap_or(0);
+            if lost > 0 {
+                text += &format!(" ({lost} unsent edits destroyed)");
+            }
+        }
+        (Some(at), None) => text += &format!(", told {at}, not yet confirmed"),
+        (None, None) => text += ", not in contact since",
+    }
+    text
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ pub struct DeviceArgs {
     /// Print JSON for scripts instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Ask for the key of an encrypted store on the terminal (else it is read from
+    /// SIDAK_STORE_KEY: a passphrase, or `hex:` and 64 hex digits; without either the
+    /// store is plain).
+    #[arg(long, global = true)]
+    pub ask_key: bool,
     #[command(subcommand)]
     pub command: DeviceCommand,
 }
@@ -26,6 +31,15 @@ pub struct DeviceArgs {
 /// What the device does.
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
+    /// Encrypt the store, change its key, or (with --decrypt) make it plain again.
+    ///
+    /// The new key comes from SIDAK_NEW_STORE_KEY or is asked for twice. Close the app
+    /// and any sync service on this file first.
+    ChangeKey {
+        /// Write the store without encryption.
+        #[arg(long)]
+        decrypt: bool,
+    },
     /// Enroll with a server using a one-time code from the central office.
     Enroll {
         /// Server base URL, e.g. https://kantor.example:8443 or http://127.0.0.1:8080.
@@ -355,8 +369,10 @@ pub fn run_local(store: &mut Store, command: &DeviceCommand, json: bool) -> Resu
         DeviceCommand::Rejected => rejected(store, json),
         DeviceCommand::Status => status(store, json),
         DeviceCommand::Import { records } => import(store, records, json),
-        DeviceCommand::Enroll { .. } | DeviceCommand::Sync { .. } => {
-            bail!("enroll and sync need the network; the caller runs them")
+        DeviceCommand::Enroll { .. }
+        | DeviceCommand::Sync { .. }
+        | DeviceCommand::ChangeKey { .. } => {
+            bail!("enroll, sync and change-key are run by the caller")
         }
     }
 }

@@ -14,6 +14,7 @@ mod bench;
 mod demo;
 mod device;
 mod fields;
+mod keys;
 mod output;
 mod progress;
 mod serve;
@@ -72,7 +73,27 @@ fn main() -> ExitCode {
 }
 
 fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
-    let mut store = sidak_store::Store::open(&args.db)
+    let key = keys::current(args.ask_key)?;
+    if let device::DeviceCommand::ChangeKey { decrypt } = args.command {
+        let new = if decrypt {
+            None
+        } else {
+            Some(keys::new_key()?)
+        };
+        sidak_store::Store::change_key(&args.db, key.as_ref(), new.as_ref())
+            .map_err(|e| anyhow::anyhow!("cannot change the key of {}: {e}", args.db.display()))?;
+        println!(
+            "{} is now {}",
+            args.db.display(),
+            if decrypt {
+                "plain (not encrypted)"
+            } else {
+                "encrypted with the new key"
+            }
+        );
+        return Ok(());
+    }
+    let mut store = sidak_store::Store::open_with(&args.db, key.as_ref())
         .map_err(|e| anyhow::anyhow!("cannot open device file {}: {e}", args.db.display()))?;
     match &args.command {
         device::DeviceCommand::Enroll {
@@ -92,13 +113,28 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
             deadline_secs,
             page_ops,
             tls,
-        } => runtime()?.block_on(sync::sync(
-            &mut store,
-            &tls.options()?,
-            std::time::Duration::from_secs(*deadline_secs),
-            *page_ops,
-            args.json,
-        )),
+        } => {
+            let rt = runtime()?;
+            let tls = tls.options()?;
+            let synced = rt.block_on(sync::sync(
+                &mut store,
+                &tls,
+                std::time::Duration::from_secs(*deadline_secs),
+                *page_ops,
+                args.json,
+            ));
+            match synced {
+                Err(e) => match e.downcast_ref::<sidak_client::SyncError>() {
+                    // The office ordered this device wiped: the library does it now.
+                    Some(sidak_client::SyncError::WipeOrdered(order, message)) => {
+                        eprintln!("{message}");
+                        rt.block_on(sync::wipe(store, &tls, *order, args.json))
+                    }
+                    _ => Err(e),
+                },
+                ok => ok,
+            }
+        }
         other => device::run_local(&mut store, other, args.json),
     }
 }

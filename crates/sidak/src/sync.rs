@@ -158,3 +158,39 @@ pub async fn sync(
         }
     }
 }
+
+/// Wipes the device as the office ordered, tells the server, and says what was destroyed.
+pub async fn wipe(
+    store: Store,
+    tls: &TlsOptions,
+    order: sidak_client::WipeOrder,
+    json: bool,
+) -> Result<()> {
+    let server = store
+        .identity()
+        .map(|i| i.server_url.clone())
+        .context("this device is not enrolled")?;
+    let path = store.path().display().to_string();
+    let report = sidak_client::wipe(&HttpTransport::with_tls(&server, tls)?, store, order).await?;
+    if json {
+        println!("{}", json!({"wiped": path, "report": report}));
+        return Ok(());
+    }
+    let d = report.destroyed;
+    println!(
+        "the device store {path} was wiped ({}): {} unsent and {} refused edits destroyed",
+        order.as_str(),
+        d.pending_ops,
+        d.curable_ops + d.refused_for_good_ops
+    );
+    match report.confirmed_ms {
+        Some(ms) => println!(
+            "the central office has it on record ({})",
+            crate::output::local_time(ms)
+        ),
+        None => {
+            println!("the central office could not be told; it knows the order reached this device")
+        }
+    }
+    Ok(())
+}

@@ -617,3 +617,138 @@ fn a_branch_server_serves_https_and_a_pinned_device_syncs_through_the_cli() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"tls_required\""), "{body}");
 }
+
+/// A device command on `db` with the store key in `SIDAK_STORE_KEY` (none: unset).
+fn keyed(db: &Path, key: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut cmd = sidak();
+    cmd.args(["device", "--db"]).arg(db).args(args);
+    cmd.env_remove("SIDAK_STORE_KEY");
+    if let Some(k) = key {
+        cmd.env("SIDAK_STORE_KEY", k);
+    }
+    cmd.output().expect("sidak runs")
+}
+
+#[test]
+fn an_encrypted_device_store_works_only_with_its_key_and_a_lost_phone_is_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let url = format!("http://{}", server.addr);
+    admin(
+        &server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73.71",
+        ],
+    );
+    let db = dir.path().join("phone.sqlite");
+    let key = "kunci rahasia ani";
+    let code = admin(&server, &["code", "ani"]);
+    let out = keyed(
+        &db,
+        None,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Encrypt the plain store in place, with the new key from the environment.
+    let mut change = sidak();
+    change
+        .args(["device", "--db"])
+        .arg(&db)
+        .arg("change-key")
+        .env_remove("SIDAK_STORE_KEY")
+        .env("SIDAK_NEW_STORE_KEY", key);
+    let said = run(&mut change);
+    assert!(said.contains("encrypted"), "{said}");
+    let add = [
+        "worker",
+        "add",
+        "--village",
+        "73.71.01.1001",
+        "--nik",
+        "7371015506900003",
+        "--name",
+        "Hasnah Daeng Ngai",
+        "--birth-date",
+        "1990-06-15",
+        "--sex",
+        "female",
+        "--occupation",
+        "seaweed_farmer",
+        "--income",
+        "1.500.000",
+        "--consent",
+        "--programmes",
+        "JKK,JKM",
+    ];
+    let out = keyed(&db, Some(key), &add);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(!bytes.windows(16).any(|w| w == b"7371015506900003"));
+    // Without the key, or with another, a clear error and nothing changed.
+    for (k, expect) in [
+        (None, "open it with its key"),
+        (Some("salah"), "does not open"),
+    ] {
+        let out = keyed(&db, k, &["status"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{err}");
+    }
+    let status = keyed(&db, Some(key), &["--json", "status"]);
+    assert!(status.status.success());
+    assert_eq!(
+        json(&String::from_utf8_lossy(&status.stdout))["pending_edits"],
+        1
+    );
+
+    // The phone is reported lost before it syncs again: its next sync wipes it.
+    let devices = admin(&server, &["devices"]);
+    let id = devices[0]["device_id"].as_str().unwrap().to_owned();
+    let lost = admin(&server, &["lost", &id]);
+    assert_eq!(lost["wipe"]["order"], "lost");
+    let out = keyed(&db, Some(key), &["sync"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("was wiped (lost): 1 unsent"), "{said}");
+    assert!(!db.exists(), "the store file is still there");
+    let devices = admin(&server, &["devices"]);
+    assert!(devices[0]["wipe"]["wiped_ms"].is_u64(), "{devices}");
+    let mut text = sidak();
+    text.args([
+        "admin",
+        "--server",
+        &url,
+        "--password",
+        &server.admin_password,
+        "devices",
+    ]);
+    let shown = run(&mut text);
+    assert!(
+        shown.contains("LOST") && shown.contains("1 unsent edits destroyed"),
+        "{shown}"
+    );
+}

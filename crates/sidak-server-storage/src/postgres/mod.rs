@@ -63,14 +63,14 @@ use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, RecordId, RecordV1};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
+use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson, wipe_state};
 use crate::sql::statements as st;
 use crate::sync::PageCut;
 use crate::sync::ingest::Batch;
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
     Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, Thing, User,
-    UserRecord,
+    UserRecord, WipeOrder,
 };
 
 /// Connections per instance when the URL does not say (`pool_max_size=`): a push or a pull
@@ -302,6 +302,13 @@ fn to_device_info(r: &tokio_postgres::Row) -> StorageResult<DeviceInfo> {
         status: status.as_deref().map(unjson::<DeviceStatus>).transpose()?,
         clock_offset_ms: r.try_get(7).map_err(db)?,
         set_aside: r.try_get::<_, i64>(8).map_err(db)? as u64,
+        wipe: wipe_state(
+            r.try_get(9).map_err(db)?,
+            r.try_get(10).map_err(db)?,
+            r.try_get(11).map_err(db)?,
+            r.try_get(12).map_err(db)?,
+            r.try_get(13).map_err(db)?,
+        )?,
     })
 }
 
@@ -765,6 +772,12 @@ impl SyncStore for PostgresStorage {
                 .try_get::<_, Option<i64>>(4)
                 .map_err(db)?
                 .map(|v| v as u64),
+            wipe: row
+                .try_get::<_, Option<String>>(5)
+                .map_err(db)?
+                .as_deref()
+                .and_then(WipeOrder::parse),
+            wiped: row.try_get::<_, Option<i64>>(6).map_err(db)?.is_some(),
         }))
     }
 
@@ -792,6 +805,51 @@ impl SyncStore for PostgresStorage {
         }
         let row = c.query_one(st::DEVICE.pg(), &[&id]).await.map_err(db)?;
         to_device_info(&row)
+    }
+
+    async fn order_wipe(
+        &self,
+        device: DeviceId,
+        order: WipeOrder,
+        now_ms: u64,
+    ) -> StorageResult<DeviceInfo> {
+        let c = self.client().await?;
+        let id = device.to_string();
+        c.execute(
+            st::ORDER_WIPE.pg(),
+            &[&id, &(now_ms as i64), &order.as_str()],
+        )
+        .await
+        .map_err(db)?;
+        let row = c
+            .query_opt(st::DEVICE.pg(), &[&id])
+            .await
+            .map_err(db)?
+            .ok_or(StorageError::NotFound(Thing::Device(device)))?;
+        to_device_info(&row)
+    }
+
+    async fn wipe_told(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {
+        let c = self.client().await?;
+        c.execute(st::WIPE_TOLD.pg(), &[&device.to_string(), &(now_ms as i64)])
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn wipe_done(&self, device: DeviceId, now_ms: u64, report: &str) -> StorageResult<()> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                st::WIPE_DONE.pg(),
+                &[&device.to_string(), &(now_ms as i64), &report],
+            )
+            .await
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StorageError::NotFound(Thing::Device(device)));
+        }
+        Ok(())
     }
 
     async fn touch_device(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {

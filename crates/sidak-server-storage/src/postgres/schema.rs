@@ -188,6 +188,14 @@ CREATE TABLE server_meta (
 INSERT INTO server_meta (key, value)
 VALUES ('cursor_key', replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''));
 "#,
+    // 5: remote wipe of lost and retired devices (docs/operations.md, Lost and retired phones).
+    r#"
+ALTER TABLE devices ADD COLUMN wipe TEXT;              -- 'lost' or 'retired': the office's order
+ALTER TABLE devices ADD COLUMN wipe_ordered_ms BIGINT;
+ALTER TABLE devices ADD COLUMN wipe_told_ms BIGINT;   -- first time the device was told
+ALTER TABLE devices ADD COLUMN wiped_ms BIGINT;       -- when the device said it wiped
+ALTER TABLE devices ADD COLUMN wipe_report TEXT;       -- JSON: what the device destroyed
+"#,
 ];
 
 /// Runs the migrations not yet applied, under the migration lock; returns how many ran.

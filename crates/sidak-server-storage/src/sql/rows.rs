@@ -5,7 +5,7 @@
 use sidak_core::Kind;
 
 use crate::error::{StorageError, StorageResult};
-use crate::model::{DeviceInfo, Officer};
+use crate::model::{DeviceInfo, Officer, WipeOrder, WipeState};
 use crate::office::model::{ActionRecord, RecordSummary, SetAsideOp};
 
 /// A value as stored JSON text.
@@ -156,4 +156,27 @@ pub fn devices_in_order(mut devices: Vec<DeviceInfo>) -> Vec<DeviceInfo> {
         ))
     });
     devices
+}
+
+/// A device's wipe columns as one value (`None` when no wipe was ordered).
+pub fn wipe_state(
+    order: Option<String>,
+    ordered_ms: Option<i64>,
+    told_ms: Option<i64>,
+    wiped_ms: Option<i64>,
+    report: Option<String>,
+) -> StorageResult<Option<WipeState>> {
+    let Some(order) = order else {
+        return Ok(None);
+    };
+    let order = WipeOrder::parse(&order)
+        .ok_or_else(|| StorageError::Internal(format!("unknown wipe order {order:?}")))?;
+    let ms = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+    Ok(Some(WipeState {
+        order,
+        ordered_ms: ms(ordered_ms).unwrap_or(0),
+        told_ms: ms(told_ms),
+        wiped_ms: ms(wiped_ms),
+        report: report.as_deref().map(unjson).transpose()?,
+    }))
 }

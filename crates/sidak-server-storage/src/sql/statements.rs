@@ -46,13 +46,16 @@ pub static OFFICERS: Statement = Statement::new("SELECT id, name, scope FROM off
 pub static INSERT_DEVICE: Statement = Statement::new(
     "INSERT INTO devices (id, officer_id, token_hash, name, enrolled_ms) VALUES ($1, $2, $3, $4, $5)",
 );
-/// A kept device gets a new token and is no longer revoked: `$1` id, `$2` token hash, `$3` name.
+/// A kept device gets a new token, and is no longer revoked nor to be wiped (a lost phone
+/// found again): `$1` id, `$2` token hash, `$3` name.
 pub static ROTATE_DEVICE: Statement = Statement::new(
-    "UPDATE devices SET token_hash = $2, name = coalesce($3, name), revoked_ms = NULL WHERE id = $1",
+    "UPDATE devices SET token_hash = $2, name = coalesce($3, name), revoked_ms = NULL, \
+     wipe = NULL, wipe_ordered_ms = NULL, wipe_told_ms = NULL, wiped_ms = NULL, wipe_report = NULL \
+     WHERE id = $1",
 );
 /// The device holding a token, with its officer's scope: `$1` token hash.
 pub static AUTHENTICATE_DEVICE: Statement = Statement::new(
-    "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms \
+    "SELECT d.id, d.officer_id, o.scope, d.revoked_ms, d.last_sync_ms, d.wipe, d.wiped_ms \
      FROM devices d JOIN officers o ON o.id = d.officer_id WHERE d.token_hash = $1",
 );
 /// A device's officer, that officer's scope and whether it is revoked: `$1` device id.
@@ -63,12 +66,33 @@ pub static STORED_DEVICE: Statement = Statement::new(
 /// Revokes a device (the first revocation time stays): `$1` id, `$2` now.
 pub static REVOKE_DEVICE: Statement =
     Statement::new("UPDATE devices SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1");
+/// Orders a wipe (`$3`: 'lost' also revokes, 'retired' lets it push first), unless the
+/// device already wiped: `$1` id, `$2` now, `$3` order. An order already given may change
+/// from retired to lost (a retiring phone that went missing), never back.
+pub static ORDER_WIPE: Statement = Statement::new(
+    "UPDATE devices SET \
+       wipe = CASE WHEN wipe = 'lost' THEN wipe ELSE $3 END, \
+       wipe_ordered_ms = CASE WHEN wipe IS NULL OR (wipe = 'retired' AND $3 = 'lost') THEN $2 ELSE wipe_ordered_ms END, \
+       revoked_ms = CASE WHEN $3 = 'lost' THEN COALESCE(revoked_ms, $2) ELSE revoked_ms END \
+     WHERE id = $1 AND wiped_ms IS NULL",
+);
+/// The device was told to wipe (the first time stays): `$1` id, `$2` now.
+pub static WIPE_TOLD: Statement = Statement::new(
+    "UPDATE devices SET wipe_told_ms = COALESCE(wipe_told_ms, $2) WHERE id = $1 AND wipe IS NOT NULL",
+);
+/// The device says it wiped; its token is revoked: `$1` id, `$2` now, `$3` report (JSON).
+pub static WIPE_DONE: Statement = Statement::new(
+    "UPDATE devices SET wiped_ms = COALESCE(wiped_ms, $2), wipe_told_ms = COALESCE(wipe_told_ms, $2), \
+     wipe_report = COALESCE(wipe_report, $3), revoked_ms = COALESCE(revoked_ms, $2) \
+     WHERE id = $1 AND wipe IS NOT NULL",
+);
 /// The columns of a device as the office lists it (its pending set-aside ops counted).
 macro_rules! device_info {
     () => {
         "SELECT d.id, d.officer_id, d.name, d.enrolled_ms, d.last_sync_ms, d.revoked_ms, \
          d.last_status, d.clock_offset_ms, \
-         (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL) \
+         (SELECT COUNT(*) FROM set_aside s WHERE s.device_id = d.id AND s.resolution IS NULL), \
+         d.wipe, d.wipe_ordered_ms, d.wipe_told_ms, d.wiped_ms, d.wipe_report \
          FROM devices d"
     };
 }

@@ -30,14 +30,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use sidak_core::protocol::{DeviceStatus, PushResponse};
 use sidak_core::{DeviceId, Kind, Record, RecordId, RecordV1};
 
-use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson};
+use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson, wipe_state};
 use crate::sql::statements as st;
 use crate::sync::PageCut;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
     Scan, ScanResult, StorageError, StorageResult, StoredDevice, SyncStore, Thing, User,
-    UserRecord,
+    UserRecord, WipeOrder,
 };
 
 mod office;
@@ -168,6 +168,14 @@ CREATE TABLE server_meta (
     value  TEXT NOT NULL
 );
 INSERT INTO server_meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32))));
+"#,
+    // 4: remote wipe of lost and retired devices (docs/operations.md, Lost and retired phones).
+    r#"
+ALTER TABLE devices ADD COLUMN wipe TEXT;              -- 'lost' or 'retired': the office's order
+ALTER TABLE devices ADD COLUMN wipe_ordered_ms INTEGER;
+ALTER TABLE devices ADD COLUMN wipe_told_ms INTEGER;   -- first time the device was told
+ALTER TABLE devices ADD COLUMN wiped_ms INTEGER;       -- when the device said it wiped
+ALTER TABLE devices ADD COLUMN wipe_report TEXT;       -- JSON: what the device destroyed
 "#,
 ];
 
@@ -408,6 +416,16 @@ type DeviceInfoRow = (
     Option<String>,
     Option<i64>,
     i64,
+    WipeRow,
+);
+
+/// The wipe columns of a device: order, ordered, told, wiped, report.
+type WipeRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
 );
 
 fn device_info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfoRow> {
@@ -421,11 +439,12 @@ fn device_info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfoRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        (r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?),
     ))
 }
 
 fn to_device_info(r: DeviceInfoRow) -> StorageResult<DeviceInfo> {
-    let (id, officer_id, name, enrolled, last, revoked, status, offset, set_aside) = r;
+    let (id, officer_id, name, enrolled, last, revoked, status, offset, set_aside, wipe) = r;
     Ok(DeviceInfo {
         device_id: parse(&id)?,
         officer_id,
@@ -436,6 +455,7 @@ fn to_device_info(r: DeviceInfoRow) -> StorageResult<DeviceInfo> {
         status: status.as_deref().map(unjson::<DeviceStatus>).transpose()?,
         clock_offset_ms: offset,
         set_aside: set_aside as u64,
+        wipe: wipe_state(wipe.0, wipe.1, wipe.2, wipe.3, wipe.4)?,
     })
 }
 
@@ -1111,22 +1131,41 @@ impl SyncStore for SqliteStorage {
     async fn authenticate_device(&self, token_hash: &str) -> StorageResult<Option<DeviceAuth>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
-            let row: Option<(String, String, String, Option<i64>, Option<i64>)> = c
+            type Row = (
+                String,
+                String,
+                String,
+                Option<i64>,
+                Option<i64>,
+                Option<String>,
+                Option<i64>,
+            );
+            let row: Option<Row> = c
                 .prepare_cached(st::AUTHENTICATE_DEVICE.sqlite())
                 .and_then(|mut s| {
                     s.query_row([&token_hash], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
                     })
                     .optional()
                 })
                 .map_err(db)?;
-            row.map(|(id, officer_id, scope, revoked, last)| {
+            row.map(|(id, officer_id, scope, revoked, last, wipe, wiped)| {
                 Ok(DeviceAuth {
                     device: parse(&id)?,
                     officer_id,
                     scope: unjson(&scope)?,
                     revoked: revoked.is_some(),
                     last_sync_ms: last.map(|v| v as u64),
+                    wipe: wipe.as_deref().and_then(WipeOrder::parse),
+                    wiped: wiped.is_some(),
                 })
             })
             .transpose()
@@ -1163,6 +1202,58 @@ impl SyncStore for SqliteStorage {
                 .and_then(|mut s| s.query_row([&id], device_info_row))
                 .map_err(db)?;
             to_device_info(row)
+        })
+        .await
+    }
+
+    async fn order_wipe(
+        &self,
+        device: DeviceId,
+        order: WipeOrder,
+        now_ms: u64,
+    ) -> StorageResult<DeviceInfo> {
+        self.write(move |c| {
+            let id = device.to_string();
+            c.execute(
+                st::ORDER_WIPE.sqlite(),
+                params![id, now_ms as i64, order.as_str()],
+            )
+            .map_err(db)?;
+            let row = c
+                .prepare_cached(st::DEVICE.sqlite())
+                .and_then(|mut s| s.query_row([&id], device_info_row).optional())
+                .map_err(db)?
+                .ok_or(StorageError::NotFound(Thing::Device(device)))?;
+            to_device_info(row)
+        })
+        .await
+    }
+
+    async fn wipe_told(&self, device: DeviceId, now_ms: u64) -> StorageResult<()> {
+        self.write(move |c| {
+            c.execute(
+                st::WIPE_TOLD.sqlite(),
+                params![device.to_string(), now_ms as i64],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn wipe_done(&self, device: DeviceId, now_ms: u64, report: &str) -> StorageResult<()> {
+        let report = report.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    st::WIPE_DONE.sqlite(),
+                    params![device.to_string(), now_ms as i64, report],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StorageError::NotFound(Thing::Device(device)));
+            }
+            Ok(())
         })
         .await
     }

@@ -663,6 +663,8 @@ mod tests {
             scope: vec!["7371".into()],
             revoked: false,
             last_sync_ms: None,
+            wipe: None,
+            wiped: false,
         }
     }
 

@@ -126,6 +126,35 @@ pub struct Device {
     pub clock_offset_ms: Option<i64>,
     /// Ops it pushed that were set aside and are not yet resolved.
     pub set_aside: u64,
+    /// The wipe ordered for it (`null`: none).
+    pub wipe: Option<Wipe>,
+}
+
+/// A wipe the office ordered for a device, and how far it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wipe {
+    /// `lost` (revoked, wiped at its next contact) or `retired` (pushes, then wipes).
+    pub order: String,
+    /// When it was ordered (ms since the Unix epoch).
+    pub ordered_ms: u64,
+    /// When the device was first told (`null`: it has not been in contact since).
+    pub told_ms: Option<u64>,
+    /// When the device said it had wiped (`null`: not yet).
+    pub wiped_ms: Option<u64>,
+    /// What the device said it destroyed (`null` until it wiped).
+    pub report: Option<serde_json::Value>,
+}
+
+impl From<storage::WipeState> for Wipe {
+    fn from(w: storage::WipeState) -> Self {
+        Wipe {
+            order: w.order.as_str().to_owned(),
+            ordered_ms: w.ordered_ms,
+            told_ms: w.told_ms,
+            wiped_ms: w.wiped_ms,
+            report: w.report,
+        }
+    }
 }
 
 impl From<storage::DeviceInfo> for Device {
@@ -140,6 +169,7 @@ impl From<storage::DeviceInfo> for Device {
             status: d.status,
             clock_offset_ms: d.clock_offset_ms,
             set_aside: d.set_aside,
+            wipe: d.wipe.map(Wipe::from),
         }
     }
 }
@@ -164,13 +194,14 @@ mod tests {
             status: None,
             clock_offset_ms: Some(-3),
             set_aside: 0,
+            wipe: None,
         });
         let v = serde_json::to_value(&d).expect("encode");
         assert_eq!(
             v,
             json!({"device_id": DeviceId::from_u128(1), "officer_id": "andi", "name": null,
                 "enrolled_ms": 5, "last_sync_ms": null, "revoked_ms": null, "status": null,
-                "clock_offset_ms": -3, "set_aside": 0})
+                "clock_offset_ms": -3, "set_aside": 0, "wipe": null})
         );
         let back: Device = serde_json::from_value(v).expect("decode");
         assert_eq!(back, d);

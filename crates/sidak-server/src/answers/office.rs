@@ -705,6 +705,8 @@ pub struct DeviceHealth {
     pub silent: bool,
     /// Its clock is far enough off the server's to deserve a look.
     pub clock_warning: bool,
+    /// The wipe ordered for it (`null`: none).
+    pub wipe: Option<super::admin::Wipe>,
 }
 
 impl DeviceHealth {
@@ -731,6 +733,7 @@ impl DeviceHealth {
             set_aside: d.set_aside,
             silent,
             clock_warning,
+            wipe: d.wipe.map(super::admin::Wipe::from),
         }
     }
 }
@@ -1064,13 +1067,15 @@ mod tests {
             status: None,
             clock_offset_ms: None,
             set_aside: 0,
+            wipe: None,
         };
         assert_eq!(
             serde_json::to_value(DeviceHealth::new(d, None, true, false)).expect("encode"),
             json!({"device_id": DeviceId::from_u128(1), "name": null, "officer_id": "andi",
                 "officer_name": null, "enrolled_ms": 5, "last_sync_ms": null, "revoked_ms": null,
                 "pending_ops": null, "rejected_ops": null, "app_version": null,
-                "clock_offset_ms": null, "set_aside": 0, "silent": true, "clock_warning": false})
+                "clock_offset_ms": null, "set_aside": 0, "silent": true, "clock_warning": false,
+                "wipe": null})
         );
         let o = Overview::new(storage::Overview::default(), 3, 1, 99);
         assert_eq!(

@@ -344,7 +344,8 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "last_sync_ms": {"type": ["integer", "null"]}, "pending_ops": {"type": ["integer", "null"]},
                 "rejected_ops": {"type": ["integer", "null"]}, "clock_offset_ms": {"type": ["integer", "null"]},
                 "set_aside": {"type": "integer"}, "silent": {"type": "boolean"}, "clock_warning": {"type": "boolean"},
-                "revoked_ms": {"type": ["integer", "null"]}}}}}}),
+                "revoked_ms": {"type": ["integer", "null"]},
+                "wipe": {"type": ["object", "null"]}}}}}}),
         ),
         ("GET", "/v1/office/export.csv") => (
             list_filters()
@@ -585,7 +586,10 @@ fn server_paths() -> Map<String, Json> {
         "name": {"type": ["string", "null"]}, "enrolled_ms": {"type": "integer"},
         "last_sync_ms": {"type": ["integer", "null"]}, "revoked_ms": {"type": ["integer", "null"]},
         "status": {"type": ["object", "null"]}, "clock_offset_ms": {"type": ["integer", "null"]},
-        "set_aside": {"type": "integer"}}});
+        "set_aside": {"type": "integer"}, "wipe": {"type": ["object", "null"], "required": ["order", "ordered_ms"], "properties": {
+            "order": {"type": "string", "enum": ["lost", "retired"]}, "ordered_ms": {"type": "integer"},
+            "told_ms": {"type": ["integer", "null"]}, "wiped_ms": {"type": ["integer", "null"]},
+            "report": {"type": ["object", "null"]}}}}});
     let id = |description: &str| json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": description});
     let mut p = Map::new();
     let mut put = |path: &str, method: &str, op: Json| {
@@ -644,6 +648,8 @@ fn server_paths() -> Map<String, Json> {
     push["responses"]["400"] =
         error("bad_json, invalid_message, unsupported_protocol, bad_encoding, batch_too_large");
     push["responses"]["409"] = error("batch_mismatch: the batch_seq was used for different ops");
+    push["responses"]["410"] =
+        error("device_lost: the office reported the device lost; the app wipes its data");
     put("/v1/push", "post", push);
     let mut pull = operation(
         "Pull one page of other devices' ops in the scope",
@@ -657,6 +663,8 @@ fn server_paths() -> Map<String, Json> {
     pull["responses"]["409"] = error(
         "cursor_reset: the log no longer holds what the cursor says the device was sent (a restore): pull again from \"\" and offer every acknowledged op again",
     );
+    pull["responses"]["410"] =
+        error("device_lost (wipe now), device_retired (wipe once nothing is left to push)");
     put("/v1/pull", "post", pull);
     let mut sync = operation(
         "Push (optional) then pull, in one call",
@@ -668,7 +676,27 @@ fn server_paths() -> Map<String, Json> {
         "bad_json, invalid_message, unsupported_protocol, bad_encoding, batch_too_large, invalid_cursor",
     );
     sync["responses"]["409"] = error("batch_mismatch, cursor_reset (as for push and pull)");
+    sync["responses"]["410"] = error("device_lost; device_retired (a sync without a push part)");
     put("/v1/sync", "post", sync);
+    let mut wiped = operation(
+        "A device the office ordered wiped says it did; its token is then revoked",
+        Some("device"),
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false,
+            "required": ["protocol", "order", "pending_ops", "curable_ops", "refused_for_good_ops"],
+            "properties": {"protocol": {"type": "integer", "const": 1},
+            "order": {"type": "string", "enum": ["lost", "retired"]},
+            "pending_ops": {"type": "integer", "minimum": 0}, "curable_ops": {"type": "integer", "minimum": 0},
+            "refused_for_good_ops": {"type": "integer", "minimum": 0}}}),
+        )),
+        ok(
+            "200",
+            json!({"type": "object", "required": ["wiped_ms"], "properties": {"wiped_ms": {"type": "integer"}}}),
+        ),
+    );
+    wiped["responses"]["400"] = error("bad_json, invalid_message (not the order given)");
+    wiped["responses"]["409"] = error("no_wipe_ordered: the office ordered no wipe of this device");
+    put("/v1/device/wiped", "post", wiped);
     let login_body = json!({"type": "object", "additionalProperties": false, "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});
     let mut login = operation(
@@ -781,10 +809,24 @@ fn server_paths() -> Map<String, Json> {
     let mut revoke = admin(
         "Revoke a device (admin): its token stops working at once",
         None,
-        ok("200", device),
+        ok("200", device.clone()),
     );
     revoke["parameters"] = json!([id("Device id")]);
     put("/v1/admin/devices/{id}/revoke", "post", revoke);
+    let mut lost = admin(
+        "Report a device lost (admin): revoked at once, told to wipe its data at its next contact (410 device_lost)",
+        None,
+        ok("200", device.clone()),
+    );
+    lost["parameters"] = json!([id("Device id")]);
+    put("/v1/admin/devices/{id}/lost", "post", lost);
+    let mut retire = admin(
+        "Retire a device (admin): it pushes what it has not synced, then is told to wipe (410 device_retired on pulls)",
+        None,
+        ok("200", device),
+    );
+    retire["parameters"] = json!([id("Device id")]);
+    put("/v1/admin/devices/{id}/retire", "post", retire);
     let mut new_user = admin(
         "Create an office user (admin)",
         Some(json_body(

@@ -25,7 +25,7 @@ const MIN_PASSWORD_LEN: usize = 10;
 const MAX_ENROLLMENT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 const READERS: &[Role] = &[Role::Admin, Role::Supervisor];
-const ADMINS: &[Role] = &[Role::Admin];
+pub(crate) const ADMINS: &[Role] = &[Role::Admin];
 
 fn check_name(what: &str, s: &str, max: usize) -> Result<(), ApiError> {
     let ok = !s.is_empty()

@@ -12,6 +12,7 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod sync;
+pub mod wipe;
 
 /// Every route of protocol v1, the login and the admin API.
 pub fn router() -> Router<AppState> {
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/push", post(push::handle))
         .route("/v1/pull", post(pull::handle))
         .route("/v1/sync", post(sync::handle))
+        .route("/v1/device/wiped", post(wipe::wiped))
         .route("/v1/login", post(login::login))
         .route("/v1/logout", post(login::logout))
         .route("/v1/me", get(login::me))
@@ -37,6 +39,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/admin/devices", get(admin::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
+        .route("/v1/admin/devices/{id}/lost", post(wipe::lost))
+        .route("/v1/admin/devices/{id}/retire", post(wipe::retire))
         .route("/v1/admin/users", post(admin::create_user))
         .merge(crate::office::router())
 }

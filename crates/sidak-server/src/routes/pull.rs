@@ -129,5 +129,7 @@ pub async fn handle(
     Device(device): Device,
     Body(req): Body<PullRequest>,
 ) -> Result<axum::Json<PullResponse>, ApiError> {
+    // A retired device is given nothing more: it pushes, then wipes.
+    Device(device.clone()).refuse_if_retired(&state).await?;
     pull(&state, &device, &req).await.map(axum::Json)
 }

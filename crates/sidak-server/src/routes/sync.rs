@@ -46,7 +46,11 @@ pub async fn handle(
 ) -> Result<axum::Json<SyncResponse>, ApiError> {
     let pushed = match req.push {
         Some(p) => Some(push::push(&state, &device, p).await?),
-        None => None,
+        None => {
+            // A retired device is given nothing more once it has nothing left to send.
+            Device(device.clone()).refuse_if_retired(&state).await?;
+            None
+        }
     };
     let pulled = pull::pull(&state, &device, &req.pull).await?;
     Ok(axum::Json(SyncResponse {

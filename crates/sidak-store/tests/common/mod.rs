@@ -6,7 +6,7 @@ use std::path::Path;
 use sidak_core::Kind;
 use sidak_core::protocol::PullResponse;
 use sidak_core::{DeviceId, OpV1};
-use sidak_store::{Changes, Identity, Store};
+use sidak_store::{Changes, Identity, Store, StoreKey};
 
 /// A village of Makassar known to the region reference.
 pub const VILLAGE: &str = "7371011001";
@@ -24,9 +24,19 @@ pub fn identity(n: u128) -> Identity {
 
 /// An enrolled store at `dir/name` for device `n`.
 pub fn enrolled(dir: &Path, name: &str, n: u128) -> Store {
-    let mut s = Store::open(dir.join(name)).unwrap();
+    enrolled_with(dir, name, n, None)
+}
+
+/// An enrolled store at `dir/name` for device `n`, encrypted with `key` when one is given.
+pub fn enrolled_with(dir: &Path, name: &str, n: u128, key: Option<&StoreKey>) -> Store {
+    let mut s = Store::open_with(dir.join(name), key).unwrap();
     s.set_identity(identity(n)).unwrap();
     s
+}
+
+/// A key for encrypted test stores (raw, as an app's keystore gives it).
+pub fn test_key() -> StoreKey {
+    StoreKey::raw([0x3c; 32])
 }
 
 /// A valid NIK of a woman born 15 June 1990 in Mariso, Makassar, with sequence `i`.

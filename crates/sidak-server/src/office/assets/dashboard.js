@@ -311,10 +311,20 @@ function offset(ms) {
   return minutes === 0 ? '0' : `${minutes > 0 ? '+' : ''}${minutes} mnt/min`;
 }
 
+// A wipe order and how far it went, in Indonesian and English.
+function wipeText(w) {
+  if (!w) return null;
+  const what = w.order === 'lost' ? 'hilang / lost' : 'ditarik / retired';
+  const state = w.wiped_ms ? `dihapus / wiped ${when(w.wiped_ms)}`
+    + (w.report && w.report.pending_ops ? ` (${w.report.pending_ops} edit belum terkirim dimusnahkan / unsent edits destroyed)` : '')
+    : w.told_ms ? `diberi tahu / told ${when(w.told_ms)}` : 'belum kontak / not in contact yet';
+  return el('small', { class: 'bad' }, ` ${what}: ${state}`);
+}
+
 async function loadDevices() {
   const d = await api('GET', '/v1/office/devices');
   const rows = d.devices.map((x) => el('tr', {},
-    el('td', {}, x.officer_name || x.officer_id, el('br'), el('small', {}, x.name || x.device_id.slice(0, 8)), x.revoked_ms ? el('small', { class: 'bad' }, ' dicabut / revoked') : null),
+    el('td', {}, x.officer_name || x.officer_id, el('br'), el('small', {}, x.name || x.device_id.slice(0, 8)), x.revoked_ms && !x.wipe ? el('small', { class: 'bad' }, ' dicabut / revoked') : null, wipeText(x.wipe)),
     el('td', { class: x.silent ? 'bad' : '' }, when(x.last_sync_ms)),
     el('td', {}, show(x.pending_ops)),
     el('td', { class: x.rejected_ops ? 'bad' : '' }, show(x.rejected_ops), x.set_aside ? ` (+${x.set_aside} ditahan / set aside)` : ''),
