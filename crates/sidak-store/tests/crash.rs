@@ -445,8 +445,9 @@ fn kill_many(encrypted: bool) {
         assert!(!bytes.starts_with(b"SQLite format 3\0"));
     }
     assert!(kills >= 20, "only {kills} kills in the time allowed");
+    // Enough work between kills to matter, on a loaded two-core machine too (~350 quiet).
     assert!(
-        reported.edits.len() > 200,
+        reported.edits.len() > 100,
         "only {} edits reported",
         reported.edits.len()
     );
