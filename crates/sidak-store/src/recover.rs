@@ -126,14 +126,19 @@ pub fn is_final(outcome: &str, code: &str) -> bool {
     outcome == "rejected" && !CURABLE.contains(&code)
 }
 
-/// The SQL condition (over `ops`) for local ops that still count in their record's state:
-/// not replaced by an office op, not refused for good ([`is_final`]).
-fn standing() -> String {
-    let curable = CURABLE
+/// [`CURABLE`] as an SQL list of string literals, for `code IN (...)`.
+pub(crate) fn curable_sql() -> String {
+    CURABLE
         .iter()
         .map(|c| format!("'{c}'"))
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// The SQL condition (over `ops`) for local ops that still count in their record's state:
+/// not replaced by an office op, not refused for good ([`is_final`]).
+fn standing() -> String {
+    let curable = curable_sql();
     format!(
         "(outcome IS NULL OR (outcome != 'replaced' AND NOT (outcome = 'rejected' AND code NOT IN ({curable}))))"
     )

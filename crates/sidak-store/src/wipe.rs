@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Result, StoreError};
 use crate::key::sibling;
-use crate::recover::CURABLE;
+use crate::recover::curable_sql;
 use crate::store::Store;
 use crate::sync::{IN_FLIGHT, PENDING, REFUSED};
 
@@ -36,11 +36,7 @@ impl Unsaved {
 impl Store {
     /// Counts the own edits a wipe would destroy (see [`Unsaved`]).
     pub fn unsaved(&self) -> Result<Unsaved> {
-        let curable = CURABLE
-            .iter()
-            .map(|c| format!("'{c}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let curable = curable_sql();
         let sql = format!(
             "SELECT count(*) FILTER (WHERE state IN (?1, ?2)),
                     count(*) FILTER (WHERE state = ?3 AND outcome = 'rejected' AND code IN ({curable})),
