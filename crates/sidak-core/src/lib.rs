@@ -1,6 +1,7 @@
 //! sidak's domain, free of I/O: records as CRDTs, clocks, schemas, validation and the change format.
 //!
 //! - [`hlc`]: hybrid logical clocks that stamp every edit and never go backwards.
+//! - [`attachment`]: photos, signatures and documents referenced by content hash.
 //! - [`schema`]: the kinds of record (company, visit, finding, worker) and their fields, as data.
 //! - [`record`]: a record's merged state, one register per field, and the merge engine.
 //! - [`edit`]: turning a local edit into an [`Op`] with the causal context it needs.
@@ -12,6 +13,7 @@
 //!
 //! Nothing here reads a file, a socket or the wall clock: callers pass time in.
 
+pub mod attachment;
 pub mod edit;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -317,3 +317,32 @@ pub struct InfoResponse {
     /// The server's software version.
     pub version: String,
 }
+
+/// Most bytes of one upload chunk (`PUT /v1/blobs/{hash}/chunks`).
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The chunk size devices use by default: small enough to finish on a slow link.
+pub const DEFAULT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// `POST /v1/blobs/{hash}`: start an upload, or ask how far one has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobStartRequest {
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// Its media type (one of [`crate::attachment::MEDIA_TYPES`]).
+    pub media_type: String,
+}
+
+/// How far the server holds a blob: the answer to a start and to every chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobUploadStatus {
+    /// The blob's hash.
+    pub hash: crate::attachment::BlobHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes the server has acknowledged: the offset the next chunk must start at.
+    pub offset: u64,
+    /// Whether the whole blob is held and its hash verified.
+    pub complete: bool,
+}

@@ -94,6 +94,8 @@ pub enum Element {
         /// Longest allowed text, in characters.
         max_len: usize,
     },
+    /// A photo, signature or document, by content ([`crate::attachment::ContentRef`]).
+    Attachment,
 }
 
 /// The type of a field's value.
@@ -287,7 +289,7 @@ pub const FINDING_TYPES: &[&str] = &[
     "other",
 ];
 
-static COMPANY_FIELDS: [FieldSpec; 16] = [
+static COMPANY_FIELDS: [FieldSpec; 17] = [
     f("name", TEXT, true, Mv, "Company name / Nama perusahaan"),
     f(
         "legal_form",
@@ -394,9 +396,15 @@ static COMPANY_FIELDS: [FieldSpec; 16] = [
         "Review note / Catatan",
     ),
     f("gps", T::Geo, false, Lww, "Position / Lokasi"),
+    set(
+        "attachments",
+        Element::Attachment,
+        false,
+        "Photos and documents / Foto dan dokumen",
+    ),
 ];
 
-static VISIT_FIELDS: [FieldSpec; 16] = [
+static VISIT_FIELDS: [FieldSpec; 17] = [
     f(
         "company",
         T::Ref(Kind::Company),
@@ -484,9 +492,15 @@ static VISIT_FIELDS: [FieldSpec; 16] = [
         Lww,
         "Review note / Catatan",
     ),
+    set(
+        "attachments",
+        Element::Attachment,
+        false,
+        "Photos and documents / Foto dan dokumen",
+    ),
 ];
 
-static FINDING_FIELDS: [FieldSpec; 9] = [
+static FINDING_FIELDS: [FieldSpec; 10] = [
     f("visit", T::Ref(Kind::Visit), true, Lww, "Visit / Kunjungan"),
     f(
         "type",
@@ -523,9 +537,15 @@ static FINDING_FIELDS: [FieldSpec; 9] = [
     ),
     f("deadline", T::Date, false, Lww, "Deadline / Batas waktu"),
     f("status", T::Enum(FINDING_STATUS), true, Mv, "Status"),
+    set(
+        "attachments",
+        Element::Attachment,
+        false,
+        "Photos and documents / Foto dan dokumen",
+    ),
 ];
 
-static WORKER_FIELDS: [FieldSpec; 17] = [
+static WORKER_FIELDS: [FieldSpec; 18] = [
     f("nik", T::Nik, true, Mv, "NIK"),
     f("full_name", TEXT, true, Mv, "Full name / Nama lengkap"),
     f(
@@ -609,6 +629,12 @@ static WORKER_FIELDS: [FieldSpec; 17] = [
         false,
         Lww,
         "Review note / Catatan",
+    ),
+    set(
+        "attachments",
+        Element::Attachment,
+        false,
+        "Photos and documents / Foto dan dokumen",
     ),
 ];
 

@@ -210,7 +210,8 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     (s.len() == 10 && (1900..=2100).contains(&d.year())).then_some(d)
 }
 
-fn check_geo(s: &str) -> bool {
+/// Whether `s` is a GPS position `lat,lon` in decimal degrees, in range.
+pub fn is_geo(s: &str) -> bool {
     let Some((lat, lon)) = s.split_once(',') else {
         return false;
     };
@@ -320,7 +321,7 @@ pub fn check_value(spec: &FieldSpec, value: &Value, refs: &dyn References) -> Ve
                     }
                 }
                 FieldType::Geo => {
-                    if !check_geo(&s) {
+                    if !is_geo(&s) {
                         err(
                             "invalid_geo",
                             format!(
@@ -405,6 +406,9 @@ fn check_element(spec: &FieldSpec, element: &str) -> Option<Problem> {
                 format!("{}: element must be 1 to {max_len} characters", spec.name),
             ))
         }
+        Element::Attachment => crate::attachment::ContentRef::parse(element)
+            .err()
+            .map(|e| Problem::error(e.code(), name, format!("{}: {e}", spec.name))),
         _ => None,
     }
 }
@@ -662,6 +666,31 @@ mod tests {
             codes(&r),
             vec!["nik_birth_date_mismatch", "nik_sex_mismatch"]
         );
+    }
+
+    #[test]
+    fn attachments_are_checked_as_content_references() {
+        use crate::attachment::{BlobHash, ContentRef};
+        let photo = ContentRef::new(BlobHash::of(b"ktp"), 301_234, "image/jpeg").unwrap();
+        let op = worker()
+            .add("attachments", photo.to_element().as_str())
+            .unwrap()
+            .finish();
+        assert_eq!(validate_op(&op, None, &NoReferences).problems, vec![]);
+        for (bad, code) in [
+            ("ktp.jpg".to_owned(), "invalid_attachment"),
+            (
+                photo.to_element().replace("image/jpeg", "text/html"),
+                "media_type_not_allowed",
+            ),
+            (
+                photo.to_element().replace("301234", "99999999999"),
+                "blob_too_large",
+            ),
+        ] {
+            let op = worker().add("attachments", bad.as_str()).unwrap().finish();
+            assert_eq!(codes(&validate_op(&op, None, &NoReferences)), vec![code]);
+        }
     }
 
     #[test]
