@@ -202,15 +202,15 @@ impl ContentRef {
             return Err(AttachmentError::BadSize);
         }
         check_media_type(&self.media_type)?;
-        if let Some(t) = &self.taken_at {
-            if chrono::DateTime::parse_from_rfc3339(t).is_err() || t.len() > 40 {
-                return Err(AttachmentError::BadTaken);
-            }
+        if let Some(t) = &self.taken_at
+            && (chrono::DateTime::parse_from_rfc3339(t).is_err() || t.len() > 40)
+        {
+            return Err(AttachmentError::BadTaken);
         }
-        if let Some(g) = &self.geo {
-            if !crate::validate::is_geo(g) || g.len() > 60 {
-                return Err(AttachmentError::BadGeo);
-            }
+        if let Some(g) = &self.geo
+            && (!crate::validate::is_geo(g) || g.len() > 60)
+        {
+            return Err(AttachmentError::BadGeo);
         }
         if let Some(c) = &self.caption {
             let n = c.chars().count();
