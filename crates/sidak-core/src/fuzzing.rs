@@ -72,3 +72,14 @@ pub fn protocol_json(data: &[u8]) {
     let _ = serde_json::from_slice::<PushResponse>(data);
     let _ = serde_json::from_slice::<EnrollRequest>(data);
 }
+
+/// Parses text as an attachment reference; what parses must print back to the same text.
+pub fn content_ref(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(r) = crate::attachment::ContentRef::parse(s) {
+        assert_eq!(r.to_element(), s, "a parsed reference is not canonical");
+        assert!(r.check().is_ok(), "a parsed reference breaks the rules");
+    }
+}
