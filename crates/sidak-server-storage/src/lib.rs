@@ -12,11 +12,17 @@
 //!   filters on, what an office write does, a record's history).
 //! - [`sqlite`] (one file, the default) and [`postgres`] (several instances over one
 //!   database) only load, store and count; [`open`] picks one from a database URL.
+//! - [`blobs`]: attachments' bytes: the [`blobs::BlobStore`] port (files beside the SQLite
+//!   database, or an S3-compatible bucket; [`blobs::open`] picks one from a location), the
+//!   database's side of them ([`BlobIndex`], part of [`Storage`]); [`attachments::Blobs`], the
+//!   upload, download and garbage-collection rules over both.
 //!
 //! `docs/architecture.md` gives each layer's invariant.
 
 use std::sync::Arc;
 
+pub mod attachments;
+pub mod blobs;
 pub mod error;
 pub mod model;
 pub mod office;
@@ -32,7 +38,7 @@ pub use model::{
     DeviceAuth, DeviceInfo, EnrollPlan, NewDevice, Officer, Role, StoredDevice, User, UserRecord,
     WipeOrder, WipeState,
 };
-pub use port::{OfficeStore, Storage, SyncStore};
+pub use port::{BlobIndex, OfficeStore, Storage, SyncStore};
 pub use sync::{Page, PageRequest, Scan, ScanResult};
 
 /// A 32-byte key from its 64 hex digits (as both backends store it).

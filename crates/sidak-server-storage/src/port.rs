@@ -1,9 +1,12 @@
-//! The storage port: the traits every backend implements, and [`Storage`], both at once.
+//! The storage port: the traits every backend implements, and [`Storage`], all at once.
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use sidak_core::attachment::BlobHash;
 use sidak_core::protocol::PushResponse;
 use sidak_core::{DeviceId, Kind, RecordId, RecordV1};
 
+use crate::blobs::{BlobAccess, BlobMeta, BlobRefused, BlobStart, GcReport, RecordBlob};
 use crate::error::StorageResult;
 use crate::model::{DeviceAuth, DeviceInfo, NewDevice, Officer, User, UserRecord, WipeOrder};
 use crate::office::model::{
@@ -202,8 +205,63 @@ pub trait OfficeStore: Send + Sync + 'static {
     ) -> StorageResult<Result<WriteOutcome, WriteRefused>>;
 }
 
-/// Everything the server needs of a database: the sync side and the office side. Every
-/// backend implements both; handlers hold an `Arc<dyn Storage>`.
-pub trait Storage: SyncStore + OfficeStore {}
+/// What the database keeps of blobs (docs/protocol.md, *Attachments*): each blob's metadata,
+/// partial uploads with their chunks, and `blob_refs`, which every op appended to the log
+/// fills ([`crate::blobs::refs`]); the bytes of complete blobs are in a
+/// [`crate::blobs::BlobStore`]. [`crate::blobs::Blobs`] calls these in order.
+#[async_trait]
+pub trait BlobIndex: Send + Sync + 'static {
+    /// Starts an upload of `start.hash` (offset 0) unless the server has an upload or the
+    /// blob already; answers what it has. `Mismatch`, storing nothing, when what it has is
+    /// of another size or media type.
+    async fn blob_start(
+        &self,
+        start: &BlobStart,
+        now_ms: u64,
+    ) -> StorageResult<Result<BlobMeta, BlobRefused>>;
 
-impl<T: SyncStore + OfficeStore> Storage for T {}
+    /// Stores one chunk in one transaction, judged ([`crate::blobs::judge_chunk`]) against
+    /// the upload as read in that transaction; answers the upload after it. A refused chunk
+    /// stores nothing.
+    async fn blob_chunk(
+        &self,
+        hash: BlobHash,
+        offset: u64,
+        bytes: Bytes,
+        now_ms: u64,
+    ) -> StorageResult<Result<BlobMeta, BlobRefused>>;
+
+    /// The bytes of an upload whose every chunk arrived, in order, in one buffer (read in
+    /// one snapshot); `None` unless such an upload is there.
+    async fn upload_bytes(&self, hash: BlobHash) -> StorageResult<Option<Vec<u8>>>;
+
+    /// Marks a verified upload complete and drops its chunks, in one transaction.
+    async fn blob_completed(&self, hash: BlobHash, now_ms: u64) -> StorageResult<()>;
+
+    /// Forgets a blob's row and chunks (an upload whose bytes did not match, or a complete
+    /// blob whose bytes are missing). References are kept: the blob is pending again.
+    async fn blob_drop(&self, hash: BlobHash) -> StorageResult<()>;
+
+    /// One blob's metadata (complete or uploading).
+    async fn blob_meta(&self, hash: BlobHash) -> StorageResult<Option<BlobMeta>>;
+
+    /// What `device` may read of `hash`, in one snapshot: the device's row and its officer's
+    /// scope ([`DeviceAuth::reread`]: `DeviceRevoked` if revoked), the regions of the records
+    /// referencing the hash, and the blob's row.
+    async fn blob_access(&self, device: &DeviceAuth, hash: BlobHash) -> StorageResult<BlobAccess>;
+
+    /// The blobs a record's ops ever added (removed ones included), by first op (the office).
+    async fn record_blobs(&self, record: RecordId) -> StorageResult<Vec<RecordBlob>>;
+
+    /// Garbage collection's database side, in one transaction that no write adding a
+    /// reference runs beside: drops uploads untouched since `cutoff_ms` with their chunks,
+    /// and the rows of complete blobs completed before it that no logged op and no op set
+    /// aside references; answers both (the caller deletes the bytes).
+    async fn blob_gc(&self, cutoff_ms: u64) -> StorageResult<GcReport>;
+}
+
+/// Everything the server needs of a database: the sync side, the office side and blobs.
+/// Every backend implements all three; handlers hold an `Arc<dyn Storage>`.
+pub trait Storage: SyncStore + OfficeStore + BlobIndex {}
+
+impl<T: SyncStore + OfficeStore + BlobIndex> Storage for T {}

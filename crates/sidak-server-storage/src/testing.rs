@@ -115,3 +115,69 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The variable that names the S3-compatible server of the S3 blob-store tests
+/// (`http://127.0.0.1:PORT`; `.ci/run` starts moto there).
+pub const S3_ENV: &str = "SIDAK_TEST_S3";
+
+/// The S3-compatible server the blob-store tests may create buckets on, or `None` to skip
+/// them. In CI (`CI=true`) its absence fails the test instead: the S3 backend must be tested.
+pub fn s3_endpoint() -> Option<String> {
+    if let Ok(url) = std::env::var(S3_ENV)
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "CI=true but {S3_ENV} is not set: the S3 blob-store tests need an S3-compatible server (.ci/run starts moto)"
+    );
+    static NOTICE: Once = Once::new();
+    NOTICE.call_once(|| {
+        eprintln!(
+            "note: S3 blob-store tests skipped ({S3_ENV} is not set). Run them with moto:\n  \
+             moto_server -p 5055 & {S3_ENV}=http://127.0.0.1:5055 cargo test"
+        );
+    });
+    None
+}
+
+/// A fresh bucket on the server of [`s3_endpoint`]: its `s3://bucket/prefix` location and
+/// the settings that reach it (test credentials, which moto accepts).
+pub async fn s3_bucket(endpoint: &str) -> (String, crate::blobs::S3Settings) {
+    let bucket = format!("sidak-test-{}", uuid::Uuid::new_v4().simple());
+    create_bucket(endpoint, &bucket).await;
+    let settings = crate::blobs::S3Settings {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        session_token: None,
+    };
+    (format!("s3://{bucket}/blobs"), settings)
+}
+
+/// `PUT /<bucket>` on an S3-compatible test server (moto takes it unsigned), over a plain
+/// socket: this crate has no HTTP client of its own (`tests/layers.rs`).
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = endpoint
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("{S3_ENV} must be an http:// address, not {endpoint:?}"))
+        .trim_end_matches('/');
+    let mut tcp = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the S3 server at {endpoint}: {e}"));
+    let request = format!(
+        "PUT /{bucket} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "creating bucket {bucket} at {endpoint}: {}",
+        answer.lines().next().unwrap_or("")
+    );
+}

@@ -16,6 +16,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "contract/blob_stories.rs"]
+mod blob_stories;
 #[path = "contract/harness.rs"]
 mod harness;
 #[path = "contract/office_stories.rs"]
@@ -69,6 +71,9 @@ contract! {
     office_stories::coverage,
     office_stories::overview,
     office_stories::office_writes,
+    blob_stories::blob_upload_in_chunks,
+    blob_stories::blob_references_and_scope,
+    blob_stories::blob_gc_keeps_what_is_referenced,
 }
 
 /// The SQLite and PostgreSQL schemas declare the same tables and columns (see `schema.rs`

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sidak_core::protocol;
+use sidak_server_storage::attachments::DEFAULT_GRACE_MS;
+use sidak_server_storage::blobs::S3Settings;
 
 /// Largest request body, after decompression: a full push batch ([`protocol::MAX_BATCH_BYTES`])
 /// plus room for JSON overhead and the device status, so a well-formed batch always fits.
@@ -18,6 +20,14 @@ pub const DEFAULT_ENROLLMENT_TTL: Duration = Duration::from_secs(72 * 60 * 60);
 /// Longest a request may run: a push batch or a pull page takes milliseconds, so this only
 /// cuts off a stuck client or a wedged database without holding a worker forever.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long an unreferenced blob or an abandoned upload is kept (docs/protocol.md,
+/// *What the server keeps*).
+pub const DEFAULT_BLOB_GRACE: Duration = Duration::from_millis(DEFAULT_GRACE_MS);
+
+/// How often the server collects blobs: hourly is cheap (one indexed query) and keeps the
+/// grace period accurate to the hour.
+pub const DEFAULT_BLOB_GC_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// The server's settings.
 #[derive(Debug, Clone)]
@@ -46,6 +56,18 @@ pub struct Config {
     pub bootstrap_admin_username: String,
     /// Its password; with `None` no user is created and the admin must be made another way.
     pub bootstrap_admin_password: Option<String>,
+    /// Where complete blobs live: a folder, or `s3://bucket/prefix`. `None`: a folder beside
+    /// a SQLite database (`<file>.blobs`); with PostgreSQL, `sidak.blobs` in the working
+    /// directory (several instances need a shared location: give one).
+    pub blobs: Option<String>,
+    /// How an `s3://` blob store is reached; `None` reads the `AWS_*` environment variables.
+    pub s3: Option<S3Settings>,
+    /// Largest blob accepted, in bytes (at most `sidak_core::attachment::MAX_BLOB_BYTES`).
+    pub max_blob_bytes: u64,
+    /// How long an unreferenced complete blob, or an upload nobody continues, is kept.
+    pub blob_grace: Duration,
+    /// How often blobs are collected while serving (`None`: never; tests call it themselves).
+    pub blob_gc_every: Option<Duration>,
 }
 
 impl Default for Config {
@@ -63,6 +85,21 @@ impl Default for Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             bootstrap_admin_username: "admin".to_owned(),
             bootstrap_admin_password: None,
+            blobs: None,
+            s3: None,
+            max_blob_bytes: sidak_core::attachment::MAX_BLOB_BYTES,
+            blob_grace: DEFAULT_BLOB_GRACE,
+            blob_gc_every: Some(DEFAULT_BLOB_GC_EVERY),
         }
+    }
+}
+
+impl Config {
+    /// Where blobs live under this configuration (see [`Config::blobs`]).
+    pub fn blob_location(&self) -> String {
+        self.blobs
+            .clone()
+            .or_else(|| sidak_server_storage::blobs::default_location(&self.database))
+            .unwrap_or_else(|| "sidak.blobs".to_owned())
     }
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sidak_core::protocol::ErrorBody;
 
+use sidak_server_storage::blobs::BlobRefused;
 use sidak_server_storage::{EnrollError, StorageError};
 
 /// An error answer: HTTP status, stable code and a message for people.
@@ -221,5 +222,25 @@ impl From<StorageError> for ApiError {
             }
             StorageError::Internal(detail) => ApiError::internal(detail),
         }
+    }
+}
+
+impl From<BlobRefused> for ApiError {
+    fn from(e: BlobRefused) -> Self {
+        let status = match e {
+            BlobRefused::EmptyBlob | BlobRefused::EmptyChunk | BlobRefused::ChunkPastEnd { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            BlobRefused::UploadNotStarted => StatusCode::NOT_FOUND,
+            BlobRefused::Mismatch { .. } | BlobRefused::OffsetMismatch { .. } => {
+                StatusCode::CONFLICT
+            }
+            BlobRefused::TooLarge { .. } | BlobRefused::ChunkTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            BlobRefused::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BlobRefused::HashMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }

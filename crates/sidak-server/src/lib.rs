@@ -4,7 +4,8 @@
 //!
 //! - [`app`] builds the axum `Router`; [`run`] opens the database and serves a listener
 //!   until a shutdown signal, finishing requests in flight.
-//! - `routes`: one file per endpoint family (health, enroll, push, pull, sync, login, admin);
+//! - `routes`: one file per endpoint family (health, enroll, push, pull, sync, blobs, login,
+//!   admin);
 //!   `extract` reads JSON bodies (decompressed, size-limited, strict) and bearer credentials;
 //!   `error::ApiError` turns every failure into a status and `{code, message}`;
 //!   `limits` refuses oversized requests before routing and gives hyper's own answers to
@@ -40,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::trace::TraceLayer;
 
 pub mod answers;
@@ -88,7 +90,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .zstd(true)
+                .compress_when(DefaultPredicate::new().and(not_ranged)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -101,6 +108,17 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Answers that say `Accept-Ranges` (blobs) leave as stored: compressing them would make
+/// their ranges, `Content-Length` and `ETag` name other bytes (and photos do not shrink).
+fn not_ranged(
+    _: axum::http::StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    !headers.contains_key(axum::http::header::ACCEPT_RANGES)
 }
 
 async fn not_found() -> ApiError {
@@ -128,10 +146,23 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
     }
 }
 
-/// Opens the storage named by `config.database` and creates the bootstrap admin on first start.
+/// Opens the storage named by `config.database` and the blob store of
+/// [`Config::blob_location`], and creates the bootstrap admin on first start.
 pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
     let storage = sidak_server_storage::open(&config.database).await?;
-    let state = AppState::new(storage, config);
+    let location = config.blob_location();
+    if config.blobs.is_none()
+        && sidak_server_storage::blobs::default_location(&config.database).is_none()
+    {
+        tracing::warn!(blobs = %location, "no blob store given: blobs go to a folder of this instance; several instances need a shared one (--blobs s3://bucket/prefix)");
+    }
+    let s3 = config
+        .s3
+        .clone()
+        .unwrap_or_else(sidak_server_storage::blobs::S3Settings::from_env);
+    let blob_store = sidak_server_storage::blobs::open(&location, &s3)?;
+    tracing::info!(blobs = %blob_store.location(), kind = blob_store.kind(), "blob store");
+    let state = AppState::new(storage, blob_store, config);
     if let Some(password) = state.config.bootstrap_admin_password.clone() {
         let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
             .await
@@ -167,6 +198,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tracing::info!(addr = ?listener.local_addr().ok(), storage = state.storage.engine(), "serving");
+    let _gc = BlobCollector::spawn(&state);
     // The listener gives hyper's own answers to unreadable requests our error body.
     axum::serve(limits::JsonErrorListener(listener), app(state))
         .with_graceful_shutdown(shutdown)
@@ -196,9 +228,43 @@ pub async fn serve_tls(
 ) -> Result<(), ServerError> {
     let listener = tls::TlsListener::new(listener, tls)?;
     tracing::info!(addr = ?axum::serve::Listener::local_addr(&listener).ok(), storage = state.storage.engine(), "serving https");
+    let _gc = BlobCollector::spawn(&state);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The periodic blob collection of a serving instance ([`Config::blob_gc_every`]); stopped
+/// when dropped, so it ends with the server. Every instance may run it: collection is one
+/// transaction that the database serialises, and deleting bytes twice is harmless.
+struct BlobCollector(Option<tokio::task::JoinHandle<()>>);
+
+impl BlobCollector {
+    fn spawn(state: &AppState) -> BlobCollector {
+        let Some(every) = state.config.blob_gc_every else {
+            return BlobCollector(None);
+        };
+        let state = state.clone();
+        BlobCollector(Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            // The first tick is at once: wait one period, so a start is not slowed by it.
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.blobs.collect(state.now_ms()).await {
+                    tracing::warn!(error = %e, "blob collection failed; will retry");
+                }
+            }
+        })))
+    }
+}
+
+impl Drop for BlobCollector {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.abort();
+        }
+    }
 }

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use sidak_server_storage::Storage;
+use sidak_server_storage::attachments::Blobs;
+use sidak_server_storage::blobs::BlobStore;
 
 /// Shared state of the server; cheap to clone.
 #[derive(Clone)]
@@ -12,14 +14,21 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// Attachments' bytes: uploads, downloads and their collection, over `storage` and a
+    /// blob store.
+    pub blobs: Blobs,
 }
 
 impl AppState {
-    /// State over a storage backend and a configuration.
-    pub fn new(storage: Arc<dyn Storage>, config: Config) -> Self {
+    /// State over a storage backend, a blob store and a configuration.
+    pub fn new(storage: Arc<dyn Storage>, blob_store: Arc<dyn BlobStore>, config: Config) -> Self {
+        let blobs = Blobs::new(storage.clone(), blob_store)
+            .with_max_bytes(config.max_blob_bytes)
+            .with_grace_ms(u64::try_from(config.blob_grace.as_millis()).unwrap_or(u64::MAX));
         AppState {
             storage,
             config: Arc::new(config),
+            blobs,
         }
     }
 
@@ -33,6 +42,7 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("storage", &self.storage.engine())
+            .field("blobs", &self.blobs)
             .field("config", &self.config)
             .finish()
     }

@@ -144,6 +144,37 @@ impl TestDevice {
         self.local(op);
     }
 
+    /// Attaches a blob to a record this device holds: an `add` of the reference's canonical
+    /// element to its `attachments` (docs/data-model.md, *Attachments*).
+    pub fn attach(&mut self, id: RecordId, attachment: &sidak_core::attachment::ContentRef) {
+        self.edit_attachments(id, attachment, true);
+    }
+
+    /// Removes an attachment from a record this device holds.
+    pub fn detach(&mut self, id: RecordId, attachment: &sidak_core::attachment::ContentRef) {
+        self.edit_attachments(id, attachment, false);
+    }
+
+    fn edit_attachments(
+        &mut self,
+        id: RecordId,
+        attachment: &sidak_core::attachment::ContentRef,
+        add: bool,
+    ) {
+        let hlc = self.stamp();
+        let rec = self.records.get(&id).expect("record held");
+        let edit = Edit::update(rec, hlc);
+        let element = attachment.to_element();
+        let op = if add {
+            edit.add("attachments", element)
+        } else {
+            edit.remove("attachments", element)
+        }
+        .expect("edit")
+        .finish();
+        self.local(op);
+    }
+
     /// Posts JSON with this device's token.
     pub async fn post(&self, path: &str, body: &Json) -> (u16, Json) {
         let res = self

@@ -6,6 +6,8 @@
 //!   officers, scopes, enrollment codes, users, JSON calls, and a backend-level view of the log;
 //!   over plain HTTP or over HTTPS with a self-signed certificate ([`Wire`], [`TestTls`],
 //!   [`TestServer::start_tls`]), with [`TestServer::transport`] the device transport pinned to it.
+//! - [`BlobBackend`], [`blob_backends`], [`TestServer::start_blobs`]: a server whose blobs are
+//!   files or in a fresh bucket of an S3-compatible server, and raw byte calls for them.
 //! - [`TestDevice`]: a raw protocol device (records, clock, cursor, push queue) that speaks
 //!   `/v1/push`, `/v1/pull` and `/v1/sync` itself.
 //! - [`TestServer::store`] / [`TestServer::enroll`]: a real `sidak_store::Store` device,
@@ -19,7 +21,9 @@ mod device;
 mod server;
 
 pub use device::{TestDevice, villages};
-pub use server::{ADMIN_PASSWORD, Backend, TestServer, TestTls, Wire, backends};
+pub use server::{
+    ADMIN_PASSWORD, Backend, BlobBackend, TestServer, TestTls, Wire, backends, blob_backends,
+};
 /// Fresh PostgreSQL databases for tests: [`pg::database_url`], [`pg::TestDatabase`].
 pub use sidak_server_storage::testing as pg;
 pub use sidak_server_storage::testing::{TestDatabase, database_url};

@@ -36,6 +36,25 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
+/// Where a test server keeps attachments' blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// Files in the server's temporary folder (the default).
+    Files,
+    /// A fresh bucket on the S3-compatible server of [`pg::s3_endpoint`](crate::pg::s3_endpoint).
+    S3,
+}
+
+/// The blob stores to run: files always, S3 when `SIDAK_TEST_S3` names a server (in CI it
+/// must: the S3 tests fail there without one).
+pub fn blob_backends() -> Vec<BlobBackend> {
+    let mut all = vec![BlobBackend::Files];
+    if sidak_server_storage::testing::s3_endpoint().is_some() {
+        all.push(BlobBackend::S3);
+    }
+    all
+}
+
 /// How a test talks to its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
@@ -88,6 +107,8 @@ pub struct TestServer {
     pub tls: Option<TestTls>,
     /// The storage it serves, for backend-level checks.
     pub storage: Arc<dyn Storage>,
+    /// Its blobs (the blob store with the database), for blob-level checks.
+    pub blobs: sidak_server_storage::attachments::Blobs,
     /// The bootstrap admin's session token.
     pub admin: String,
     dir: Option<tempfile::TempDir>,
@@ -110,6 +131,31 @@ impl TestServer {
     /// Starts a server on `backend` reached over `wire`.
     pub async fn start_over(backend: Backend, wire: Wire) -> TestServer {
         Self::start_on(backend, wire, |_| {}).await
+    }
+
+    /// Starts a server on `backend` keeping blobs in `blobs`, after `tweak` adjusts the
+    /// configuration.
+    pub async fn start_blobs(
+        backend: Backend,
+        blobs: BlobBackend,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let s3 = match blobs {
+            BlobBackend::Files => None,
+            BlobBackend::S3 => {
+                let endpoint = sidak_server_storage::testing::s3_endpoint()
+                    .expect("S3 blob tests need SIDAK_TEST_S3");
+                Some(sidak_server_storage::testing::s3_bucket(&endpoint).await)
+            }
+        };
+        Self::start_with(backend, move |c| {
+            if let Some((location, settings)) = s3 {
+                c.blobs = Some(location);
+                c.s3 = Some(settings);
+            }
+            tweak(c);
+        })
+        .await
     }
 
     /// Starts a server on `backend` after `tweak` adjusts the configuration (it may also
@@ -150,14 +196,20 @@ impl TestServer {
             Some(db) => db.url.clone(),
             None => format!("sqlite:{}", dir.path().join("server.sqlite").display()),
         };
+        // SQLite keeps blobs beside its file; a PostgreSQL server here gets a folder of its own.
+        let blobs = pg
+            .as_ref()
+            .map(|_| dir.path().join("blobs").display().to_string());
         let mut config = Config {
             database,
             bootstrap_admin_password: Some(ADMIN_PASSWORD.to_owned()),
+            blobs,
             ..Config::default()
         };
         tweak(&mut config);
         let state: AppState = sidak_server::prepare(config).await.expect("prepare");
         let storage = state.storage.clone();
+        let blobs = state.blobs.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -199,6 +251,7 @@ impl TestServer {
             http,
             tls,
             storage,
+            blobs,
             admin: String::new(),
             dir: Some(dir),
             pg,
@@ -341,7 +394,26 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, Json) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        self.send_bytes("POST", path, token, headers, body).await
+    }
+
+    /// Sends `body` as raw bytes with `method` and extra headers; returns status and JSON
+    /// body (Null when empty or not JSON).
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, Json) {
+        let mut req = self
+            .http
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -352,6 +424,27 @@ impl TestServer {
         let status = res.status().as_u16();
         let json = res.json().await.unwrap_or(Json::Null);
         (status, json)
+    }
+
+    /// A `GET` with extra headers: status, headers and the body's bytes.
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("send");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body").to_vec();
+        (status, headers, bytes)
     }
 
     /// Creates an officer (named `Officer <id>`) with `scope` as admin and returns its id.

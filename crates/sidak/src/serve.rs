@@ -49,6 +49,17 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Where attachments' blobs live: a folder, or `s3://bucket/prefix` (credentials and endpoint
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, …). Default: a
+    /// folder beside the SQLite database (`<file>.blobs`).
+    #[arg(long, env = "SIDAK_BLOBS", value_name = "DIR|s3://bucket/prefix")]
+    pub blobs: Option<String>,
+    /// Largest attachment accepted, in bytes (at most 20 MiB, what devices may attach).
+    #[arg(long, env = "SIDAK_MAX_BLOB_BYTES", default_value_t = sidak_core::attachment::MAX_BLOB_BYTES)]
+    pub max_blob_bytes: u64,
+    /// Hours an unreferenced blob, or an upload nobody continues, is kept before it is collected.
+    #[arg(long, env = "SIDAK_BLOB_GRACE_HOURS", default_value_t = 7 * 24)]
+    pub blob_grace_hours: u64,
     /// Log as JSON lines (for log collectors) instead of text.
     #[arg(long, env = "SIDAK_LOG_JSON")]
     pub log_json: bool,
@@ -65,6 +76,9 @@ impl ServeArgs {
             max_clock_skew_ms: self.max_clock_skew_secs * 1000,
             session_ttl: Duration::from_secs(self.session_hours * 3600),
             bootstrap_admin_password: self.admin_password.clone(),
+            blobs: self.blobs.clone(),
+            max_blob_bytes: self.max_blob_bytes,
+            blob_grace: Duration::from_secs(self.blob_grace_hours * 3600),
             ..Config::default()
         }
     }
@@ -116,9 +130,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "sidak serving on {scheme}://{} ({})",
+        "sidak serving on {scheme}://{} ({}, blobs in {})",
         listener.local_addr()?,
-        redact(&config.database)
+        redact(&config.database),
+        config.blob_location()
     );
     match tls {
         Some((tls, pin)) => {

@@ -51,6 +51,7 @@
 //! schema and its migrations (run at start under an advisory lock, so instances starting
 //! together do not race) in [`schema`].
 
+mod blobs;
 mod office;
 mod push;
 mod schema;
@@ -350,6 +351,20 @@ pub(crate) fn stored_device(row: &tokio_postgres::Row) -> StorageResult<StoredDe
         scope: unjson(&scope)?,
         revoked: row.try_get(2).map_err(db)?,
     })
+}
+
+/// The device and its officer's scope as stored, read on `c` (in the caller's snapshot):
+/// [`DeviceAuth::reread`], so a revoked device is `DeviceRevoked`.
+pub(crate) async fn reread(
+    c: &impl deadpool_postgres::GenericClient,
+    device: &DeviceAuth,
+) -> StorageResult<DeviceAuth> {
+    let stmt = c.prepare_cached(st::STORED_DEVICE.pg()).await.map_err(db)?;
+    let row = c
+        .query_opt(&stmt, &[&device.device.to_string()])
+        .await
+        .map_err(db)?;
+    device.reread(row.as_ref().map(stored_device).transpose()?)
 }
 
 /// One page of ops at or below the watermark `h` (from [`safe_high`], read in an earlier
@@ -892,15 +907,7 @@ impl SyncStore for PostgresStorage {
             .start()
             .await
             .map_err(db)?;
-        let stmt = tx
-            .prepare_cached(st::STORED_DEVICE.pg())
-            .await
-            .map_err(db)?;
-        let row = tx
-            .query_opt(&stmt, &[&device.device.to_string()])
-            .await
-            .map_err(db)?;
-        let device = device.reread(row.as_ref().map(stored_device).transpose()?)?;
+        let device = reread(&tx, device).await?;
         let (plan, scan) = page.plan(device.device, &device.scope);
         let found = scan_below(&tx, &scan, h).await?;
         tx.commit().await.map_err(db)?;

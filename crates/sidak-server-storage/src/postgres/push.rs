@@ -32,6 +32,7 @@ use sidak_core::{Kind, RecordId, RecordV1};
 use tokio_postgres::error::SqlState;
 
 use super::{db, json, pool_error, stored_device, unjson};
+use crate::blobs::BlobRef;
 use crate::sql::statements as st;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{DeviceAuth, StorageError, StorageResult};
@@ -257,6 +258,10 @@ async fn attempt(
     write_records(&tx, &out.states, &existed, &last_seq).await?;
 
     if !out.set_aside.is_empty() {
+        if crate::blobs::refs::any_added(&out.set_aside) {
+            // Garbage collection keeps the blobs set-aside ops name: not beside this write.
+            hold_off_gc(&tx).await?;
+        }
         let mut record_id = Vec::new();
         let mut region = Vec::new();
         let mut hlc = Vec::new();
@@ -538,5 +543,42 @@ pub(super) async fn append_ops(
     )
     .await
     .map_err(pg)?;
+    index_refs(tx, &crate::blobs::refs::of_appended(ops, &seqs)).await?;
     Ok((seqs, last_seq))
+}
+
+/// Key of the advisory lock between garbage collection and writes adding references (ASCII
+/// "sidakblb"); its top 16 bits are not [`super::RESERVATION_NS`], so the pull watermark
+/// never counts it.
+pub(super) const BLOB_GC_LOCK: i64 = 0x7369_6461_6b62_6c62;
+
+/// Keeps blob garbage collection from running beside the caller's transaction (see the
+/// module docs of `postgres/blobs.rs`).
+pub(super) async fn hold_off_gc(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), Attempt> {
+    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&BLOB_GC_LOCK])
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+/// Stores the references appended ops make, in the caller's transaction, holding off
+/// garbage collection until it ends.
+pub(super) async fn index_refs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    refs: &[BlobRef],
+) -> Result<(), Attempt> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    hold_off_gc(tx).await?;
+    let ins = tx
+        .prepare_cached(st::INSERT_BLOB_REF.pg())
+        .await
+        .map_err(pg)?;
+    for r in refs {
+        tx.execute(&ins, &[&r.hash.to_hex(), &r.record.to_string(), &r.seq])
+            .await
+            .map_err(pg)?;
+    }
+    Ok(())
 }

@@ -196,6 +196,39 @@ ALTER TABLE devices ADD COLUMN wipe_told_ms BIGINT;   -- first time the device w
 ALTER TABLE devices ADD COLUMN wiped_ms BIGINT;       -- when the device said it wiped
 ALTER TABLE devices ADD COLUMN wipe_report TEXT;       -- JSON: what the device destroyed
 "#,
+    // 6: attachments' blobs (SQLite's migration 5; `postgres/blobs.rs`), with the references
+    // of the ops already logged.
+    r#"
+CREATE TABLE blobs (
+    hash         TEXT PRIMARY KEY,
+    size         BIGINT NOT NULL,
+    media_type   TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    received     BIGINT NOT NULL,
+    uploaded_by  TEXT NOT NULL,
+    created_ms   BIGINT NOT NULL,
+    updated_ms   BIGINT NOT NULL
+);
+CREATE INDEX blobs_state_updated ON blobs(state, updated_ms);
+CREATE TABLE blob_chunks (
+    hash   TEXT NOT NULL,
+    pos    BIGINT NOT NULL,
+    bytes  BYTEA NOT NULL,
+    PRIMARY KEY (hash, pos)
+);
+CREATE TABLE blob_refs (
+    hash       TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    seq        BIGINT NOT NULL,
+    PRIMARY KEY (hash, record_id, seq)
+);
+CREATE INDEX blob_refs_record ON blob_refs(record_id, seq);
+INSERT INTO blob_refs (hash, record_id, seq)
+SELECT substr(c->>'value', 4, 64), o.record_id, o.seq
+FROM ops o, jsonb_array_elements(o.op::jsonb -> 'changes') c
+WHERE o.op LIKE '%"attachments"%' AND c->>'op' = 'add' AND c->>'field' = 'attachments'
+ON CONFLICT DO NOTHING;
+"#,
 ];
 
 /// Runs the migrations not yet applied, under the migration lock; returns how many ran.

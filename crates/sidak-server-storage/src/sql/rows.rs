@@ -180,3 +180,28 @@ pub fn wipe_state(
         report: report.as_deref().map(unjson).transpose()?,
     }))
 }
+
+/// A row of [`crate::sql::statements::BLOB_ROW`]: hash, size, media type, state, received,
+/// uploaded by, created, updated.
+pub type BlobRow = (String, i64, String, String, i64, String, i64, i64);
+
+/// The blob a [`BlobRow`] describes.
+pub fn to_blob_meta(row: BlobRow) -> StorageResult<crate::blobs::BlobMeta> {
+    let (hash, size, media_type, state, received, uploaded_by, created, updated) = row;
+    Ok(crate::blobs::BlobMeta {
+        hash: blob_hash(&hash)?,
+        size: size.max(0) as u64,
+        media_type,
+        complete: state == "complete",
+        received: received.max(0) as u64,
+        uploaded_by,
+        created_ms: created.max(0) as u64,
+        updated_ms: updated.max(0) as u64,
+    })
+}
+
+/// A blob hash from its stored text.
+pub fn blob_hash(s: &str) -> StorageResult<sidak_core::attachment::BlobHash> {
+    sidak_core::attachment::BlobHash::parse(s)
+        .map_err(|_| StorageError::Internal(format!("stored blob hash unreadable: {s:?}")))
+}

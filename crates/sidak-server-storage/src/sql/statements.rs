@@ -177,3 +177,64 @@ pub static SAVE_OFFICE_ACTOR: Statement = Statement::new(
     "INSERT INTO office_actors (username, device_id, last_hlc) VALUES ($1, $2, $3) \
      ON CONFLICT (username) DO UPDATE SET last_hlc = excluded.last_hlc",
 );
+
+// --- Blobs (docs/protocol.md, Attachments) ---
+
+/// A blob's row: `$1` hash. Decoded by [`super::rows::to_blob_meta`].
+pub static BLOB_ROW: Statement = Statement::new(
+    "SELECT hash, size, media_type, state, received, uploaded_by, created_ms, updated_ms \
+     FROM blobs WHERE hash = $1",
+);
+/// A new upload, unless the hash has a row already: `$1` hash, `$2` size, `$3` media type,
+/// `$4` device, `$5` now.
+pub static INSERT_UPLOAD: Statement = Statement::new(
+    "INSERT INTO blobs (hash, size, media_type, state, received, uploaded_by, created_ms, updated_ms) \
+     VALUES ($1, $2, $3, 'uploading', 0, $4, $5, $5) ON CONFLICT (hash) DO NOTHING",
+);
+/// One chunk: `$1` hash, `$2` its offset, `$3` its bytes.
+pub static INSERT_CHUNK: Statement =
+    Statement::new("INSERT INTO blob_chunks (hash, pos, bytes) VALUES ($1, $2, $3)");
+/// The acknowledged offset after a chunk: `$1` hash, `$2` offset, `$3` now.
+pub static UPLOAD_RECEIVED: Statement =
+    Statement::new("UPDATE blobs SET received = $2, updated_ms = $3 WHERE hash = $1");
+/// An upload's chunks in order: `$1` hash.
+pub static UPLOAD_CHUNKS: Statement =
+    Statement::new("SELECT bytes FROM blob_chunks WHERE hash = $1 ORDER BY pos");
+/// A verified upload becomes a complete blob: `$1` hash, `$2` now.
+pub static BLOB_COMPLETED: Statement = Statement::new(
+    "UPDATE blobs SET state = 'complete', updated_ms = $2 \
+     WHERE hash = $1 AND state = 'uploading' AND received = size",
+);
+/// Drops a blob's chunks: `$1` hash.
+pub static DROP_CHUNKS: Statement = Statement::new("DELETE FROM blob_chunks WHERE hash = $1");
+/// Drops a blob's row: `$1` hash.
+pub static DROP_BLOB: Statement = Statement::new("DELETE FROM blobs WHERE hash = $1");
+/// An appended op's reference to a blob (kept for good): `$1` hash, `$2` record, `$3` op's number.
+pub static INSERT_BLOB_REF: Statement = Statement::new(
+    "INSERT INTO blob_refs (hash, record_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+);
+/// The regions of the records that reference a blob: `$1` hash.
+pub static BLOB_REF_REGIONS: Statement = Statement::new(
+    "SELECT DISTINCT r.region FROM blob_refs b JOIN records r ON r.id = b.record_id WHERE b.hash = $1",
+);
+/// The blobs a record references, by first op: `$1` record.
+pub static RECORD_BLOB_REFS: Statement = Statement::new(
+    "SELECT hash, MIN(seq) FROM blob_refs WHERE record_id = $1 GROUP BY hash ORDER BY MIN(seq), hash",
+);
+/// Garbage collection, 1: the chunks of uploads untouched since `$1`.
+pub static GC_STALE_CHUNKS: Statement = Statement::new(
+    "DELETE FROM blob_chunks WHERE hash IN \
+     (SELECT hash FROM blobs WHERE state = 'uploading' AND updated_ms < $1)",
+);
+/// Garbage collection, 2: those uploads' rows.
+pub static GC_STALE_UPLOADS: Statement = Statement::new(
+    "DELETE FROM blobs WHERE state = 'uploading' AND updated_ms < $1 RETURNING hash",
+);
+/// Garbage collection, 3: complete blobs completed before `$1` that no logged op references
+/// and no set-aside op names (its JSON holds the element `b3:<hash>?…`).
+pub static GC_UNREFERENCED: Statement = Statement::new(
+    "DELETE FROM blobs WHERE state = 'complete' AND updated_ms < $1 \
+     AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash) \
+     AND NOT EXISTS (SELECT 1 FROM set_aside s WHERE s.op LIKE '%b3:' || blobs.hash || '?%') \
+     RETURNING hash",
+);

@@ -40,6 +40,7 @@ use crate::{
     UserRecord, WipeOrder,
 };
 
+mod blobs;
 mod office;
 
 /// Read connections kept open between requests; more are opened under load and closed after.
@@ -176,6 +177,41 @@ ALTER TABLE devices ADD COLUMN wipe_ordered_ms INTEGER;
 ALTER TABLE devices ADD COLUMN wipe_told_ms INTEGER;   -- first time the device was told
 ALTER TABLE devices ADD COLUMN wiped_ms INTEGER;       -- when the device said it wiped
 ALTER TABLE devices ADD COLUMN wipe_report TEXT;       -- JSON: what the device destroyed
+"#,
+    // 5: attachments' blobs (docs/protocol.md, Attachments; `sqlite/blobs.rs`): each blob's
+    // row, partial uploads' chunks, and the references appended ops make, filled here for the
+    // ops already logged (only canonical elements reach the log, so the hash is characters
+    // 4 to 67 of the element).
+    r#"
+CREATE TABLE blobs (
+    hash         TEXT PRIMARY KEY,      -- BLAKE3, 64 lowercase hex
+    size         INTEGER NOT NULL,
+    media_type   TEXT NOT NULL,
+    state        TEXT NOT NULL,         -- 'uploading' or 'complete' (bytes in the blob store)
+    received     INTEGER NOT NULL,      -- bytes acknowledged
+    uploaded_by  TEXT NOT NULL,         -- the device that started the first upload
+    created_ms   INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL       -- the last chunk, or completion
+);
+CREATE INDEX blobs_state_updated ON blobs(state, updated_ms);
+CREATE TABLE blob_chunks (
+    hash   TEXT NOT NULL,
+    pos    INTEGER NOT NULL,            -- the chunk's offset
+    bytes  BLOB NOT NULL,
+    PRIMARY KEY (hash, pos)
+);
+CREATE TABLE blob_refs (
+    hash       TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    seq        INTEGER NOT NULL,        -- the op that added it; never removed
+    PRIMARY KEY (hash, record_id, seq)
+);
+CREATE INDEX blob_refs_record ON blob_refs(record_id, seq);
+INSERT OR IGNORE INTO blob_refs (hash, record_id, seq)
+SELECT substr(json_extract(c.value, '$.value'), 4, 64), o.record_id, o.seq
+FROM ops o, json_each(o.op, '$.changes') c
+WHERE o.op LIKE '%"attachments"%' AND json_extract(c.value, '$.op') = 'add'
+  AND json_extract(c.value, '$.field') = 'attachments';
 "#,
 ];
 
@@ -501,6 +537,7 @@ fn append_ops(
         seqs.push(seq);
         last_seq.insert(w.id, seq);
     }
+    blobs::index_refs(tx, &crate::blobs::refs::of_appended(ops, &seqs))?;
     Ok((seqs, last_seq))
 }
 

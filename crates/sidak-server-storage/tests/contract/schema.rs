@@ -152,6 +152,9 @@ pub async fn schemas_in_step(sqlite: &Backend, postgres: &Backend) -> (Vec<Name>
         ONLY_POSTGRES,
     );
     for table in [
+        "blobs",
+        "blob_chunks",
+        "blob_refs",
         "officers",
         "devices",
         "ops",

@@ -694,6 +694,7 @@ fn server_paths() -> Map<String, Json> {
             json!({"type": "object", "required": ["wiped_ms"], "properties": {"wiped_ms": {"type": "integer"}}}),
         ),
     );
+    blob_paths(&mut put);
     wiped["responses"]["400"] = error("bad_json, invalid_message (not the order given)");
     wiped["responses"]["409"] = error("no_wipe_ordered: the office ordered no wipe of this device");
     put("/v1/device/wiped", "post", wiped);
@@ -839,6 +840,116 @@ fn server_paths() -> Map<String, Json> {
     new_user["responses"]["409"] = error("already_exists: the user name is taken");
     put("/v1/admin/users", "post", new_user);
     p
+}
+
+/// A blob hash as the path holds it (BLAKE3, 64 lowercase hex digits).
+const BLOB_HASH: &str = "^[0-9a-f]{64}$";
+
+/// The attachments' endpoints (docs/protocol.md, *Attachments*): start or resume an upload,
+/// send a chunk, read a blob.
+fn blob_paths(put: &mut impl FnMut(&str, &str, Json)) {
+    use sidak_core::attachment::{MAX_BLOB_BYTES, MEDIA_TYPES};
+    use sidak_core::protocol::MAX_CHUNK_BYTES;
+    let hash = json!({"name": "hash", "in": "path", "required": true,
+        "schema": {"type": "string", "pattern": BLOB_HASH},
+        "description": "BLAKE3 of the blob's bytes, 64 lowercase hex digits (400 invalid_hash otherwise)"});
+    let status = json!({"type": "object", "additionalProperties": false,
+        "required": ["hash", "size", "offset", "complete"], "properties": {
+        "hash": {"type": "string", "pattern": BLOB_HASH},
+        "size": {"type": "integer", "minimum": 1, "maximum": MAX_BLOB_BYTES},
+        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_BLOB_BYTES,
+            "description": "bytes acknowledged: where the next chunk starts"},
+        "complete": {"type": "boolean", "description": "the whole blob is held, its hash verified"}}});
+    let gone = error("device_lost: the office reported the device lost; the app wipes its data");
+    let mut start = operation(
+        "Start (or resume) the upload of a blob: answers how many bytes the server holds",
+        Some("device"),
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false, "required": ["size", "media_type"], "properties": {
+            "size": {"type": "integer", "minimum": 1, "maximum": MAX_BLOB_BYTES,
+                "description": "bytes; over the server's --max-blob-bytes is 413 blob_too_large"},
+            "media_type": {"type": "string", "enum": MEDIA_TYPES}}}),
+        )),
+        ok("200", status.clone()),
+    );
+    start["parameters"] = json!([hash.clone()]);
+    start["responses"]["400"] = error("invalid_hash, bad_json, invalid_message");
+    start["responses"]["409"] =
+        error("blob_mismatch: the server has this hash with another size or media type");
+    start["responses"]["410"] = gone.clone();
+    start["responses"]["413"] = error(
+        "blob_too_large: a size over the server's limit; payload_too_large: a body over max_body_bytes",
+    );
+    start["responses"]["415"] = error(
+        "media_type_not_allowed: a media type not in the list; unsupported_media_type, unsupported_encoding",
+    );
+    start["responses"]["422"] = error(
+        "blob_hash_mismatch: the bytes of an upload finished here do not hash to {hash}; discarded",
+    );
+    put("/v1/blobs/{hash}", "post", start);
+
+    let mut chunk = operation(
+        "Send the chunk of a blob's bytes that starts at the acknowledged offset",
+        Some("device"),
+        None,
+        ok("200", status),
+    );
+    chunk["parameters"] = json!([hash.clone(), {"name": "offset", "in": "query", "required": true,
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_BLOB_BYTES},
+        "description": "where the chunk starts: the offset the last answer gave (400 invalid_offset when missing or not a whole number)"}]);
+    chunk["requestBody"] = json!({"required": true, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary", "maxLength": MAX_CHUNK_BYTES}}}});
+    chunk["responses"]["400"] = error(
+        "invalid_hash, invalid_offset, empty_chunk, chunk_past_end (runs past the declared size), bad_request (the body broke off)",
+    );
+    chunk["responses"]["404"] =
+        error("upload_not_started: no POST started an upload of this blob (or it was dropped)");
+    chunk["responses"]["409"] = error(
+        "upload_offset_mismatch: the offset is not the acknowledged one (overlap, gap, resend); ask with POST",
+    );
+    chunk["responses"]["410"] = gone.clone();
+    chunk["responses"]["413"] = error("payload_too_large: a chunk over 1 MiB (MAX_CHUNK_BYTES)");
+    chunk["responses"]["415"] =
+        error("unsupported_media_type: not application/octet-stream; unsupported_encoding");
+    chunk["responses"]["422"] = error(
+        "blob_hash_mismatch: the completed bytes do not hash to {hash}; the upload is discarded",
+    );
+    put("/v1/blobs/{hash}/chunks", "put", chunk);
+
+    let bytes = |description: &str| {
+        let mut content = Map::new();
+        for ty in MEDIA_TYPES {
+            content.insert(
+                (*ty).to_owned(),
+                json!({"schema": {"type": "string", "format": "binary"}}),
+            );
+        }
+        let header =
+            |description: &str, schema: Json| json!({"description": description, "schema": schema});
+        json!({"description": description, "content": content, "headers": {
+            "ETag": header("\"<hash>\"", json!({"type": "string"})),
+            "Content-Length": header("bytes in this answer", json!({"type": "integer"})),
+            "Accept-Ranges": header("bytes", json!({"type": "string"}))}})
+    };
+    let mut read = operation(
+        "Read a blob that a record in the device's area references; a Range resumes a download",
+        Some("device"),
+        None,
+        json!({"200": bytes("the blob"), "206": bytes("the range asked for, with Content-Range")}),
+    );
+    read["responses"]["206"]["headers"]["Content-Range"] =
+        json!({"description": "bytes N-M/size", "schema": {"type": "string"}});
+    read["parameters"] = json!([hash, {"name": "Range", "in": "header", "required": false,
+        "schema": {"type": "string", "pattern": "^bytes=([0-9]{1,12}-[0-9]{0,12}|-[0-9]{1,12})$"},
+        "description": "bytes=N-, bytes=N-M or bytes=-S; another form is ignored (the whole blob)"}]);
+    read["responses"]["400"] = error("invalid_hash");
+    read["responses"]["404"] = error(
+        "blob_not_found: no record in the device's scope references this hash; blob_pending: one does, but it is not uploaded yet",
+    );
+    read["responses"]["410"] =
+        error("device_lost (wipe now), device_retired (wipe once nothing is left to push)");
+    read["responses"]["416"] = error("range_not_satisfiable: a range outside the blob");
+    put("/v1/blobs/{hash}", "get", read);
 }
 
 /// The description.

@@ -6,6 +6,7 @@ use axum::routing::{get, post, put};
 use crate::state::AppState;
 
 pub mod admin;
+pub mod blobs;
 pub mod enroll;
 pub mod health;
 pub mod login;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/pull", post(pull::handle))
         .route("/v1/sync", post(sync::handle))
         .route("/v1/device/wiped", post(wipe::wiped))
+        .route("/v1/blobs/{hash}", post(blobs::start).get(blobs::download))
+        .route("/v1/blobs/{hash}/chunks", put(blobs::chunk))
         .route("/v1/login", post(login::login))
         .route("/v1/logout", post(login::logout))
         .route("/v1/me", get(login::me))
