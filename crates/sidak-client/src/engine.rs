@@ -8,6 +8,9 @@
 //! under the same number (the server answers it again without applying it
 //! twice) and pulling from the last cursor applied.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -20,9 +23,10 @@ use sidak_core::protocol::{
 };
 use sidak_store::{Batch, Store};
 
+use crate::blobs::BlobPolicy;
 use crate::error::{SyncError, SyncFailure};
 use crate::report::{Phase, Progress, SyncReport};
-use crate::transport::{Call, Transport, TransportError};
+use crate::transport::{Call, Reply, Transport, TransportError};
 use crate::wipe::WipeOrder;
 
 /// How failed requests are retried: exponential backoff with full jitter.
@@ -79,6 +83,8 @@ pub struct SyncConfig {
     pub retry: RetryPolicy,
     /// The app's version, reported to the central office's device health.
     pub app_version: Option<String>,
+    /// When and how much attachments move (`crate::BlobPolicy`).
+    pub blobs: BlobPolicy,
 }
 
 impl Default for SyncConfig {
@@ -93,6 +99,7 @@ impl Default for SyncConfig {
             request_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             app_version: None,
+            blobs: BlobPolicy::default(),
         }
     }
 }
@@ -103,18 +110,24 @@ pub type OnProgress<'a> = &'a mut (dyn FnMut(&Progress) + Send);
 /// The sync engine over a transport.
 #[derive(Debug, Clone)]
 pub struct SyncEngine<T> {
-    transport: T,
-    config: SyncConfig,
+    pub(crate) transport: T,
+    pub(crate) config: SyncConfig,
+    /// Whether the device is on Wi-Fi now, as the app last said ([`SyncEngine::set_on_wifi`]).
+    pub(crate) on_wifi: Arc<AtomicBool>,
 }
 
 /// One running sync: its deadline, its report, its progress.
-struct Session<'a, T> {
-    transport: &'a T,
-    config: &'a SyncConfig,
-    token: Option<String>,
-    started: Instant,
-    report: SyncReport,
-    progress: Progress,
+pub(crate) struct Session<'a, T> {
+    pub(crate) transport: &'a T,
+    pub(crate) config: &'a SyncConfig,
+    pub(crate) token: Option<String>,
+    pub(crate) started: Instant,
+    pub(crate) report: SyncReport,
+    pub(crate) progress: Progress,
+    /// Attachment bytes moved in this sync, both ways, against the policy's budget.
+    pub(crate) blob_bytes_moved: u64,
+    /// Whether the device was on Wi-Fi when the sync started.
+    pub(crate) on_wifi: bool,
     /// Refused local edits on the device, kept up to date without asking the store
     /// (counting 100,000 rows per batch would cost more than the batch).
     refused_ops: u64,
@@ -124,14 +137,14 @@ struct Session<'a, T> {
     recoveries: u32,
     /// Whether curable refusals were queued again after a pull in this sync.
     requeued_after_pull: bool,
-    on_progress: OnProgress<'a>,
+    pub(crate) on_progress: OnProgress<'a>,
 }
 
 /// How many times one sync recovers on its own (a new batch number, a pull started over)
 /// before it reports the refusal: a server that keeps refusing is not looped on.
 const MAX_RECOVERIES: u32 = 3;
 
-enum Failure {
+pub(crate) enum Failure {
     /// Worth another attempt (network trouble, 5xx, 408, 429), after the server's wait if it gave one.
     Retry(String, Option<Duration>),
     /// Retrying will not help.
@@ -141,7 +154,17 @@ enum Failure {
 impl<T: Transport> SyncEngine<T> {
     /// An engine over `transport` with `config`.
     pub fn new(transport: T, config: SyncConfig) -> Self {
-        SyncEngine { transport, config }
+        SyncEngine {
+            transport,
+            config,
+            on_wifi: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Tells the engine whether the device is on Wi-Fi now (the app knows; the library does
+    /// not). With [`BlobPolicy::wifi_only`], attachments move only while it is.
+    pub fn set_on_wifi(&self, on_wifi: bool) {
+        self.on_wifi.store(on_wifi, Ordering::Relaxed);
     }
 
     /// The transport (tests inspect it).
@@ -171,22 +194,10 @@ impl<T: Transport> SyncEngine<T> {
                 });
             }
         };
-        let mut s = Session {
-            transport: &self.transport,
-            config: &self.config,
-            token: store.identity().map(|i| i.token.clone()),
-            started: Instant::now(),
-            report: SyncReport::default(),
-            progress: Progress {
-                ops_pending: counts.pending_ops,
-                ..Progress::default()
-            },
-            refused_ops: counts.refused_ops,
-            quarantined_ops: store.quarantined().map(|q| q.len() as u64).unwrap_or(0),
-            recoveries: 0,
-            requeued_after_pull: false,
-            on_progress,
-        };
+        let mut s = self.session(store, on_progress);
+        s.progress.ops_pending = counts.pending_ops;
+        s.refused_ops = counts.refused_ops;
+        s.quarantined_ops = store.quarantined().map(|q| q.len() as u64).unwrap_or(0);
         let result = if s.token.is_none() {
             Err(SyncError::NotEnrolled)
         } else if self.config.combined {
@@ -194,7 +205,42 @@ impl<T: Transport> SyncEngine<T> {
         } else {
             s.run_separate(store).await
         };
+        // Ops first, always: attachments move only once every edit is on the server, so a
+        // record never waits for its photos.
+        // A retired device still uploads what it holds (it may wipe only once the server
+        // has its photos too); it fetches nothing more.
+        let result = match result {
+            Ok(()) => s.run_blobs(store, true).await,
+            Err(SyncError::WipeOrdered(WipeOrder::Retired, m)) => s
+                .run_blobs(store, false)
+                .await
+                .and(Err(SyncError::WipeOrdered(WipeOrder::Retired, m))),
+            failed => failed,
+        };
         s.finish(store, result)
+    }
+
+    /// A session for one sync or one download.
+    pub(crate) fn session<'a>(
+        &'a self,
+        store: &Store,
+        on_progress: OnProgress<'a>,
+    ) -> Session<'a, T> {
+        Session {
+            transport: &self.transport,
+            config: &self.config,
+            token: store.identity().map(|i| i.token.clone()),
+            started: Instant::now(),
+            report: SyncReport::default(),
+            progress: Progress::default(),
+            blob_bytes_moved: 0,
+            on_wifi: self.on_wifi.load(Ordering::Relaxed),
+            refused_ops: 0,
+            quarantined_ops: 0,
+            recoveries: 0,
+            requeued_after_pull: false,
+            on_progress,
+        }
     }
 }
 
@@ -406,7 +452,7 @@ impl<T: Transport> Session<'_, T> {
         self.report.clock_offset_ms = Some(local - server_ms as i64);
     }
 
-    fn phase(&mut self, store: &Store, phase: Phase) -> Result<(), SyncError> {
+    pub(crate) fn phase(&mut self, store: &Store, phase: Phase) -> Result<(), SyncError> {
         if self.progress.phase != Some(phase) {
             self.progress.phase = Some(phase);
             self.emit(store)?;
@@ -414,13 +460,13 @@ impl<T: Transport> Session<'_, T> {
         Ok(())
     }
 
-    fn emit(&mut self, _store: &Store) -> Result<(), SyncError> {
+    pub(crate) fn emit(&mut self, _store: &Store) -> Result<(), SyncError> {
         self.progress.bytes = self.report.bytes;
         (self.on_progress)(&self.progress);
         Ok(())
     }
 
-    /// Sends one request, retrying network failures, 5xx, 408 and 429 until the
+    /// Sends one JSON request, retrying network failures, 5xx, 408 and 429 until the
     /// attempts or the sync's deadline run out.
     async fn call<Q: Serialize, A: DeserializeOwned>(
         &mut self,
@@ -431,6 +477,34 @@ impl<T: Transport> Session<'_, T> {
             path,
             reason: format!("request does not encode: {e}"),
         })?;
+        let transport = self.transport;
+        let token = self.token.clone();
+        let reply = self
+            .send(path, body.len() as u64, |timeout| {
+                transport.post(Call {
+                    path,
+                    token: token.as_deref(),
+                    body: &body,
+                    timeout,
+                })
+            })
+            .await?;
+        parse(path, &reply.body)
+    }
+
+    /// Sends one request (`send` makes it, given its timeout) until it gets a 2xx reply,
+    /// retrying network failures, 5xx, 408 and 429 until the attempts or the sync's deadline
+    /// run out. Counts requests, retries and bytes (`up_raw`: the body before compression).
+    pub(crate) async fn send<F, Fut>(
+        &mut self,
+        path: &'static str,
+        up_raw: u64,
+        mut send: F,
+    ) -> Result<Reply, SyncError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: Future<Output = Result<Reply, TransportError>>,
+    {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -442,30 +516,20 @@ impl<T: Transport> Session<'_, T> {
                 ));
             }
             self.report.requests += 1;
-            let call = Call {
-                path,
-                token: self.token.as_deref(),
-                body: &body,
-                timeout: self.config.request_timeout.min(remaining),
-            };
-            let failure = match self.transport.post(call).await {
+            let failure = match send(self.config.request_timeout.min(remaining)).await {
                 Err(TransportError::PinMismatch(m)) => Failure::Stop(SyncError::TlsPinMismatch(m)),
+                Err(TransportError::Unsupported(what)) => {
+                    Failure::Stop(SyncError::Unsupported(what))
+                }
                 Err(e) => Failure::Retry(e.to_string(), None),
                 Ok(reply) => {
                     let b = &mut self.report.bytes;
                     b.up_wire += reply.wire_up;
-                    b.up_raw += body.len() as u64;
+                    b.up_raw += up_raw;
                     b.down_wire += reply.wire_down;
                     b.down_raw += reply.body.len() as u64;
                     match classify(path, reply.status, &reply.body, reply.retry_after) {
-                        None => {
-                            return serde_json::from_slice(&reply.body).map_err(|e| {
-                                SyncError::BadResponse {
-                                    path,
-                                    reason: e.to_string(),
-                                }
-                            });
-                        }
+                        None => return Ok(reply),
                         Some(f) => f,
                     }
                 }
@@ -490,7 +554,7 @@ impl<T: Transport> Session<'_, T> {
         }
     }
 
-    fn finish(
+    pub(crate) fn finish(
         mut self,
         store: &Store,
         result: Result<(), SyncError>,
@@ -526,6 +590,14 @@ impl<T: Transport> Session<'_, T> {
             }),
         }
     }
+}
+
+/// A successful reply's JSON body as `A`, or `bad_response` (a captive portal, a proxy).
+pub(crate) fn parse<A: DeserializeOwned>(path: &'static str, body: &[u8]) -> Result<A, SyncError> {
+    serde_json::from_slice(body).map_err(|e| SyncError::BadResponse {
+        path,
+        reason: e.to_string(),
+    })
 }
 
 /// What a non-2xx reply means; `None` for success.

@@ -22,7 +22,7 @@ pub enum SyncError {
     WipeOrdered(crate::WipeOrder, String),
     /// The device is retired but still holds edits the server could take: it is not wiped yet.
     #[error(
-        "this device is retired and will be wiped once its edits are on the server: {} unsent, {} refused edits to fix or resend first", .0.pending_ops, .0.curable_ops
+        "this device is retired and will be wiped once its edits and attachments are on the server: {} unsent, {} refused edits to fix or resend first, {} attachments to upload", .0.pending_ops, .0.curable_ops, .0.blobs_not_uploaded
     )]
     RetireWaiting(sidak_store::Unsaved),
     /// The token is not accepted (other than a revocation).
@@ -75,6 +75,9 @@ pub enum SyncError {
         "{0}: if the server's certificate was renewed with a new key, set its new pin (--server-pin or SIDAK_SERVER_PIN); otherwise this network is intercepting the connection, so do not sync here"
     )]
     TlsPinMismatch(crate::tls::PinMismatch),
+    /// The transport does not carry this kind of call (blobs over a transport without them).
+    #[error("this transport does not carry {0}")]
+    Unsupported(&'static str),
     /// The local store failed.
     #[error("device store: {0}")]
     Store(#[from] StoreError),
@@ -96,6 +99,7 @@ impl SyncError {
             SyncError::GaveUp { .. } => "network",
             SyncError::Deadline(..) => "deadline",
             SyncError::TlsPinMismatch(_) => "tls_pin_mismatch",
+            SyncError::Unsupported(_) => "unsupported",
             SyncError::Store(e) => e.code(),
         }
     }

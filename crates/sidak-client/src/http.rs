@@ -6,10 +6,10 @@
 use std::io::Read;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RANGE, RETRY_AFTER};
 
 use crate::tls::{self, TlsOptions};
-use crate::transport::{Call, Reply, Transport, TransportError};
+use crate::transport::{BlobCall, BlobRequest, Call, Reply, Transport, TransportError};
 
 /// Bodies smaller than this go uncompressed: the frame costs more than it saves.
 const COMPRESS_ABOVE: usize = 512;
@@ -127,29 +127,68 @@ impl Transport for HttpTransport {
         if let Some(token) = call.token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.map_err(failed)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            // A proxy or portal may send anything: never wait longer than an hour on its word.
-            .map(|secs| Duration::from_secs(secs.min(3600)));
-        let encoding = resp
-            .headers()
-            .get(CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let raw = resp.bytes().await.map_err(failed)?;
-        Ok(Reply {
-            status,
-            body: decompress(&raw, encoding.as_deref())?,
-            retry_after,
-            wire_up,
-            wire_down: raw.len() as u64,
-        })
+        read_reply(req, wire_up).await
     }
+
+    /// Blob calls go through the same client, so the TLS options and pins apply to them too.
+    /// Their bytes are sent and received as they are: photos and PDFs are compressed already,
+    /// and a `Range` must count the stored bytes, not an encoding of them.
+    async fn blob(&self, call: BlobCall<'_>) -> Result<Reply, TransportError> {
+        let url = format!("{}{}", self.base, call.request.path());
+        let (req, wire_up) = match call.request {
+            BlobRequest::Start { body, .. } => (
+                self.client
+                    .post(url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
+                body.len() as u64,
+            ),
+            BlobRequest::Chunk { bytes, .. } => (
+                self.client
+                    .put(url)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.to_vec()),
+                bytes.len() as u64,
+            ),
+            BlobRequest::Get { .. } => {
+                let range = call.request.range().unwrap_or_default();
+                (self.client.get(url).header(RANGE, range), 0)
+            }
+        };
+        let mut req = req
+            .header(ACCEPT_ENCODING, "identity")
+            .timeout(call.timeout);
+        if let Some(token) = call.token {
+            req = req.bearer_auth(token);
+        }
+        read_reply(req, wire_up).await
+    }
+}
+
+/// Sends `req` and reads its reply: status, `Retry-After`, the body decompressed.
+async fn read_reply(req: reqwest::RequestBuilder, wire_up: u64) -> Result<Reply, TransportError> {
+    let resp = req.send().await.map_err(failed)?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // A proxy or portal may send anything: never wait longer than an hour on its word.
+        .map(|secs| Duration::from_secs(secs.min(3600)));
+    let encoding = resp
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let raw = resp.bytes().await.map_err(failed)?;
+    Ok(Reply {
+        status,
+        body: decompress(&raw, encoding.as_deref())?,
+        retry_after,
+        wire_up,
+        wire_down: raw.len() as u64,
+    })
 }
 
 /// A failed request: a pin mismatch as such, anything else as a network error.

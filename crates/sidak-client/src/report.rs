@@ -43,6 +43,14 @@ pub struct Progress {
     pub pages: u64,
     /// Bytes so far.
     pub bytes: Bytes,
+    /// Attachments whose upload finished so far.
+    pub blobs_sent: u64,
+    /// Attachment bytes sent so far (chunks resent count again).
+    pub blob_bytes_sent: u64,
+    /// Own attachments still waiting for upload (known once the attachment part ran).
+    pub blobs_waiting: u64,
+    /// Their bytes the server has not acknowledged.
+    pub blob_bytes_waiting: u64,
 }
 
 /// What one sync did.
@@ -92,4 +100,24 @@ pub struct SyncReport {
     pub bytes: Bytes,
     /// Wall time of the sync.
     pub duration: Duration,
+    /// Own attachments whose upload finished in this sync (or the server had already).
+    pub blobs_sent: u64,
+    /// Attachment bytes sent in chunks, every attempt counted.
+    pub blob_bytes_sent: u64,
+    /// Own attachments still waiting for upload after the sync.
+    pub blobs_waiting: u64,
+    /// Their bytes the server has not acknowledged.
+    pub blob_bytes_waiting: u64,
+    /// Whether the policy held attachments back (not on Wi-Fi, byte budget spent).
+    pub blobs_held_back: bool,
+    /// Attachments downloaded whole in this sync (prefetch).
+    pub blobs_fetched: u64,
+    /// Attachment bytes downloaded.
+    pub blob_bytes_fetched: u64,
+    /// Attachments asked for that nobody has uploaded yet (`blob_pending`).
+    pub blobs_pending: u64,
+    /// Own attachments found damaged (their bytes no longer match their hash); never sent again.
+    pub blobs_damaged: Vec<sidak_core::attachment::BlobHash>,
+    /// Attachments an upload or download could not finish, with the reason.
+    pub blob_problems: Vec<crate::blobs::BlobProblem>,
 }

@@ -5,15 +5,18 @@
 //! ops), small pages to force paging, and a queue of faults for the next calls.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::worker;
 use sidak_client::*;
 use sidak_core::protocol::*;
 use sidak_core::{DeviceId, Hlc, Kind, OpV1, RecordV1};
-use sidak_store::{Changes, Identity, ListQuery, Store};
+use sidak_store::{Identity, ListQuery, Store};
 
 const VILLAGE: &str = "7371011001";
 
@@ -245,21 +248,6 @@ fn device(dir: &std::path::Path, n: u128) -> Store {
     })
     .unwrap();
     s
-}
-
-fn worker(i: u32) -> Changes {
-    Changes::new()
-        .set("nik", format!("737101550690{:04}", i + 1))
-        .set("full_name", format!("Worker {i}"))
-        .set("birth_date", "1990-06-15")
-        .set("sex", "female")
-        .set("occupation", "fisher")
-        .set("monthly_income", 1_500_000i64)
-        .add("programmes", "JKK")
-        .add("programmes", "JKM")
-        .set("payer", "self")
-        .set("consent", true)
-        .set("status", "submitted")
 }
 
 fn states(s: &Store) -> Vec<RecordV1> {

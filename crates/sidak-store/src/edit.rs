@@ -136,12 +136,7 @@ impl Writer<'_, '_> {
         region: &str,
         changes: &Changes,
     ) -> Result<Edited> {
-        if !self.identity.scope.is_empty() && !self.identity.covers(region) {
-            return Err(StoreError::OutOfScope {
-                region: region.chars().take(20).collect(),
-                scope: self.identity.scope.join(","),
-            });
-        }
+        self.check_scope(region)?;
         if records::load(self.tx, id)?.is_some() {
             return Err(StoreError::Exists(id));
         }
@@ -155,15 +150,21 @@ impl Writer<'_, '_> {
         let record = records::load(self.tx, id)?.ok_or(StoreError::NotFound(id))?;
         // A record kept after its area left the scope (it held unsynced edits) is read-only:
         // the server would refuse the edit, and the officer no longer works there.
-        if !self.identity.scope.is_empty() && !self.identity.covers(&record.region) {
-            return Err(StoreError::OutOfScope {
-                region: record.region.chars().take(20).collect(),
-                scope: self.identity.scope.join(","),
-            });
-        }
+        self.check_scope(&record.region)?;
         let hlc = self.clock.now((self.wall)());
         let op = changes.build(Edit::update(&record, hlc))?.finish();
         self.commit_op(record, op)
+    }
+
+    /// `out_of_scope` for a region outside the device's scope: the server would refuse the edit.
+    pub(crate) fn check_scope(&self, region: &str) -> Result<()> {
+        if !self.identity.scope.is_empty() && !self.identity.covers(region) {
+            return Err(StoreError::OutOfScope {
+                region: region.chars().take(20).collect(),
+                scope: self.identity.scope.join(","),
+            });
+        }
+        Ok(())
     }
 
     /// Archives a record: a write of `status = archived` (nothing is ever deleted).

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use sidak_core::attachment::{AttachmentError, BlobHash};
 use sidak_core::{Problem, RecordId};
 
 /// Everything that can go wrong in the store.
@@ -120,6 +121,59 @@ pub enum StoreError {
     /// A pulled page holds something the store cannot apply; nothing of the page was applied.
     #[error("pulled page refused, nothing applied: {0}")]
     BadPage(String),
+    /// An attachment's description is refused (media type, caption, time, place, size).
+    #[error("invalid attachment: {0}")]
+    Attachment(#[from] AttachmentError),
+    /// An attachment with no bytes.
+    #[error("an attachment needs at least one byte")]
+    EmptyBlob,
+    /// An attachment over the size limit; nothing was written.
+    #[error("an attachment is at most {max} bytes")]
+    BlobTooLarge {
+        /// The limit ([`sidak_core::attachment::MAX_BLOB_BYTES`]).
+        max: u64,
+    },
+    /// No blob with this hash is held here (or only part of a download).
+    #[error("no blob {0} on this device")]
+    UnknownBlob(BlobHash),
+    /// The record does not hold this attachment.
+    #[error("record {record} has no attachment {hash}")]
+    NotAttached {
+        /// The record.
+        record: RecordId,
+        /// The blob's hash.
+        hash: BlobHash,
+    },
+    /// Downloaded bytes do not hash to the name they were fetched by; they were discarded.
+    #[error("the blob fetched as {expected} hashes to {found}: discarded")]
+    BlobHashMismatch {
+        /// The hash asked for.
+        expected: BlobHash,
+        /// The hash of what arrived.
+        found: BlobHash,
+    },
+    /// Bytes asked for or given outside what is held (a gap, past the end).
+    #[error("blob {hash}: offset {offset} is outside the {held} bytes held")]
+    BlobRange {
+        /// The blob.
+        hash: BlobHash,
+        /// Bytes held.
+        held: u64,
+        /// The offset asked for or given.
+        offset: u64,
+    },
+    /// A download does not fit in the blob quota even after evicting every fetched blob.
+    #[error(
+        "a blob of {needed} bytes does not fit the quota of {quota} bytes ({used} in use by blobs that cannot be evicted)"
+    )]
+    QuotaExceeded {
+        /// The blob's size.
+        needed: u64,
+        /// Bytes held by blobs that stay.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// SQLite failed (disk full, file locked, I/O error).
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -157,6 +211,14 @@ impl StoreError {
             StoreError::BadQuery(_) => "invalid_query",
             StoreError::BatchMismatch(_) => "batch_mismatch",
             StoreError::BadPage(_) => "bad_page",
+            StoreError::Attachment(e) => e.code(),
+            StoreError::EmptyBlob => "empty_blob",
+            StoreError::BlobTooLarge { .. } => "blob_too_large",
+            StoreError::UnknownBlob(_) => "unknown_blob",
+            StoreError::NotAttached { .. } => "not_attached",
+            StoreError::BlobHashMismatch { .. } => "blob_hash_mismatch",
+            StoreError::BlobRange { .. } => "invalid_range",
+            StoreError::QuotaExceeded { .. } => "blob_quota_exceeded",
             StoreError::Sqlite(_) => "storage",
         }
     }

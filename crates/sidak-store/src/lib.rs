@@ -10,6 +10,8 @@
 //!   refused ops, re-offering acknowledged ops after a server restore, quarantined pulled ops.
 //! - `key`: encryption at rest ([`StoreKey`], SQLCipher), opening an encrypted file, changing its key.
 //! - `identity`: the device's [`Identity`], given on enrollment.
+//! - `blobs`: attachments' bytes in chunk rows of the same file ([`Store::attach`]), the upload
+//!   queue, reading ([`BlobReader`]), downloads verified before they are kept, quota and eviction.
 //! - `wipe`: what a wipe would destroy ([`Unsaved`]) and destroying the store's files.
 //! - `error`: [`StoreError`], each with a stable code.
 //!
@@ -17,6 +19,7 @@
 //! once a call returns `Ok` its change survives the process being killed (the crash
 //! test checks this). `docs/store.md` lists every guarantee.
 
+mod blobs;
 mod edit;
 mod error;
 mod identity;
@@ -29,6 +32,10 @@ mod store;
 mod sync;
 mod wipe;
 
+pub use blobs::{
+    AttachInfo, Attached, BlobInfo, BlobReader, BlobSource, BlobState, BlobUpload, BlobUsage,
+    CHUNK_BYTES, FetchStart, Fetched, Origin,
+};
 pub use edit::{Changes, Edited, FieldChange, Writer};
 pub use error::{Result, StoreError};
 pub use identity::Identity;

@@ -17,7 +17,7 @@ use crate::key::{self, StoreKey};
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
 
 /// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -136,6 +136,40 @@ const V4: &str = r#"
 -- When (this device's clock, ms) the server first refused the op as `unknown_context`: after
 -- a wait it is sent with its context cut to what the server holds (docs/store.md, Recovery).
 ALTER TABLE ops ADD COLUMN waiting_since INTEGER;
+"#;
+
+const V5: &str = r#"
+-- Attachments' bytes (docs/store.md, Blobs), inside this file so that SQLCipher encrypts them with
+-- the store's key, a blob commits with the op that references it, and a wipe destroys them.
+-- own: 1 attached here (kept until uploaded, never evicted), 0 fetched (evictable).
+-- held: bytes in blob_chunks; complete: whole and verified (a fetched blob is readable only then).
+-- acked: bytes the server acknowledged (own); uploaded: the server holds it whole and verified.
+-- hash is NULL only inside the transaction that streams a new attachment in.
+CREATE TABLE blobs (
+    id         INTEGER PRIMARY KEY,
+    hash       TEXT UNIQUE,
+    size       INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    own        INTEGER NOT NULL CHECK (own IN (0, 1)),
+    held       INTEGER NOT NULL DEFAULT 0,
+    complete   INTEGER NOT NULL DEFAULT 0,
+    acked      INTEGER NOT NULL DEFAULT 0,
+    uploaded   INTEGER NOT NULL DEFAULT 0,
+    damaged    TEXT,
+    created_ms INTEGER NOT NULL,
+    used_ms    INTEGER NOT NULL
+);
+CREATE INDEX blobs_upload ON blobs (id) WHERE own = 1 AND uploaded = 0;
+CREATE INDEX blobs_evict ON blobs (used_ms, id) WHERE own = 0;
+-- Bytes [n * 256 KiB, (n + 1) * 256 KiB) of a blob; the last row of a blob may be shorter.
+CREATE TABLE blob_chunks (
+    blob INTEGER NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+    n    INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (blob, n)
+);
+-- The app's disk quota for blobs in bytes (NULL: none).
+ALTER TABLE device ADD COLUMN blob_quota INTEGER;
 "#;
 
 /// Opens the file (with `key` if it is encrypted), sets the connection up and brings the

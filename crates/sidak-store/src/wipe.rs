@@ -24,17 +24,23 @@ pub struct Unsaved {
     pub curable_ops: u64,
     /// Own edits refused for good: the server will never take them.
     pub refused_for_good_ops: u64,
+    /// Own attachments (photos, signatures) the server does not hold whole yet.
+    pub blobs_not_uploaded: u64,
+    /// Their bytes the server has not acknowledged.
+    pub blob_bytes_not_uploaded: u64,
+    /// Own attachments found damaged: the server will never take them.
+    pub damaged_blobs: u64,
 }
 
 impl Unsaved {
-    /// Whether a wipe now loses an edit the server could still take.
+    /// Whether a wipe now loses an edit or an attachment the server could still take.
     pub fn holds_work(&self) -> bool {
-        self.pending_ops > 0 || self.curable_ops > 0
+        self.pending_ops > 0 || self.curable_ops > 0 || self.blobs_not_uploaded > 0
     }
 }
 
 impl Store {
-    /// Counts the own edits a wipe would destroy (see [`Unsaved`]).
+    /// Counts the own edits and attachments a wipe would destroy (see [`Unsaved`]).
     pub fn unsaved(&self) -> Result<Unsaved> {
         let curable = curable_sql();
         let sql = format!(
@@ -49,10 +55,14 @@ impl Store {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let blobs = self.blob_usage()?;
         Ok(Unsaved {
             pending_ops: n(pending),
             curable_ops: n(curable),
             refused_for_good_ops: n(final_),
+            blobs_not_uploaded: blobs.waiting_blobs,
+            blob_bytes_not_uploaded: blobs.waiting_bytes,
+            damaged_blobs: blobs.damaged_blobs,
         })
     }
 
