@@ -37,8 +37,8 @@ def main():
         device.edit(sdk.RecordKind.WORKER, record_id, [sdk.FieldEdit.SET(field="monthly_income", value=value)])
 
     edited = median_us(edit, runs)
-    print(f"  list page of 50   Python via the bindings {listed:8.1} µs")
-    print(f"  one edit          Python via the bindings {edited:8.1} µs")
+    print(f"  list page of 50   Python via the bindings {listed:8.1f} µs")
+    print(f"  one edit          Python via the bindings {edited:8.1f} µs")
 
 
 if __name__ == "__main__":
