@@ -197,7 +197,7 @@ def test_a_cancelled_sync_resumes_and_reads_go_on_while_it_runs(enroll):
 CHILD = r"""
 import os, sys
 sys.path.insert(0, os.environ["SIDAK_MOBILE_BINDINGS"])
-sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+sys.path.insert(0, os.environ["SIDAK_MOBILE_TESTS"])
 import sidak_mobile as sdk
 from conftest import new_worker
 
@@ -226,13 +226,14 @@ def test_a_sync_killed_midway_loses_nothing(enroll, tmp_path):
     device = enroll("Hendra Gunawan")
     path = device.path
     del device  # the child owns the file now
-    script = os.path.join(os.path.dirname(__file__), "_child_sync.py")
+    script = str(tmp_path / "child_sync.py")
+    env = dict(os.environ, SIDAK_MOBILE_TESTS=os.path.dirname(os.path.abspath(__file__)))
     created = []
     for round_, start in enumerate((300, 400, 500)):
         with open(script, "w") as f:
             f.write(CHILD)
         child = subprocess.Popen([sys.executable, script, path, str(start)],
-                                 stdout=subprocess.PIPE, text=True, env=os.environ)
+                                 stdout=subprocess.PIPE, text=True, env=env)
         try:
             for line in child.stdout:
                 if line.startswith("created"):
@@ -244,7 +245,6 @@ def test_a_sync_killed_midway_loses_nothing(enroll, tmp_path):
                 assert not line.startswith("finished"), "the sync ended before it was killed"
         finally:
             child.wait(timeout=30)
-            os.remove(script)
         assert child.returncode == -signal.SIGKILL
 
     reopened = sdk.FieldDevice.open(path, None)
