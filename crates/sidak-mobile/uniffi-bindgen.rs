@@ -1,0 +1,5 @@
+//! Generates the Kotlin, Swift and Python bindings from the built library (`generate --library`).
+
+fn main() {
+    uniffi::uniffi_bindgen_main()
+}
