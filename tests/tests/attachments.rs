@@ -96,7 +96,7 @@ impl Transport for BadLink {
                 .push(offset);
         }
         let reply = self.inner.blob(call).await?;
-        if (self.calls.fetch_add(1, Ordering::SeqCst) + 1) % self.lose_every == 0 {
+        if (self.calls.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(self.lose_every) {
             return Err(TransportError::Network("reply lost".into()));
         }
         Ok(reply)

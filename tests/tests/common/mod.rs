@@ -2,7 +2,7 @@
 //! socket over a SQLite file, officers, and field devices on their own SQLite files):
 //! syncing a device with the e2e engine settings, a device's records as JSON, places and
 //! a complete worker.
-#![allow(dead_code, missing_docs, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
