@@ -392,16 +392,6 @@ async fn every_bad_input_has_its_code_and_stores_nothing() {
             400,
             "chunk_past_end",
         );
-        let big = s
-            .send_bytes(
-                "PUT",
-                &format!("/v1/blobs/{hash}/chunks?offset=0"),
-                Some(&d.token),
-                &[OCTETS],
-                vec![1u8; 1024 * 1024 + 1],
-            )
-            .await;
-        assert_code(&big, 413, "payload_too_large");
         let wrong_type = s
             .send_bytes(
                 "PUT",
@@ -425,7 +415,9 @@ async fn every_bad_input_has_its_code_and_stores_nothing() {
         truncated_chunk(&s, &d, &hash).await;
         unchanged("a refused chunk").await;
 
-        // A Content-Length over 1 MiB is refused before the body is read.
+        // A Content-Length over 1 MiB is refused before the body is read. (Over raw TCP: a
+        // client that goes on sending a refused body may see the connection reset before it
+        // reads the 413, as with any server that does not linger; the device never sends one.)
         let addr = s.base.strip_prefix("http://").unwrap().to_owned();
         let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let head = format!(
