@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use sidak_core::Value;
+use sidak_core::attachment::{BlobHash, ContentRef};
 
 use office_seed::{SUPERVISOR_PASSWORD, seed};
 
@@ -165,7 +166,32 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     if !browser_available() {
         return;
     }
-    let s = seed(sidak_test_support::Backend::Sqlite).await;
+    let mut s = seed(sidak_test_support::Backend::Sqlite).await;
+    // The visit carries a photo of the workforce list, uploaded; and a PDF not sent yet.
+    let photo = {
+        let img = image::RgbImage::from_fn(800, 600, |x, y| {
+            image::Rgb([(x / 4 % 256) as u8, (y / 3 % 256) as u8, 120])
+        });
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(
+                &mut std::io::Cursor::new(&mut out),
+                image::ImageFormat::Jpeg,
+            )
+            .expect("jpeg");
+        out
+    };
+    let mut photo_ref =
+        ContentRef::new(BlobHash::of(&photo), photo.len() as u64, "image/jpeg").expect("reference");
+    photo_ref.caption = Some("Daftar pekerja di dinding".into());
+    let mut note_ref =
+        ContentRef::new(BlobHash::of(b"%PDF-1.7 nota"), 13, "application/pdf").expect("reference");
+    note_ref.caption = Some("Nota pemeriksaan I".into());
+    let visit = s.visit;
+    s.a.attach(visit, &photo_ref);
+    s.a.attach(visit, &note_ref);
+    s.a.push_all().await;
+    s.server.upload_blob(&s.a.token, &photo_ref, &photo).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&driver, profile.path()).await;
@@ -320,15 +346,50 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
             .text()
             .await
             .expect("text");
-        if text.contains("dihitung ulang dari foto") && text.contains("supervisor") {
+        if text.contains("dihitung ulang dari foto")
+            && text.contains("supervisor")
+            && text.contains("+ foto / photo “Daftar pekerja di dinding”")
+        {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "history lacks the resolution: {text}"
+            "history lacks the resolution or the photo added: {text}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Its photo shows as a preview the page fetched with the session; the PDF not sent
+    // yet says so.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let width = c
+            .execute(
+                "const i = document.querySelector('#detail-attachments img.thumb'); return i && i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        if width.as_u64() == Some(320) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the photo's preview did not load: naturalWidth {width}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cards = c
+        .find(Locator::Id("detail-attachments"))
+        .await
+        .expect("attachments")
+        .text()
+        .await
+        .expect("text");
+    assert!(cards.contains("Daftar pekerja di dinding"), "{cards}");
+    assert!(
+        cards.contains("Nota pemeriksaan I") && cards.contains("belum diunggah / not uploaded yet"),
+        "{cards}"
+    );
     screenshot(&c, "dashboard-after.png").await;
     c.close().await.expect("close browser");
 }

@@ -447,6 +447,36 @@ impl TestServer {
         (status, headers, bytes)
     }
 
+    /// Uploads `bytes`, the blob `r` references, as the device with `token` would, in one
+    /// chunk; panics unless the server answers it complete.
+    pub async fn upload_blob(
+        &self,
+        token: &str,
+        r: &sidak_core::attachment::ContentRef,
+        bytes: &[u8],
+    ) {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/blobs/{}", r.hash),
+                Some(token),
+                Some(json!({"size": r.size, "media_type": r.media_type})),
+            )
+            .await;
+        assert_eq!(status, 200, "start: {body}");
+        let (status, body) = self
+            .send_bytes(
+                "PUT",
+                &format!("/v1/blobs/{}/chunks?offset=0", r.hash),
+                Some(token),
+                &[("content-type", "application/octet-stream")],
+                bytes.to_vec(),
+            )
+            .await;
+        assert_eq!(status, 200, "chunk: {body}");
+        assert_eq!(body["complete"], true, "chunk: {body}");
+    }
+
     /// Creates an officer (named `Officer <id>`) with `scope` as admin and returns its id.
     pub async fn officer(&self, id: &str, scope: &[&str]) -> String {
         let (status, body) = self

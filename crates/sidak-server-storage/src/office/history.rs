@@ -28,6 +28,8 @@ pub struct FieldChange {
     pub old: serde_json::Value,
     /// Value after, in the same form.
     pub new: serde_json::Value,
+    /// The member added or removed (set fields; `None` for `set`).
+    pub member: Option<String>,
     /// Whether the op changed what the field shows.
     pub effective: bool,
 }
@@ -156,6 +158,10 @@ pub fn replay(id: RecordId, source: HistorySource, unmasked: bool) -> History {
                         Action::Set(_) => "set",
                         Action::Add(_) => "add",
                         Action::Remove(_) => "remove",
+                    },
+                    member: match &c.action {
+                        Action::Set(_) => None,
+                        Action::Add(m) | Action::Remove(m) => Some(m.clone()),
                     },
                     old,
                     new,

@@ -218,6 +218,63 @@ pub struct RecordDetail {
     pub updated: Option<Hlc>,
     /// Every field of its kind, in schema order.
     pub fields: Vec<Field>,
+    /// Its current attachments (the `attachments` field's members), with whether the server
+    /// holds their bytes yet.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One attachment of a record (the OpenAPI `Attachment`): what the reference says, and
+/// where the office reads its bytes and preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    /// BLAKE3 of the bytes (64 hex digits).
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// What it shows, as the officer wrote it.
+    pub caption: Option<String>,
+    /// When it was taken (RFC 3339), if the device knew.
+    pub taken_at: Option<String>,
+    /// Where it was taken (`lat,lon`), as the officer recorded it.
+    pub geo: Option<String>,
+    /// `stored` (readable), `uploading` or `not_uploaded` (the device has not sent it yet).
+    pub state: &'static str,
+    /// Bytes the server holds so far.
+    pub received: u64,
+    /// Its bytes, embedded location removed (`?original=true` for admins).
+    pub url: String,
+    /// A JPEG preview (`null` for a PDF).
+    pub thumbnail_url: Option<String>,
+}
+
+impl Attachment {
+    /// `r` of record `id`, with what the server holds of it (`blob`).
+    pub fn new(
+        id: RecordId,
+        r: &sidak_core::attachment::ContentRef,
+        blob: Option<&sidak_server_storage::blobs::RecordBlob>,
+    ) -> Self {
+        let meta = blob.and_then(|b| b.meta.as_ref());
+        let url = format!("/v1/office/records/{id}/attachments/{}", r.hash);
+        Attachment {
+            hash: r.hash.to_hex(),
+            size: r.size,
+            media_type: r.media_type.clone(),
+            caption: r.caption.clone(),
+            taken_at: r.taken_at.clone(),
+            geo: r.geo.clone(),
+            state: match meta {
+                Some(m) if m.complete => "stored",
+                Some(_) => "uploading",
+                None => "not_uploaded",
+            },
+            received: meta.map_or(0, |m| if m.complete { m.size } else { m.received }),
+            thumbnail_url: (r.media_type != "application/pdf").then(|| format!("{url}/thumbnail")),
+            url,
+        }
+    }
 }
 
 /// One record of the conflicts inbox with its fields in conflict.
@@ -253,6 +310,9 @@ pub struct FieldChange {
     pub old: Json,
     /// Value after, in the same form.
     pub new: Json,
+    /// The member added or removed (set fields, such as an attachment's reference); `null`
+    /// for `set`.
+    pub member: Option<String>,
     /// Whether the op changed what the field shows (`false`: it arrived late and lost).
     pub effective: bool,
 }
@@ -265,6 +325,7 @@ impl From<history::FieldChange> for FieldChange {
             action: c.action,
             old: c.old,
             new: c.new,
+            member: c.member,
             effective: c.effective,
         }
     }

@@ -12,7 +12,7 @@ const STYLE: &str = include_str!("assets/dashboard.css");
 
 /// Content Security Policy: only our own script and style, no inline code, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   img-src 'self' data: blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut res = body.into_response();

@@ -4,7 +4,8 @@
 //!
 //! - The reads and writes are `sidak_server_storage::OfficeStore`, half of every backend's
 //!   `Storage`; the pure rules they share (facts, writes, history) live beside it.
-//! - One file per endpoint family: `records` (list, detail, history), `conflicts`
+//! - One file per endpoint family: `records` (list, detail, history), `attachments` (a
+//!   record's photos and documents, location stripped, and their previews), `conflicts`
 //!   (inbox, resolve), `duplicates` (suspects, link), `review` (queue, approve/return),
 //!   `set_aside` (list, accept, discard), `coverage` (report, overview), `devices`
 //!   (health), `export` (streamed CSV); `openapi` describes them all.
@@ -24,6 +25,7 @@ use sidak_server_storage::office::model::{OfficeAction, OfficeWrite, WriteRefuse
 
 use crate::state::AppState;
 
+mod attachments;
 mod auth;
 mod conflicts;
 mod coverage;
@@ -80,6 +82,16 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/office/records/{id}/history",
         "Every change of a record, in log order",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}/attachments/{hash}",
+        "A record's photo or document, its embedded location removed unless an admin asks",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}/attachments/{hash}/thumbnail",
+        "A JPEG preview of a record's photo",
     ),
     r(
         "POST",
@@ -150,6 +162,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/office/records", get(records::list))
         .route("/v1/office/records/{id}", get(records::detail))
         .route("/v1/office/records/{id}/history", get(records::history))
+        .route(
+            "/v1/office/records/{id}/attachments/{hash}",
+            get(attachments::bytes),
+        )
+        .route(
+            "/v1/office/records/{id}/attachments/{hash}/thumbnail",
+            get(attachments::thumbnail),
+        )
         .route("/v1/office/records/{id}/resolve", post(conflicts::resolve))
         .route("/v1/office/records/{id}/review", post(review::decide))
         .route("/v1/office/conflicts", get(conflicts::inbox))

@@ -152,6 +152,46 @@ fn note() -> Json {
     json!({"type": "string", "maxLength": 4000, "description": "Kept in the record's history"})
 }
 
+/// The `{hash}` of an office attachment path.
+fn office_blob_hash() -> Json {
+    param(
+        "hash",
+        "path",
+        json!({"type": "string", "pattern": BLOB_HASH}),
+        "BLAKE3 of the attachment's bytes, as the record's reference holds it (400 invalid_hash otherwise)",
+    )
+}
+
+/// The 200 content, and the extra answers, of the office routes that answer bytes.
+fn office_bytes(path: &str, op: &mut Json) {
+    use sidak_core::attachment::MEDIA_TYPES;
+    let cached = json!({
+        "ETag": {"description": "the same for the same bytes: send it back as If-None-Match", "schema": {"type": "string"}},
+        "Cache-Control": {"description": "private, max-age=86400, immutable", "schema": {"type": "string"}}});
+    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+    let mut content = Map::new();
+    if path.ends_with("/thumbnail") {
+        content.insert("image/jpeg".into(), binary);
+        op["responses"]["415"] = error("no_preview: the attachment is a PDF; download it instead");
+    } else {
+        for ty in MEDIA_TYPES {
+            content.insert((*ty).to_owned(), binary.clone());
+        }
+        op["responses"]["403"] =
+            error("forbidden: an officer session, or original=true from a non-admin");
+    }
+    op["responses"]["200"] =
+        json!({"description": "the bytes", "content": content, "headers": cached});
+    op["responses"]["304"] =
+        json!({"description": "the browser's copy (If-None-Match) is current"});
+    op["responses"]["400"] = error("invalid_hash, invalid_message: bad parameters");
+    op["responses"]["404"] = error(
+        "not_found: no such record; blob_not_found: the record never referenced this hash; blob_pending: the device has not finished uploading it",
+    );
+    op["responses"]["422"] =
+        error("unreadable_image, image_too_large: the bytes are not an image this server decodes");
+}
+
 /// Parameters, request body and 200 schema of each route.
 fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
     let obj = json!({"type": "object"});
@@ -178,7 +218,36 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                     "description": "null while the office index does not hold the record yet"},
                 "created": {"type": ["string", "null"], "description": "stamp of the creating op"},
                 "updated": {"type": ["string", "null"], "description": "stamp of the latest op"},
-                "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}}}}),
+                "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}},
+                "attachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}}),
+        ),
+        ("GET", "/v1/office/records/{id}/attachments/{hash}") => (
+            vec![
+                id_param("Record id"),
+                office_blob_hash(),
+                param(
+                    "original",
+                    "query",
+                    json!({"type": "boolean"}),
+                    "Admins only: the bytes as taken, with the photo's embedded GPS (logged); others get 403",
+                ),
+            ],
+            None,
+            json!({"type": "string", "format": "binary"}),
+        ),
+        ("GET", "/v1/office/records/{id}/attachments/{hash}/thumbnail") => (
+            vec![
+                id_param("Record id"),
+                office_blob_hash(),
+                param(
+                    "side",
+                    "query",
+                    json!({"type": "integer", "minimum": 16, "maximum": super::attachments::MAX_SIDE}),
+                    "Longest side of the preview in pixels (320 when left out)",
+                ),
+            ],
+            None,
+            json!({"type": "string", "format": "binary"}),
         ),
         ("GET", "/v1/office/records/{id}/history") => (
             [vec![id_param("Record id")], unmasked()].concat(),
@@ -976,6 +1045,9 @@ pub fn spec() -> Json {
             }
         });
         common_errors(&mut op["responses"]);
+        if route.path.contains("/attachments/") {
+            office_bytes(route.path, &mut op);
+        }
         if let Some(b) = request {
             op["requestBody"] = b;
         }
@@ -1002,6 +1074,26 @@ pub fn spec() -> Json {
         "total": {"type": "integer"},
         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
         "by_category": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "occupation (workers) or compliance (companies)"}}});
+    let history = json!({"type": "object", "properties": {
+                    "id": {"type": "string"},
+                    "entries": {"type": "array", "items": {"type": "object", "properties": {
+                        "seq": {"type": "integer"}, "hlc": {"type": "string"}, "device_id": {"type": "string"},
+                        "officer_id": {"type": "string"}, "office": {"type": "boolean"},
+                        "device_time_ms": {"type": "integer"}, "received_ms": {"type": "integer"}, "create": {"type": "boolean"},
+                        "changes": {"type": "array", "items": {"type": "object", "properties": {
+                            "field": {"type": "string"}, "label": {"type": "string"}, "action": {"type": "string"},
+                            "old": {}, "new": {}, "member": {"type": ["string", "null"], "description": "the member added or removed (set fields, such as an attachment's reference)"}, "effective": {"type": "boolean"}}}},
+                        "actions": {"type": "array", "items": {"type": "object"}}}}},
+                    "other_actions": {"type": "array", "items": {"type": "object"}},
+                    "set_aside": {"type": "array", "items": {"type": "object"}}}});
+    let attachment = json!({"type": "object", "required": ["hash", "size", "media_type", "caption", "taken_at", "geo", "state", "received", "url", "thumbnail_url"], "properties": {
+                    "hash": {"type": "string", "pattern": BLOB_HASH}, "size": {"type": "integer"},
+                    "media_type": {"type": "string", "enum": sidak_core::attachment::MEDIA_TYPES},
+                    "caption": {"type": ["string", "null"]}, "taken_at": {"type": ["string", "null"]},
+                    "geo": {"type": ["string", "null"], "description": "lat,lon as the officer recorded it"},
+                    "state": {"type": "string", "enum": ["stored", "uploading", "not_uploaded"]},
+                    "received": {"type": "integer", "description": "bytes the server holds so far"},
+                    "url": {"type": "string"}, "thumbnail_url": {"type": ["string", "null"], "description": "null for a PDF"}}});
     let mut out = json!({
         "openapi": "3.1.0",
         "info": {
@@ -1022,18 +1114,8 @@ pub fn spec() -> Json {
                     "values": {"type": "array", "items": {"type": "object", "properties": {
                         "value": {}, "hlc": {"type": "string"}, "device_id": {"type": "string"},
                         "officer_id": {"type": ["string", "null"]}, "device_time_ms": {"type": "integer"}}}}}},
-                "History": {"type": "object", "properties": {
-                    "id": {"type": "string"},
-                    "entries": {"type": "array", "items": {"type": "object", "properties": {
-                        "seq": {"type": "integer"}, "hlc": {"type": "string"}, "device_id": {"type": "string"},
-                        "officer_id": {"type": "string"}, "office": {"type": "boolean"},
-                        "device_time_ms": {"type": "integer"}, "received_ms": {"type": "integer"}, "create": {"type": "boolean"},
-                        "changes": {"type": "array", "items": {"type": "object", "properties": {
-                            "field": {"type": "string"}, "label": {"type": "string"}, "action": {"type": "string"},
-                            "old": {}, "new": {}, "effective": {"type": "boolean"}}}},
-                        "actions": {"type": "array", "items": {"type": "object"}}}}},
-                    "other_actions": {"type": "array", "items": {"type": "object"}},
-                    "set_aside": {"type": "array", "items": {"type": "object"}}}},
+                "History": history,
+                "Attachment": attachment,
                 "DuplicateGroup": {"type": "object", "properties": {
                     "key": {"type": "string", "description": "NIK (masked) or NIB"},
                     "records": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}}}},

@@ -5,13 +5,16 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use serde::Deserialize;
+use sidak_core::attachment::ContentRef;
 use sidak_core::{Kind, Record, RecordId};
 use sidak_server_storage::office::history;
 use sidak_server_storage::office::model::{PageAfter, RecordFilter, RecordSummary};
 
 use super::auth::Supervisor;
 use super::params::{Params, clip, date_range, record_id};
-use crate::answers::office::{self as answer, Field, History, RecordDetail, RecordList};
+use crate::answers::office::{
+    self as answer, Attachment, Field, History, RecordDetail, RecordList,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -193,6 +196,22 @@ pub async fn detail(
     let record = load(&state, id).await?;
     let summary = state.storage.record_summary(id).await?;
     let officers = officers_by_device(&state).await?;
+    let held = state.storage.record_blobs(id).await?;
+    let attachments = record
+        .members("attachments")
+        .into_iter()
+        .filter_map(|m| match ContentRef::parse(m) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(record = %id, error = %e, "a stored attachment reference does not parse");
+                None
+            }
+        })
+        .map(|r| {
+            let blob = held.iter().find(|b| b.hash == r.hash);
+            Attachment::new(id, &r, blob)
+        })
+        .collect();
     Ok(axum::Json(RecordDetail {
         record: summary
             .as_ref()
@@ -200,6 +219,7 @@ pub async fn detail(
         created: record.created,
         updated: record.updated,
         fields: Field::all(&record, &officers, unmasked),
+        attachments,
     }))
 }
 

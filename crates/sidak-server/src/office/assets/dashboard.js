@@ -372,8 +372,78 @@ async function search(event, more) {
   }
 }
 
+// An attachment reference as a record holds it: b3:<hash>?size=N&type=T[&taken=][&geo=][&caption=].
+function parseRef(element) {
+  if (typeof element !== 'string' || !element.startsWith('b3:')) return null;
+  const [hash, query] = element.slice(3).split('?');
+  const q = new URLSearchParams(query || '');
+  return { hash, size: Number(q.get('size')), media_type: q.get('type'), caption: q.get('caption'), taken_at: q.get('taken') };
+}
+
+function bytesText(n) {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${Math.round(n / 1024)} KB`;
+  return `${n} B`;
+}
+
+function refText(element) {
+  const a = parseRef(element);
+  if (!a) return show(element);
+  const what = a.media_type === 'application/pdf' ? 'dokumen / document' : 'foto / photo';
+  return `${what}${a.caption ? ` “${a.caption}”` : ''} (${bytesText(a.size)}, ${a.hash.slice(0, 8)})`;
+}
+
+// The bytes of an office URL, fetched with the session (an <img src> cannot send it).
+async function blobUrl(path) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ''}` } });
+  if (!res.ok) {
+    const body = await res.json().catch(() => null);
+    throw new ApiError(res.status, body);
+  }
+  return URL.createObjectURL(await res.blob());
+}
+
+// A photo opens in a new tab; a PDF is saved (a blob: document inherits this page's policy,
+// which a PDF viewer does not work under).
+async function openAttachment(a) {
+  try {
+    const url = await blobUrl(a.url);
+    if (a.media_type === 'application/pdf') {
+      const link = el('a', { href: url, download: `${a.hash.slice(0, 16)}.pdf` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+    } else {
+      window.open(url, '_blank', 'noopener');
+    }
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
+function attachmentCard(a) {
+  const state = { stored: '', uploading: `mengunggah / uploading ${bytesText(a.received)} of ${bytesText(a.size)}`, not_uploaded: 'belum diunggah / not uploaded yet' }[a.state];
+  let preview;
+  if (a.state !== 'stored') {
+    preview = el('div', { class: 'doc' }, 'menunggu / waiting');
+  } else if (a.thumbnail_url) {
+    preview = el('img', { class: 'thumb', alt: a.caption || 'foto / photo', 'data-hash': a.hash });
+    preview.addEventListener('click', () => openAttachment(a));
+    blobUrl(a.thumbnail_url).then((u) => { preview.src = u; }).catch((e) => { preview.alt = e.message; });
+  } else {
+    preview = el('div', { class: 'doc', onclick: () => openAttachment(a) }, 'PDF');
+  }
+  return el('div', { class: 'attachment' }, preview,
+    el('div', {}, a.caption || (a.media_type === 'application/pdf' ? 'dokumen / document' : 'foto / photo')),
+    el('small', {}, [a.taken_at ? when(Date.parse(a.taken_at)) : null, bytesText(a.size), state].filter(Boolean).join(' · ')));
+}
+
 function describe(change) {
   const verb = { set: '', add: '+ ', remove: '− ' }[change.action] || '';
+  if (change.field === 'attachments') {
+    return el('div', {}, el('b', {}, change.label.split(' / ')[0]), ': ', verb, refText(change.member));
+  }
   const parts = [el('b', {}, change.label.split(' / ')[0]), ': ', verb];
   if (change.action === 'set' && change.old !== null && change.effective) {
     parts.push(el('span', { class: 'old' }, show(change.old)), ' → ');
@@ -397,7 +467,8 @@ async function openRecord(id) {
       actions.push(el('button', { type: 'button', class: 'secondary', id: 'return-btn', onclick: () => review(id, 'return') }, 'Kembalikan / Return'));
     }
     $('detail-actions').replaceChildren(...actions);
-    $('detail-fields').replaceChildren(...detail.fields.filter((f) => f.value !== null && !(Array.isArray(f.value) && !f.value.length)).map((f) =>
+    $('detail-attachments').replaceChildren(...(detail.attachments.length ? detail.attachments.map(attachmentCard) : [el('span', { class: 'empty' }, 'Tidak ada / None')]));
+    $('detail-fields').replaceChildren(...detail.fields.filter((f) => f.name !== 'attachments' && f.value !== null && !(Array.isArray(f.value) && !f.value.length)).map((f) =>
       el('tr', {}, el('th', {}, f.label), el('td', { class: f.conflict ? 'bad' : '' }, f.conflict ? f.values.map((v) => show(v.value)).join(' | ') : show(f.value)))));
     $('history-body').replaceChildren(...history.entries.map((e) => el('tr', {},
       el('td', {}, when(e.device_time_ms), el('br'), el('small', {}, `diterima / received ${when(e.received_ms)}`)),
