@@ -121,8 +121,8 @@ pub enum AttachmentError {
         "an attachment is written b3:<hash>?size=<bytes>&type=<media type>[&taken=…][&geo=…][&caption=…]: {0}"
     )]
     Malformed(&'static str),
-    /// The size is zero or above [`MAX_BLOB_BYTES`].
-    #[error("an attachment is 1 byte to {mib} MiB", mib = MAX_BLOB_BYTES / 1024 / 1024)]
+    /// The size is above [`MAX_BLOB_BYTES`].
+    #[error("an attachment is at most {mib} MiB", mib = MAX_BLOB_BYTES / 1024 / 1024)]
     BadSize,
     /// The media type is not in [`MEDIA_TYPES`].
     #[error("media type {0:?} is not allowed; allowed: {list}", list = MEDIA_TYPES.join(", "))]
@@ -198,7 +198,10 @@ impl ContentRef {
 
     /// Checks every part against the rules.
     pub fn check(&self) -> Result<(), AttachmentError> {
-        if self.size == 0 || self.size > MAX_BLOB_BYTES {
+        if self.size == 0 {
+            return Err(AttachmentError::Malformed("an attachment is at least 1 byte"));
+        }
+        if self.size > MAX_BLOB_BYTES {
             return Err(AttachmentError::BadSize);
         }
         check_media_type(&self.media_type)?;
@@ -278,7 +281,9 @@ impl ContentRef {
                 "size" => {
                     if v.is_empty() || v.starts_with('0') || !v.bytes().all(|b| b.is_ascii_digit())
                     {
-                        return Err(AttachmentError::BadSize);
+                        return Err(AttachmentError::Malformed(
+                            "size must be a whole number of bytes, at least 1, without leading zeros",
+                        ));
                     }
                     size = Some(v.parse::<u64>().map_err(|_| AttachmentError::BadSize)?);
                 }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value as Json, json};
+use sidak_core::attachment::{BlobHash, ContentRef};
 use sidak_core::validate::{NoReferences, validate_op};
 use sidak_core::{DeviceId, Edit, Hlc, Kind, Op, OpV1, Record, RecordId, RecordV1};
 
@@ -103,7 +104,10 @@ fn generate() -> Vec<(&'static str, Json)> {
         {"why": "NIK with an impossible birth date", "code": "invalid_nik", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "set", "field": "nik", "value": "7371013206900003"}]}},
         {"why": "JP is for wage earners", "code": "programme_not_allowed", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "add", "field": "programmes", "value": "JP"}]}},
         {"why": "income under the Rp 1,000,000 floor", "code": "out_of_range", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "set", "field": "monthly_income", "value": 900000}]}},
-        {"why": "unknown village", "code": "invalid_region", "op": {"id": WORKER, "kind": "worker", "region": "7371019999", "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "set", "field": "phone", "value": "081355501234"}]}}
+        {"why": "unknown village", "code": "invalid_region", "op": {"id": WORKER, "kind": "worker", "region": "7371019999", "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "set", "field": "phone", "value": "081355501234"}]}},
+        {"why": "an attachment reference that is not in canonical form (parts out of order)", "code": "invalid_attachment", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "add", "field": "attachments", "value": format!("b3:{}?type=image/jpeg&size=1000", BlobHash::of(b"ktp"))}]}},
+        {"why": "an attachment of a media type outside the allow-list", "code": "media_type_not_allowed", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "add", "field": "attachments", "value": format!("b3:{}?size=1000&type=video/mp4", BlobHash::of(b"video"))}]}},
+        {"why": "an attachment over 20 MiB", "code": "blob_too_large", "op": {"id": WORKER, "kind": "worker", "region": VILLAGE, "hlc": Hlc::new(T0, 1, A), "changes": [{"op": "add", "field": "attachments", "value": format!("b3:{}?size=20971521&type=image/jpeg", BlobHash::of(b"huge"))}]}}
     ]);
     vec![
         (
@@ -128,6 +132,14 @@ fn generate() -> Vec<(&'static str, Json)> {
             }),
         ),
         (
+            "attachment-refs.json",
+            json!({
+                "description": "How an attachment is written into a record's `attachments` set: one canonical text per photo or document (BLAKE3 hash of the bytes, size, media type, then taken-at, GPS and caption when known, percent-encoded, in this order). `canonical` pairs each reference with its text; every text in `refused` names the same photo in another form, which a server refuses with `code`, so two devices attaching the same photo always add the same element.",
+                "canonical": canonical_refs(),
+                "refused": refused_refs(),
+            }),
+        ),
+        (
             "invalid-ops.json",
             json!({
                 "description": "Ops a server must refuse, with the stable code of the problem (decode or validation).",
@@ -135,6 +147,40 @@ fn generate() -> Vec<(&'static str, Json)> {
             }),
         ),
     ]
+}
+
+/// References with their canonical text, from the smallest to every part given.
+fn canonical_refs() -> Json {
+    let photo = BlobHash::of(b"foto KTP Hasnah");
+    let bare = ContentRef::new(photo, 284_113, "image/jpeg").unwrap();
+    let mut full = bare.clone();
+    full.taken_at = Some("2025-11-25T14:05:00+08:00".into());
+    full.geo = Some("-5.1477,119.4327".into());
+    full.caption = Some("KTP & tanda tangan; 100% terbaca".into());
+    let mut note = ContentRef::new(BlobHash::of(b"nota I"), 91_002, "application/pdf").unwrap();
+    note.caption = Some("Nota pemeriksaan I".into());
+    Json::Array(
+        [bare, full, note]
+            .iter()
+            .map(|r| json!({"ref": r, "element": r.to_element()}))
+            .collect(),
+    )
+}
+
+/// Texts that are not canonical, with the code a server answers.
+fn refused_refs() -> Json {
+    let h = BlobHash::of(b"foto KTP Hasnah");
+    let upper = h.to_hex().to_uppercase();
+    json!([
+        {"element": format!("b3:{h}?type=image/jpeg&size=284113"), "code": "invalid_attachment", "why": "parts out of order"},
+        {"element": format!("b3:{upper}?size=284113&type=image/jpeg"), "code": "invalid_hash", "why": "hash in upper case"},
+        {"element": format!("b3:{h}?size=0284113&type=image/jpeg"), "code": "invalid_attachment", "why": "a leading zero"},
+        {"element": format!("b3:{h}?size=284113&type=image/jpeg&caption=KTP%20Hasnah%2c"), "code": "invalid_attachment", "why": "an escape in lower case"},
+        {"element": format!("b3:{h}?size=284113&type=image/jpeg&caption="), "code": "invalid_attachment", "why": "an empty caption"},
+        {"element": format!("sha256:{h}?size=284113&type=image/jpeg"), "code": "invalid_attachment", "why": "another hash"},
+        {"element": format!("b3:{h}?size=284113&type=image/gif"), "code": "media_type_not_allowed", "why": "a type outside the allow-list"},
+        {"element": format!("b3:{h}?size=20971521&type=image/jpeg"), "code": "blob_too_large", "why": "over 20 MiB"}
+    ])
 }
 
 /// Resolves `https://sidak.example/proto/schema/<file>` to the files in `proto/schema/`.
@@ -236,6 +282,19 @@ fn vectors_validate_and_replay() {
         serde_json::to_value(RecordV1::from(&state(&[&base, &b, &a, &resolve]))).unwrap(),
         v["expected_after_resolve"]
     );
+
+    let v = read("attachment-refs.json");
+    for case in v["canonical"].as_array().unwrap() {
+        let element = case["element"].as_str().unwrap();
+        let r: ContentRef = serde_json::from_value(case["ref"].clone()).unwrap();
+        assert_eq!(r.to_element(), element);
+        assert_eq!(ContentRef::parse(element).unwrap(), r);
+    }
+    for case in v["refused"].as_array().unwrap() {
+        let element = case["element"].as_str().unwrap();
+        let got = ContentRef::parse(element).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(got, Err(case["code"].as_str().unwrap()), "{}", case["why"]);
+    }
 
     let v = read("invalid-ops.json");
     for case in v["cases"].as_array().unwrap() {

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Value as Json, json};
+use sidak_core::attachment::{BlobHash, ContentRef, MAX_BLOB_BYTES, MEDIA_TYPES};
 use sidak_core::protocol::{
-    EnrollRequest, EnrollResponse, ErrorBody, InfoResponse, PullRequest, PullResponse, PushRequest,
-    PushResponse, SyncRequest, SyncResponse,
+    BlobStartRequest, BlobUploadStatus, EnrollRequest, EnrollResponse, ErrorBody, InfoResponse,
+    PullRequest, PullResponse, PushRequest, PushResponse, SyncRequest, SyncResponse,
 };
 use sidak_core::{DeviceId, Edit, Hlc, Kind, OpV1, RecordId};
 use sidak_test_support::{Backend, TestServer};
@@ -86,6 +87,8 @@ fn check_type(schema: &str, body: &Json, what: &str) {
         "sync-response.v1.json" => via::<SyncResponse>(body, what),
         "error.v1.json" => via::<ErrorBody>(body, what),
         "info-response.v1.json" => via::<InfoResponse>(body, what),
+        "blob-start-request.v1.json" => via::<BlobStartRequest>(body, what),
+        "blob-upload-status.v1.json" => via::<BlobUploadStatus>(body, what),
         other => panic!("{what}: no Rust type for {other}"),
     };
     check_schema(
@@ -158,6 +161,22 @@ fn vectors() -> Vec<VectorSpec> {
                         "hlc": format!("{OP_MS}.7@{DEVICE_B}"),
                         "changes": [{"op": "set", "field": "full_name", "value": "Hasnah Dg. Ngai", "seen": {DEVICE_A: 1}}]});
     let req = |method: &str, path: &str, auth: &str, body: Json| json!({"method": method, "path": path, "auth": auth, "body": body});
+    // A photo of the worker's consent form: its bytes (text here, so the vector can hold
+    // them; the server checks the hash, not the pixels) and its reference, added to the
+    // record before the bytes are sent (a record never waits for its photos).
+    let photo = PHOTO.as_bytes();
+    let hash = BlobHash::of(photo);
+    let mut photo_ref = ContentRef::new(hash, photo.len() as u64, "image/jpeg").expect("reference");
+    photo_ref.caption = Some("Formulir persetujuan; ditandatangani".to_owned());
+    photo_ref.taken_at = Some("2025-11-25T14:05:00+08:00".to_owned());
+    let attach = json!({"id": RecordId::from_u128(0xa1), "kind": "worker", "region": village,
+                        "hlc": format!("{OP_MS}.10@{DEVICE_A}"),
+                        "changes": [{"op": "add", "field": "attachments", "value": photo_ref.to_element()}]});
+    let blob = format!("/v1/blobs/{hash}");
+    let octets = |path: String, raw: &str| {
+        json!({"method": "PUT", "path": path, "auth": "device-a",
+        "headers": {"content-type": "application/octet-stream"}, "raw_body": raw})
+    };
     vec![
         (
             "01-info.json",
@@ -211,7 +230,7 @@ fn vectors() -> Vec<VectorSpec> {
                 "POST",
                 "/v1/pull",
                 "device-b",
-                json!({"protocol": 1, "cursor": "v1:1:7371", "limit": 1}),
+                json!({"protocol": 1, "cursor": "v1:0:7371::1", "limit": 1}),
             ),
             Some("pull-request.v1.json"),
             Some("pull-response.v1.json"),
@@ -338,8 +357,80 @@ fn vectors() -> Vec<VectorSpec> {
             Some("sync-request.v1.json"),
             Some("error.v1.json"),
         ),
+        (
+            "18-push-attachment.json",
+            "A adds a photo to the worker it registered: an add to the set field attachments of the photo's canonical reference (BLAKE3 hash, size, type, taken-at, caption; percent-encoded, one text per photo). The op is accepted before any byte of the photo is sent.",
+            req(
+                "POST",
+                "/v1/push",
+                "device-a",
+                json!({"protocol": 1, "batch_seq": 2, "ops": [attach]}),
+            ),
+            Some("push-request.v1.json"),
+            Some("push-response.v1.json"),
+        ),
+        (
+            "19-blob-pending.json",
+            "Reading the photo before it is uploaded: 404 blob_pending (a record in the device's area references it; ask again later). A hash no record in the area references is 404 blob_not_found.",
+            json!({"method": "GET", "path": blob.clone(), "auth": "device-a"}),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "20-blob-start.json",
+            "A starts the upload: the server holds 0 bytes of it, so the first chunk starts at offset 0.",
+            req(
+                "POST",
+                &blob,
+                "device-a",
+                json!({"size": photo.len(), "media_type": "image/jpeg"}),
+            ),
+            Some("blob-start-request.v1.json"),
+            Some("blob-upload-status.v1.json"),
+        ),
+        (
+            "21-blob-chunk-wrong-offset.json",
+            "A chunk at an offset that is not the acknowledged one (a resend, an overlap, a gap): 409 upload_offset_mismatch, nothing stored; POST again to learn the offset.",
+            octets(format!("{blob}/chunks?offset=5"), &PHOTO[5..]),
+            None,
+            Some("error.v1.json"),
+        ),
+        (
+            "22-blob-chunk.json",
+            "The bytes from offset 0 to the end, raw (application/octet-stream, at most 1 MiB a chunk): the last chunk completes the blob once its hash is verified.",
+            octets(format!("{blob}/chunks?offset=0"), PHOTO),
+            None,
+            Some("blob-upload-status.v1.json"),
+        ),
+        (
+            "23-blob-start-again.json",
+            "A restarted app asks again: complete, so it sends nothing.",
+            req(
+                "POST",
+                &blob,
+                "device-a",
+                json!({"size": photo.len(), "media_type": "image/jpeg"}),
+            ),
+            Some("blob-start-request.v1.json"),
+            Some("blob-upload-status.v1.json"),
+        ),
+        (
+            "24-error-media-type.json",
+            "A media type outside the allow-list (video/mp4): 415 media_type_not_allowed, nothing stored.",
+            req(
+                "POST",
+                &format!("/v1/blobs/{}", BlobHash::of(b"a video")),
+                "device-a",
+                json!({"size": 7, "media_type": "video/mp4"}),
+            ),
+            None,
+            Some("error.v1.json"),
+        ),
     ]
 }
+
+/// The bytes of the photo in vectors 18-23.
+const PHOTO: &str = "JPEG bytes of the signed consent form of Hasnah Daeng Ngai";
 
 /// Replaces every string occurrence of `from` by `to` in a JSON value (keys too).
 fn replace(v: &Json, pairs: &[(String, String)]) -> Json {
@@ -373,6 +464,25 @@ fn normalise(v: &mut Json) {
         }
         Json::Array(a) => a.iter_mut().for_each(normalise),
         _ => {}
+    }
+}
+
+/// The blob schemas say what the Rust constants say.
+#[test]
+fn blob_schemas_hold_the_limits_of_the_code() {
+    let read = |name: &str| -> Json {
+        serde_json::from_str(&std::fs::read_to_string(proto().join("schema").join(name)).unwrap())
+            .unwrap()
+    };
+    let start = read("blob-start-request.v1.json");
+    assert_eq!(start["properties"]["size"]["maximum"], MAX_BLOB_BYTES);
+    assert_eq!(
+        start["properties"]["media_type"]["enum"],
+        json!(MEDIA_TYPES)
+    );
+    let status = read("blob-upload-status.v1.json");
+    for key in ["size", "offset"] {
+        assert_eq!(status["properties"][key]["maximum"], MAX_BLOB_BYTES);
     }
 }
 
@@ -435,9 +545,10 @@ async fn vectors_replay_against_a_real_server() {
         if let Some(body) = real.get("body") {
             rb = rb.json(body);
         } else if let Some(raw) = real["raw_body"].as_str() {
-            rb = rb
-                .header("content-type", "application/json")
-                .body(raw.to_owned());
+            let ct = real["headers"]["content-type"]
+                .as_str()
+                .unwrap_or("application/json");
+            rb = rb.header("content-type", ct).body(raw.to_owned());
         }
         let res = rb.send().await.expect("send");
         let status = res.status().as_u16();

@@ -472,6 +472,16 @@ fn common_errors(responses: &mut Json) {
 /// The JSON Schemas of `proto/schema/`, by component name.
 const PROTO: &[(&str, &str, &str)] = &[
     (
+        "BlobStartRequest",
+        "blob-start-request.v1.json",
+        include_str!("../../../../proto/schema/blob-start-request.v1.json"),
+    ),
+    (
+        "BlobUploadStatus",
+        "blob-upload-status.v1.json",
+        include_str!("../../../../proto/schema/blob-upload-status.v1.json"),
+    ),
+    (
         "EnrollRequest",
         "enroll-request.v1.json",
         include_str!("../../../../proto/schema/enroll-request.v1.json"),
@@ -922,23 +932,12 @@ fn blob_paths(put: &mut impl FnMut(&str, &str, Json)) {
     let hash = json!({"name": "hash", "in": "path", "required": true,
         "schema": {"type": "string", "pattern": BLOB_HASH},
         "description": "BLAKE3 of the blob's bytes, 64 lowercase hex digits (400 invalid_hash otherwise)"});
-    let status = json!({"type": "object", "additionalProperties": false,
-        "required": ["hash", "size", "offset", "complete"], "properties": {
-        "hash": {"type": "string", "pattern": BLOB_HASH},
-        "size": {"type": "integer", "minimum": 1, "maximum": MAX_BLOB_BYTES},
-        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_BLOB_BYTES,
-            "description": "bytes acknowledged: where the next chunk starts"},
-        "complete": {"type": "boolean", "description": "the whole blob is held, its hash verified"}}});
+    let status = schema_ref("BlobUploadStatus");
     let gone = error("device_lost: the office reported the device lost; the app wipes its data");
     let mut start = operation(
         "Start (or resume) the upload of a blob: answers how many bytes the server holds",
         Some("device"),
-        Some(json_body(
-            json!({"type": "object", "additionalProperties": false, "required": ["size", "media_type"], "properties": {
-            "size": {"type": "integer", "minimum": 1, "maximum": MAX_BLOB_BYTES,
-                "description": "bytes; over the server's --max-blob-bytes is 413 blob_too_large"},
-            "media_type": {"type": "string", "enum": MEDIA_TYPES}}}),
-        )),
+        Some(json_body(schema_ref("BlobStartRequest"))),
         ok("200", status.clone()),
     );
     start["parameters"] = json!([hash.clone()]);
