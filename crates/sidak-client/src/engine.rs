@@ -468,7 +468,7 @@ impl<T: Transport> Session<'_, T> {
 
     /// Sends one JSON request, retrying network failures, 5xx, 408 and 429 until the
     /// attempts or the sync's deadline run out.
-    async fn call<Q: Serialize, A: DeserializeOwned>(
+    pub(crate) async fn call<Q: Serialize, A: DeserializeOwned>(
         &mut self,
         path: &'static str,
         req: &Q,

@@ -31,6 +31,7 @@ mod throttle;
 mod tls;
 mod transport;
 mod wipe;
+mod writers;
 
 pub use blobs::{BlobPolicy, BlobProblem, FetchOutcome};
 pub use engine::{OnProgress, RetryPolicy, SyncConfig, SyncEngine};

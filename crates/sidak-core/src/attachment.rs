@@ -199,7 +199,9 @@ impl ContentRef {
     /// Checks every part against the rules.
     pub fn check(&self) -> Result<(), AttachmentError> {
         if self.size == 0 {
-            return Err(AttachmentError::Malformed("an attachment is at least 1 byte"));
+            return Err(AttachmentError::Malformed(
+                "an attachment is at least 1 byte",
+            ));
         }
         if self.size > MAX_BLOB_BYTES {
             return Err(AttachmentError::BadSize);

@@ -346,3 +346,33 @@ pub struct BlobUploadStatus {
     /// Whether the whole blob is held and its hash verified.
     pub complete: bool,
 }
+
+/// `POST /v1/writers`: the names of the officers whose devices write in this device's area,
+/// so a phone shows who wrote a value by name (docs/protocol.md, *Writers*).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WritersRequest {
+    /// Protocol version.
+    pub protocol: u32,
+}
+
+/// One device that may write in the caller's area, with its officer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Writer {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Its officer's id.
+    pub officer_id: String,
+    /// Its officer's name.
+    pub officer_name: String,
+}
+
+/// The answer to [`WritersRequest`]: every device (revoked ones too: their edits stay)
+/// whose officer's scope overlaps the caller's, the caller's own included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WritersResponse {
+    /// The writers, by device id.
+    pub writers: Vec<Writer>,
+}

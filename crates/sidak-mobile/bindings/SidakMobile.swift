@@ -568,6 +568,61 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol FieldDeviceProtocol: AnyObject, Sendable {
     
     /**
+     * Attaches the file at `path` (a photo the camera wrote, a scanned PDF) to record `id`:
+     * its bytes are copied into the store and its reference added to the record in one
+     * transaction. The file may be deleted afterwards. `taken_at` is RFC 3339 with an offset
+     * (`None`: now), `geo` is `lat,lon`.
+     */
+    func attachFile(id: String, path: String, mediaType: String, caption: String?, takenAt: String?, geo: String?) throws  -> Attached
+    
+    /**
+     * How much room attachments take, and how many wait to be sent.
+     */
+    func attachmentUsage() throws  -> AttachmentUsage
+    
+    /**
+     * The attachments record `id` carries now, with where each one's bytes stand.
+     */
+    func attachments(id: String) throws  -> [Attachment]
+    
+    /**
+     * Removes attachment `hash` from record `id`. The photo stays in the record's history
+     * and on the server (evidence is never deleted); an own photo not yet uploaded still is.
+     */
+    func detach(id: String, hash: String) throws  -> Edited
+    
+    /**
+     * Downloads attachment `hash` of record `id` now (the officer opened it), resuming a
+     * download that was cut off; the policy's budget and `wifi_only` do not apply (the app
+     * decides whether to ask). Blocks the calling thread on the network: not the UI thread.
+     */
+    func fetchAttachment(id: String, hash: String) throws  -> FetchResult
+    
+    /**
+     * The bytes of attachment `hash`, verified against its hash (to show it). For a large
+     * PDF prefer `save_attachment`, which never holds it whole.
+     */
+    func readAttachment(hash: String) throws  -> Data
+    
+    /**
+     * Writes attachment `hash` to the file at `path` (for a viewer or a share sheet),
+     * streamed in chunks; the file is written whole or not at all.
+     */
+    func saveAttachment(hash: String, path: String) throws 
+    
+    /**
+     * Sets when attachments move and their disk quota (evicting downloaded photos at once
+     * when the new quota needs room).
+     */
+    func setAttachmentPolicy(policy: AttachmentPolicy) throws 
+    
+    /**
+     * Tells the SDK whether the phone is on Wi-Fi now (from the platform's connectivity
+     * callback); with `wifi_only`, attachments move only while it is.
+     */
+    func setOnWifi(onWifi: Bool) 
+    
+    /**
      * Adds a finding of type `finding_type` to visit `visit_id` (status `open`).
      */
     func addFinding(visitId: String, findingType: String, fields: [FieldEdit]) throws  -> Edited
@@ -749,6 +804,128 @@ public static func `open`(path: String, key: DeviceKey?)throws  -> FieldDevice  
 }
     
 
+    
+    /**
+     * Attaches the file at `path` (a photo the camera wrote, a scanned PDF) to record `id`:
+     * its bytes are copied into the store and its reference added to the record in one
+     * transaction. The file may be deleted afterwards. `taken_at` is RFC 3339 with an offset
+     * (`None`: now), `geo` is `lat,lon`.
+     */
+open func attachFile(id: String, path: String, mediaType: String, caption: String?, takenAt: String?, geo: String?)throws  -> Attached  {
+    return try  FfiConverterTypeAttached_lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_attach_file(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(path),
+        FfiConverterString.lower(mediaType),
+        FfiConverterOptionString.lower(caption),
+        FfiConverterOptionString.lower(takenAt),
+        FfiConverterOptionString.lower(geo),$0
+    )
+})
+}
+    
+    /**
+     * How much room attachments take, and how many wait to be sent.
+     */
+open func attachmentUsage()throws  -> AttachmentUsage  {
+    return try  FfiConverterTypeAttachmentUsage_lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_attachment_usage(
+            self.uniffiCloneHandle(),$0
+    )
+})
+}
+    
+    /**
+     * The attachments record `id` carries now, with where each one's bytes stand.
+     */
+open func attachments(id: String)throws  -> [Attachment]  {
+    return try  FfiConverterSequenceTypeAttachment.lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_attachments(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),$0
+    )
+})
+}
+    
+    /**
+     * Removes attachment `hash` from record `id`. The photo stays in the record's history
+     * and on the server (evidence is never deleted); an own photo not yet uploaded still is.
+     */
+open func detach(id: String, hash: String)throws  -> Edited  {
+    return try  FfiConverterTypeEdited_lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_detach(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(hash),$0
+    )
+})
+}
+    
+    /**
+     * Downloads attachment `hash` of record `id` now (the officer opened it), resuming a
+     * download that was cut off; the policy's budget and `wifi_only` do not apply (the app
+     * decides whether to ask). Blocks the calling thread on the network: not the UI thread.
+     */
+open func fetchAttachment(id: String, hash: String)throws  -> FetchResult  {
+    return try  FfiConverterTypeFetchResult_lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_fetch_attachment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(hash),$0
+    )
+})
+}
+    
+    /**
+     * The bytes of attachment `hash`, verified against its hash (to show it). For a large
+     * PDF prefer `save_attachment`, which never holds it whole.
+     */
+open func readAttachment(hash: String)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_read_attachment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(hash),$0
+    )
+})
+}
+    
+    /**
+     * Writes attachment `hash` to the file at `path` (for a viewer or a share sheet),
+     * streamed in chunks; the file is written whole or not at all.
+     */
+open func saveAttachment(hash: String, path: String)throws   {try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_save_attachment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(hash),
+        FfiConverterString.lower(path),$0
+    )
+}
+}
+    
+    /**
+     * Sets when attachments move and their disk quota (evicting downloaded photos at once
+     * when the new quota needs room).
+     */
+open func setAttachmentPolicy(policy: AttachmentPolicy)throws   {try rustCallWithError(FfiConverterTypeSidakError_lift) {
+    uniffi_sidak_mobile_fn_method_fielddevice_set_attachment_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAttachmentPolicy_lower(policy),$0
+    )
+}
+}
+    
+    /**
+     * Tells the SDK whether the phone is on Wi-Fi now (from the platform's connectivity
+     * callback); with `wifi_only`, attachments move only while it is.
+     */
+open func setOnWifi(onWifi: Bool)  {try! rustCall() {
+    uniffi_sidak_mobile_fn_method_fielddevice_set_on_wifi(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(onWifi),$0
+    )
+}
+}
     
     /**
      * Adds a finding of type `finding_type` to visit `visit_id` (status `open`).
@@ -1419,6 +1596,429 @@ public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> UInt64 
 }
 
 
+
+
+/**
+ * What `attach_file` did.
+ */
+public struct Attached: Equatable, Hashable {
+    /**
+     * The attachment's hash.
+     */
+    public var hash: String
+    /**
+     * Its size.
+     */
+    public var size: UInt64
+    /**
+     * The edit that added it to the record.
+     */
+    public var edited: Edited
+    /**
+     * Whether the bytes were new here (`false`: the same photo was attached before).
+     */
+    public var newBytes: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The attachment's hash.
+         */hash: String, 
+        /**
+         * Its size.
+         */size: UInt64, 
+        /**
+         * The edit that added it to the record.
+         */edited: Edited, 
+        /**
+         * Whether the bytes were new here (`false`: the same photo was attached before).
+         */newBytes: Bool) {
+        self.hash = hash
+        self.size = size
+        self.edited = edited
+        self.newBytes = newBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Attached: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttached: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Attached {
+        return
+            try Attached(
+                hash: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                edited: FfiConverterTypeEdited.read(from: &buf), 
+                newBytes: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Attached, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.hash, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterTypeEdited.write(value.edited, into: &buf)
+        FfiConverterBool.write(value.newBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttached_lift(_ buf: RustBuffer) throws -> Attached {
+    return try FfiConverterTypeAttached.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttached_lower(_ value: Attached) -> RustBuffer {
+    return FfiConverterTypeAttached.lower(value)
+}
+
+
+/**
+ * One attachment of a record.
+ */
+public struct Attachment: Equatable, Hashable {
+    /**
+     * BLAKE3 of the bytes (64 hex digits): what `fetch_attachment`, `read_attachment` and
+     * `detach` take.
+     */
+    public var hash: String
+    /**
+     * Size in bytes.
+     */
+    public var size: UInt64
+    /**
+     * `image/jpeg`, `image/png`, `image/webp` or `application/pdf`.
+     */
+    public var mediaType: String
+    /**
+     * What it shows.
+     */
+    public var caption: String?
+    /**
+     * When it was taken (RFC 3339).
+     */
+    public var takenAt: String?
+    /**
+     * Where it was taken (`lat,lon`).
+     */
+    public var geo: String?
+    /**
+     * Where its bytes stand here.
+     */
+    public var state: AttachmentState
+    /**
+     * Whether its bytes can be read now (`read_attachment`, `save_attachment`).
+     */
+    public var readable: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * BLAKE3 of the bytes (64 hex digits): what `fetch_attachment`, `read_attachment` and
+         * `detach` take.
+         */hash: String, 
+        /**
+         * Size in bytes.
+         */size: UInt64, 
+        /**
+         * `image/jpeg`, `image/png`, `image/webp` or `application/pdf`.
+         */mediaType: String, 
+        /**
+         * What it shows.
+         */caption: String?, 
+        /**
+         * When it was taken (RFC 3339).
+         */takenAt: String?, 
+        /**
+         * Where it was taken (`lat,lon`).
+         */geo: String?, 
+        /**
+         * Where its bytes stand here.
+         */state: AttachmentState, 
+        /**
+         * Whether its bytes can be read now (`read_attachment`, `save_attachment`).
+         */readable: Bool) {
+        self.hash = hash
+        self.size = size
+        self.mediaType = mediaType
+        self.caption = caption
+        self.takenAt = takenAt
+        self.geo = geo
+        self.state = state
+        self.readable = readable
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Attachment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Attachment {
+        return
+            try Attachment(
+                hash: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                mediaType: FfiConverterString.read(from: &buf), 
+                caption: FfiConverterOptionString.read(from: &buf), 
+                takenAt: FfiConverterOptionString.read(from: &buf), 
+                geo: FfiConverterOptionString.read(from: &buf), 
+                state: FfiConverterTypeAttachmentState.read(from: &buf), 
+                readable: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Attachment, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.hash, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.mediaType, into: &buf)
+        FfiConverterOptionString.write(value.caption, into: &buf)
+        FfiConverterOptionString.write(value.takenAt, into: &buf)
+        FfiConverterOptionString.write(value.geo, into: &buf)
+        FfiConverterTypeAttachmentState.write(value.state, into: &buf)
+        FfiConverterBool.write(value.readable, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachment_lift(_ buf: RustBuffer) throws -> Attachment {
+    return try FfiConverterTypeAttachment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachment_lower(_ value: Attachment) -> RustBuffer {
+    return FfiConverterTypeAttachment.lower(value)
+}
+
+
+/**
+ * When attachments move and how much room they may take (defaults: any link, no budget,
+ * no prefetch, no quota).
+ */
+public struct AttachmentPolicy: Equatable, Hashable {
+    /**
+     * Move attachments only on Wi-Fi (`set_on_wifi`); edits sync on any link.
+     */
+    public var wifiOnly: Bool
+    /**
+     * Most attachment bytes one sync sends and downloads together (`None`: no limit).
+     */
+    public var maxBytesPerSync: UInt64?
+    /**
+     * Download, after each sync, the attachments of records in scope that this device lacks,
+     * as far as the quota leaves room.
+     */
+    public var prefetch: Bool
+    /**
+     * Disk room for attachments in bytes (`None`: no limit). Own photos count and are never
+     * evicted; downloaded ones are evicted least recently used first.
+     */
+    public var quotaBytes: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Move attachments only on Wi-Fi (`set_on_wifi`); edits sync on any link.
+         */wifiOnly: Bool, 
+        /**
+         * Most attachment bytes one sync sends and downloads together (`None`: no limit).
+         */maxBytesPerSync: UInt64?, 
+        /**
+         * Download, after each sync, the attachments of records in scope that this device lacks,
+         * as far as the quota leaves room.
+         */prefetch: Bool, 
+        /**
+         * Disk room for attachments in bytes (`None`: no limit). Own photos count and are never
+         * evicted; downloaded ones are evicted least recently used first.
+         */quotaBytes: UInt64?) {
+        self.wifiOnly = wifiOnly
+        self.maxBytesPerSync = maxBytesPerSync
+        self.prefetch = prefetch
+        self.quotaBytes = quotaBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentPolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentPolicy {
+        return
+            try AttachmentPolicy(
+                wifiOnly: FfiConverterBool.read(from: &buf), 
+                maxBytesPerSync: FfiConverterOptionUInt64.read(from: &buf), 
+                prefetch: FfiConverterBool.read(from: &buf), 
+                quotaBytes: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentPolicy, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.wifiOnly, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxBytesPerSync, into: &buf)
+        FfiConverterBool.write(value.prefetch, into: &buf)
+        FfiConverterOptionUInt64.write(value.quotaBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPolicy_lift(_ buf: RustBuffer) throws -> AttachmentPolicy {
+    return try FfiConverterTypeAttachmentPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPolicy_lower(_ value: AttachmentPolicy) -> RustBuffer {
+    return FfiConverterTypeAttachmentPolicy.lower(value)
+}
+
+
+/**
+ * How much room attachments take.
+ */
+public struct AttachmentUsage: Equatable, Hashable {
+    /**
+     * Bytes of photos taken here (never evicted).
+     */
+    public var ownBytes: UInt64
+    /**
+     * Bytes of downloaded photos.
+     */
+    public var downloadedBytes: UInt64
+    /**
+     * The quota, if set.
+     */
+    public var quotaBytes: UInt64?
+    /**
+     * Own photos not yet uploaded (the "photos to send" badge).
+     */
+    public var waiting: UInt64
+    /**
+     * Their bytes not yet acknowledged.
+     */
+    public var waitingBytes: UInt64
+    /**
+     * Own photos found damaged.
+     */
+    public var damaged: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Bytes of photos taken here (never evicted).
+         */ownBytes: UInt64, 
+        /**
+         * Bytes of downloaded photos.
+         */downloadedBytes: UInt64, 
+        /**
+         * The quota, if set.
+         */quotaBytes: UInt64?, 
+        /**
+         * Own photos not yet uploaded (the "photos to send" badge).
+         */waiting: UInt64, 
+        /**
+         * Their bytes not yet acknowledged.
+         */waitingBytes: UInt64, 
+        /**
+         * Own photos found damaged.
+         */damaged: UInt64) {
+        self.ownBytes = ownBytes
+        self.downloadedBytes = downloadedBytes
+        self.quotaBytes = quotaBytes
+        self.waiting = waiting
+        self.waitingBytes = waitingBytes
+        self.damaged = damaged
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentUsage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentUsage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentUsage {
+        return
+            try AttachmentUsage(
+                ownBytes: FfiConverterUInt64.read(from: &buf), 
+                downloadedBytes: FfiConverterUInt64.read(from: &buf), 
+                quotaBytes: FfiConverterOptionUInt64.read(from: &buf), 
+                waiting: FfiConverterUInt64.read(from: &buf), 
+                waitingBytes: FfiConverterUInt64.read(from: &buf), 
+                damaged: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentUsage, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.ownBytes, into: &buf)
+        FfiConverterUInt64.write(value.downloadedBytes, into: &buf)
+        FfiConverterOptionUInt64.write(value.quotaBytes, into: &buf)
+        FfiConverterUInt64.write(value.waiting, into: &buf)
+        FfiConverterUInt64.write(value.waitingBytes, into: &buf)
+        FfiConverterUInt64.write(value.damaged, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentUsage_lift(_ buf: RustBuffer) throws -> AttachmentUsage {
+    return try FfiConverterTypeAttachmentUsage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentUsage_lower(_ value: AttachmentUsage) -> RustBuffer {
+    return FfiConverterTypeAttachmentUsage.lower(value)
+}
 
 
 /**
@@ -3216,6 +3816,22 @@ public struct SyncProgressUpdate: Equatable, Hashable {
      * Bytes received (compressed).
      */
     public var bytesDown: UInt64
+    /**
+     * Attachments uploaded whole so far.
+     */
+    public var attachmentsSent: UInt64
+    /**
+     * Attachment bytes sent so far.
+     */
+    public var attachmentBytesSent: UInt64
+    /**
+     * Attachments still waiting to be uploaded.
+     */
+    public var attachmentsWaiting: UInt64
+    /**
+     * Their bytes not yet acknowledged.
+     */
+    public var attachmentBytesWaiting: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3240,7 +3856,19 @@ public struct SyncProgressUpdate: Equatable, Hashable {
          */bytesUp: UInt64, 
         /**
          * Bytes received (compressed).
-         */bytesDown: UInt64) {
+         */bytesDown: UInt64, 
+        /**
+         * Attachments uploaded whole so far.
+         */attachmentsSent: UInt64, 
+        /**
+         * Attachment bytes sent so far.
+         */attachmentBytesSent: UInt64, 
+        /**
+         * Attachments still waiting to be uploaded.
+         */attachmentsWaiting: UInt64, 
+        /**
+         * Their bytes not yet acknowledged.
+         */attachmentBytesWaiting: UInt64) {
         self.phase = phase
         self.opsPushed = opsPushed
         self.opsPending = opsPending
@@ -3248,6 +3876,10 @@ public struct SyncProgressUpdate: Equatable, Hashable {
         self.pages = pages
         self.bytesUp = bytesUp
         self.bytesDown = bytesDown
+        self.attachmentsSent = attachmentsSent
+        self.attachmentBytesSent = attachmentBytesSent
+        self.attachmentsWaiting = attachmentsWaiting
+        self.attachmentBytesWaiting = attachmentBytesWaiting
     }
 
     
@@ -3272,7 +3904,11 @@ public struct FfiConverterTypeSyncProgressUpdate: FfiConverterRustBuffer {
                 opsPulled: FfiConverterUInt64.read(from: &buf), 
                 pages: FfiConverterUInt64.read(from: &buf), 
                 bytesUp: FfiConverterUInt64.read(from: &buf), 
-                bytesDown: FfiConverterUInt64.read(from: &buf)
+                bytesDown: FfiConverterUInt64.read(from: &buf), 
+                attachmentsSent: FfiConverterUInt64.read(from: &buf), 
+                attachmentBytesSent: FfiConverterUInt64.read(from: &buf), 
+                attachmentsWaiting: FfiConverterUInt64.read(from: &buf), 
+                attachmentBytesWaiting: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -3284,6 +3920,10 @@ public struct FfiConverterTypeSyncProgressUpdate: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.pages, into: &buf)
         FfiConverterUInt64.write(value.bytesUp, into: &buf)
         FfiConverterUInt64.write(value.bytesDown, into: &buf)
+        FfiConverterUInt64.write(value.attachmentsSent, into: &buf)
+        FfiConverterUInt64.write(value.attachmentBytesSent, into: &buf)
+        FfiConverterUInt64.write(value.attachmentsWaiting, into: &buf)
+        FfiConverterUInt64.write(value.attachmentBytesWaiting, into: &buf)
     }
 }
 
@@ -3454,6 +4094,30 @@ public struct SyncSummary: Equatable, Hashable {
      * Wall time, ms.
      */
     public var durationMs: UInt64
+    /**
+     * Own attachments whose upload finished in this sync.
+     */
+    public var attachmentsSent: UInt64
+    /**
+     * Attachment bytes sent.
+     */
+    public var attachmentBytesSent: UInt64
+    /**
+     * Own attachments still waiting to be uploaded.
+     */
+    public var attachmentsWaiting: UInt64
+    /**
+     * Whether the policy held attachments back (not on Wi-Fi, byte budget spent).
+     */
+    public var attachmentsHeldBack: Bool
+    /**
+     * Attachments downloaded by prefetch.
+     */
+    public var attachmentsDownloaded: UInt64
+    /**
+     * Attachments that could not be sent or downloaded, with why (`code: message`).
+     */
+    public var attachmentProblems: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3508,7 +4172,25 @@ public struct SyncSummary: Equatable, Hashable {
          */bytesDown: UInt64, 
         /**
          * Wall time, ms.
-         */durationMs: UInt64) {
+         */durationMs: UInt64, 
+        /**
+         * Own attachments whose upload finished in this sync.
+         */attachmentsSent: UInt64, 
+        /**
+         * Attachment bytes sent.
+         */attachmentBytesSent: UInt64, 
+        /**
+         * Own attachments still waiting to be uploaded.
+         */attachmentsWaiting: UInt64, 
+        /**
+         * Whether the policy held attachments back (not on Wi-Fi, byte budget spent).
+         */attachmentsHeldBack: Bool, 
+        /**
+         * Attachments downloaded by prefetch.
+         */attachmentsDownloaded: UInt64, 
+        /**
+         * Attachments that could not be sent or downloaded, with why (`code: message`).
+         */attachmentProblems: [String]) {
         self.pushed = pushed
         self.accepted = accepted
         self.duplicate = duplicate
@@ -3526,6 +4208,12 @@ public struct SyncSummary: Equatable, Hashable {
         self.bytesUp = bytesUp
         self.bytesDown = bytesDown
         self.durationMs = durationMs
+        self.attachmentsSent = attachmentsSent
+        self.attachmentBytesSent = attachmentBytesSent
+        self.attachmentsWaiting = attachmentsWaiting
+        self.attachmentsHeldBack = attachmentsHeldBack
+        self.attachmentsDownloaded = attachmentsDownloaded
+        self.attachmentProblems = attachmentProblems
     }
 
     
@@ -3560,7 +4248,13 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
                 clockAhead: FfiConverterBool.read(from: &buf), 
                 bytesUp: FfiConverterUInt64.read(from: &buf), 
                 bytesDown: FfiConverterUInt64.read(from: &buf), 
-                durationMs: FfiConverterUInt64.read(from: &buf)
+                durationMs: FfiConverterUInt64.read(from: &buf), 
+                attachmentsSent: FfiConverterUInt64.read(from: &buf), 
+                attachmentBytesSent: FfiConverterUInt64.read(from: &buf), 
+                attachmentsWaiting: FfiConverterUInt64.read(from: &buf), 
+                attachmentsHeldBack: FfiConverterBool.read(from: &buf), 
+                attachmentsDownloaded: FfiConverterUInt64.read(from: &buf), 
+                attachmentProblems: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -3582,6 +4276,12 @@ public struct FfiConverterTypeSyncSummary: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.bytesUp, into: &buf)
         FfiConverterUInt64.write(value.bytesDown, into: &buf)
         FfiConverterUInt64.write(value.durationMs, into: &buf)
+        FfiConverterUInt64.write(value.attachmentsSent, into: &buf)
+        FfiConverterUInt64.write(value.attachmentBytesSent, into: &buf)
+        FfiConverterUInt64.write(value.attachmentsWaiting, into: &buf)
+        FfiConverterBool.write(value.attachmentsHeldBack, into: &buf)
+        FfiConverterUInt64.write(value.attachmentsDownloaded, into: &buf)
+        FfiConverterSequenceString.write(value.attachmentProblems, into: &buf)
     }
 }
 
@@ -3732,6 +4432,140 @@ public func FfiConverterTypeWritten_lower(_ value: Written) -> RustBuffer {
 // Note that we don't yet support `indirect` for enums.
 // See https://github.com/mozilla/uniffi-rs/issues/396 for further discussion.
 /**
+ * Where an attachment's bytes stand on this device.
+ */
+
+public enum AttachmentState: Equatable, Hashable {
+    
+    /**
+     * Taken here, being uploaded: the server holds `uploaded_bytes` of it.
+     */
+    case uploading(
+        /**
+         * Bytes the server has acknowledged.
+         */uploadedBytes: UInt64
+    )
+    /**
+     * Taken here, and the server holds it whole (hash verified).
+     */
+    case uploaded
+    /**
+     * Taken here, but its bytes no longer match their hash (storage damage): never sent.
+     */
+    case damaged(
+        /**
+         * What was found.
+         */reason: String
+    )
+    /**
+     * Downloaded whole and verified: readable.
+     */
+    case downloaded
+    /**
+     * Partly downloaded: `fetch_attachment` resumes it.
+     */
+    case downloading(
+        /**
+         * Bytes held so far.
+         */heldBytes: UInt64
+    )
+    /**
+     * Another device's photo not on this device: `fetch_attachment` downloads it.
+     */
+    case notHere
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AttachmentState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentState: FfiConverterRustBuffer {
+    typealias SwiftType = AttachmentState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .uploading(uploadedBytes: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 2: return .uploaded
+        
+        case 3: return .damaged(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .downloaded
+        
+        case 5: return .downloading(heldBytes: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 6: return .notHere
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AttachmentState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .uploading(uploadedBytes):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt64.write(uploadedBytes, into: &buf)
+            
+        
+        case .uploaded:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .damaged(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .downloaded:
+            writeInt(&buf, Int32(4))
+        
+        
+        case let .downloading(heldBytes):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt64.write(heldBytes, into: &buf)
+            
+        
+        case .notHere:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentState_lift(_ buf: RustBuffer) throws -> AttachmentState {
+    return try FfiConverterTypeAttachmentState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentState_lower(_ value: AttachmentState) -> RustBuffer {
+    return FfiConverterTypeAttachmentState.lower(value)
+}
+
+
+// Note that we don't yet support `indirect` for enums.
+// See https://github.com/mozilla/uniffi-rs/issues/396 for further discussion.
+/**
  * The key of an encrypted store, from the Android Keystore or the iOS Keychain.
  */
 
@@ -3814,6 +4648,108 @@ public func FfiConverterTypeDeviceKey_lift(_ buf: RustBuffer) throws -> DeviceKe
 #endif
 public func FfiConverterTypeDeviceKey_lower(_ value: DeviceKey) -> RustBuffer {
     return FfiConverterTypeDeviceKey.lower(value)
+}
+
+
+// Note that we don't yet support `indirect` for enums.
+// See https://github.com/mozilla/uniffi-rs/issues/396 for further discussion.
+/**
+ * What `fetch_attachment` found.
+ */
+
+public enum FetchResult: Equatable, Hashable {
+    
+    /**
+     * Already on the device.
+     */
+    case alreadyHere
+    /**
+     * Downloaded (or its rest) and verified.
+     */
+    case downloaded(
+        /**
+         * Bytes downloaded by this call.
+         */bytes: UInt64
+    )
+    /**
+     * The officer who took it has not uploaded it yet: try after a later sync.
+     */
+    case notUploadedYet
+    /**
+     * The byte budget ran out; what came is kept and the next call resumes.
+     */
+    case heldBack
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FetchResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFetchResult: FfiConverterRustBuffer {
+    typealias SwiftType = FetchResult
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FetchResult {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .alreadyHere
+        
+        case 2: return .downloaded(bytes: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 3: return .notUploadedYet
+        
+        case 4: return .heldBack
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FetchResult, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .alreadyHere:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .downloaded(bytes):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt64.write(bytes, into: &buf)
+            
+        
+        case .notUploadedYet:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .heldBack:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFetchResult_lift(_ buf: RustBuffer) throws -> FetchResult {
+    return try FfiConverterTypeFetchResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFetchResult_lower(_ value: FetchResult) -> RustBuffer {
+    return FfiConverterTypeFetchResult.lower(value)
 }
 
 
@@ -4694,6 +5630,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer {
+    typealias SwiftType = [Attachment]
+
+    public static func write(_ value: [Attachment], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAttachment.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Attachment] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Attachment]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAttachment.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCompetingValue: FfiConverterRustBuffer {
     typealias SwiftType = [CompetingValue]
 
@@ -4905,6 +5866,33 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_sidak_mobile_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_attach_file() != 59509) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_attachment_usage() != 4257) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_attachments() != 26821) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_detach() != 54206) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_fetch_attachment() != 35206) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_read_attachment() != 61742) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_save_attachment() != 14042) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_set_attachment_policy() != 17861) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_set_on_wifi() != 13069) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sidak_mobile_checksum_method_fielddevice_add_finding() != 45679) {
         return InitializationResult.apiChecksumMismatch

@@ -209,6 +209,10 @@ pub struct FieldDevice {
     /// What the SDK remembers beside the store.
     pub(crate) saved: Mutex<Saved>,
     pub(crate) settings: Mutex<SyncSettings>,
+    /// When attachments move (the quota lives in the store).
+    pub(crate) attachment_policy: Mutex<crate::attachments::AttachmentPolicy>,
+    /// Whether the phone is on Wi-Fi, as the app last said.
+    pub(crate) on_wifi: AtomicBool,
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) syncing: AtomicBool,
     pub(crate) wiped: AtomicBool,
@@ -350,6 +354,8 @@ impl FieldDevice {
             ui: Mutex::new(Some(ui)),
             sync: Mutex::new(None),
             settings: Mutex::new(SyncSettings::default()),
+            attachment_policy: Mutex::new(crate::attachments::AttachmentPolicy::default()),
+            on_wifi: AtomicBool::new(false),
             runtime,
             syncing: AtomicBool::new(false),
             wiped: AtomicBool::new(false),

@@ -121,7 +121,11 @@ impl From<StoreError> for SidakError {
             | StoreError::EmptyEdit(_)
             | StoreError::BadChange(_)
             | StoreError::OutOfScope { .. }
-            | StoreError::BadQuery(_) => SidakError::Edit {
+            | StoreError::BadQuery(_)
+            | StoreError::Attachment(_)
+            | StoreError::EmptyBlob
+            | StoreError::BlobTooLarge { .. }
+            | StoreError::NotAttached { .. } => SidakError::Edit {
                 code,
                 reason: message,
                 problems: Vec::new(),

@@ -15,16 +15,16 @@
 //! - `state`: what the SDK keeps beside the store (last sync, next retry, pin, names).
 //! - `error`: [`SidakError`], the one error crossing the interface, with stable codes.
 //!
-//! Attachments (photos, signatures, documents; issue 12) are being built in the store and
-//! the client. They will come in as a module `attachments` here, with `FieldDevice`
-//! methods to attach a file to a record (the hash and size become the record's
-//! `attachments` element), to list a record's attachments with their upload state, and
-//! upload progress in [`SyncProgressUpdate`]; nothing of them is exported yet.
+//! - `attachments`: photos, signatures and scanned documents: attach a file to a record,
+//!   list a record's attachments with where their bytes stand, read or save one, download
+//!   another officer's on demand, the [`AttachmentPolicy`] (Wi-Fi only, a byte budget,
+//!   prefetch, a disk quota); upload progress is in [`SyncProgressUpdate`].
 //!
 //! Every object is `Send + Sync` ([`FieldDevice`], [`SyncCancel`]); records and enums are
 //! values copied across the interface. Nothing here holds state the store does not
 //! survive: killing the app at any moment loses nothing committed.
 
+mod attachments;
 mod device;
 mod error;
 mod state;
@@ -32,6 +32,9 @@ mod sync;
 mod values;
 mod views;
 
+pub use attachments::{
+    Attached, Attachment, AttachmentPolicy, AttachmentState, AttachmentUsage, FetchResult,
+};
 pub use device::{
     DeviceKey, Edited, Enrollment, FieldDevice, ListFilter, NewCompany, NewWorker, OfficerName,
     SyncSettings,

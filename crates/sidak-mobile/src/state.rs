@@ -46,8 +46,10 @@ pub(crate) struct Saved {
     pub tls_pin: Option<String>,
     /// An extra CA or the server's self-signed certificate, PEM.
     pub trust_pem: Option<String>,
-    /// Officers' names by device id.
+    /// Officers' names by device id (from the server's `/v1/writers` and `remember_officers`).
     pub roster: BTreeMap<String, String>,
+    /// When the server's names were last fetched.
+    pub roster_fetched_ms: Option<u64>,
     /// Refused edits fixed by `resubmit`: refused seq to the seq of the fix.
     pub resubmitted: BTreeMap<u64, u64>,
 }

@@ -21,6 +21,10 @@ use crate::error::SidakError;
 use crate::state::CLOCK_WARNING_MS;
 use crate::views::wita;
 
+/// The officers' names are fetched at least this often (a day), and after every sync that
+/// pulled something.
+const NAMES_MAX_AGE_MS: u64 = 24 * 60 * 60_000;
+
 /// Which part of a sync runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum SyncPhase {
@@ -51,6 +55,14 @@ pub struct SyncProgressUpdate {
     pub bytes_up: u64,
     /// Bytes received (compressed).
     pub bytes_down: u64,
+    /// Attachments uploaded whole so far.
+    pub attachments_sent: u64,
+    /// Attachment bytes sent so far.
+    pub attachment_bytes_sent: u64,
+    /// Attachments still waiting to be uploaded.
+    pub attachments_waiting: u64,
+    /// Their bytes not yet acknowledged.
+    pub attachment_bytes_waiting: u64,
 }
 
 impl From<&Progress> for SyncProgressUpdate {
@@ -68,6 +80,10 @@ impl From<&Progress> for SyncProgressUpdate {
             pages: p.pages,
             bytes_up: p.bytes.up_wire,
             bytes_down: p.bytes.down_wire,
+            attachments_sent: p.blobs_sent,
+            attachment_bytes_sent: p.blob_bytes_sent,
+            attachments_waiting: p.blobs_waiting,
+            attachment_bytes_waiting: p.blob_bytes_waiting,
         }
     }
 }
@@ -161,6 +177,18 @@ pub struct SyncSummary {
     pub bytes_down: u64,
     /// Wall time, ms.
     pub duration_ms: u64,
+    /// Own attachments whose upload finished in this sync.
+    pub attachments_sent: u64,
+    /// Attachment bytes sent.
+    pub attachment_bytes_sent: u64,
+    /// Own attachments still waiting to be uploaded.
+    pub attachments_waiting: u64,
+    /// Whether the policy held attachments back (not on Wi-Fi, byte budget spent).
+    pub attachments_held_back: bool,
+    /// Attachments downloaded by prefetch.
+    pub attachments_downloaded: u64,
+    /// Attachments that could not be sent or downloaded, with why (`code: message`).
+    pub attachment_problems: Vec<String>,
 }
 
 /// What a UI badge shows.
@@ -227,6 +255,16 @@ fn summary(r: &sidak_client::SyncReport) -> SyncSummary {
         bytes_up: r.bytes.up_wire,
         bytes_down: r.bytes.down_wire,
         duration_ms: r.duration.as_millis() as u64,
+        attachments_sent: r.blobs_sent,
+        attachment_bytes_sent: r.blob_bytes_sent,
+        attachments_waiting: r.blobs_waiting,
+        attachments_held_back: r.blobs_held_back,
+        attachments_downloaded: r.blobs_fetched,
+        attachment_problems: r
+            .blob_problems
+            .iter()
+            .map(|p| format!("{} {}: {}", p.hash, p.code, p.message))
+            .collect(),
     }
 }
 
@@ -264,7 +302,7 @@ fn clock_warning(offset: Option<i64>, ahead: bool) -> Option<String> {
 }
 
 impl FieldDevice {
-    fn tls(&self) -> Result<sidak_client::TlsOptions, SidakError> {
+    pub(crate) fn tls(&self) -> Result<sidak_client::TlsOptions, SidakError> {
         let saved = lock(&self.saved);
         let mut tls = sidak_client::TlsOptions::new();
         if let Some(pin) = &saved.tls_pin {
@@ -276,13 +314,41 @@ impl FieldDevice {
         Ok(tls)
     }
 
-    fn config(&self) -> SyncConfig {
+    pub(crate) fn config(&self) -> SyncConfig {
+        let blobs = lock(&self.attachment_policy).blob_policy();
         let s = lock(&self.settings);
         SyncConfig {
             page_ops: s.page_ops,
             deadline: Duration::from_secs(s.deadline_secs.max(1)),
             app_version: s.app_version.clone(),
+            blobs,
             ..SyncConfig::default()
+        }
+    }
+
+    /// Fetches the names of the officers writing in the area after a sync that pulled
+    /// something (new writers come with new ops) or once a day. A failure keeps the names
+    /// held: they are not evidence, and the sync it follows has finished.
+    fn refresh_names(
+        &self,
+        engine: &SyncEngine<HttpTransport>,
+        store: &Store,
+        pulled: bool,
+        now: u64,
+    ) {
+        let due = lock(&self.saved)
+            .roster_fetched_ms
+            .is_none_or(|at| now.saturating_sub(at) > NAMES_MAX_AGE_MS);
+        if !pulled && !due {
+            return;
+        }
+        if let Ok(Some(writers)) = self.runtime.block_on(engine.writers(store)) {
+            self.update_state(|s| {
+                for w in writers {
+                    s.roster.insert(w.device_id.to_string(), w.officer_name);
+                }
+                s.roster_fetched_ms = Some(now);
+            });
         }
     }
 
@@ -366,6 +432,7 @@ impl FieldDevice {
             HttpTransport::with_tls(&server, &self.tls()?)?,
             self.config(),
         );
+        engine.set_on_wifi(self.on_wifi.load(Ordering::Relaxed));
         let mut on_progress = |p: &Progress| {
             if let Some(cb) = &progress {
                 cb.on_progress(p.into());
@@ -393,6 +460,7 @@ impl FieldDevice {
             )),
             Some(Ok(report)) => {
                 self.update_state(|s| s.finished(now, report.clock_offset_ms, report.clock_ahead));
+                self.refresh_names(&engine, store, report.pulled > 0, now);
                 Ok(summary(&report))
             }
             Some(Err(f)) => match f.error {

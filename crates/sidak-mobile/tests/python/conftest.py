@@ -66,16 +66,6 @@ class Office:
     def code(self, officer_id):
         return self.call("POST", f"/v1/admin/officers/{officer_id}/enrollment-codes", self.admin, {})["code"]
 
-    def roster(self):
-        """Every device with its officer's name, as the branch hands it to its phones."""
-        devices = self.call("GET", "/v1/admin/devices", self.admin)
-        devices = devices.get("devices", devices) if isinstance(devices, dict) else devices
-        officers = self.call("GET", "/v1/admin/officers", self.admin)
-        officers = officers.get("officers", officers) if isinstance(officers, dict) else officers
-        names = {o["id"]: o["name"] for o in officers}
-        return [sdk.OfficerName(device_id=d["device_id"], officer_name=names[d["officer_id"]])
-                for d in devices if d["officer_id"] in names]
-
     def resolve(self, record_id, field, pick, note=None):
         body = {"field": field, "pick": pick}
         if note:

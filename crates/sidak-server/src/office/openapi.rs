@@ -777,6 +777,25 @@ fn server_paths() -> Map<String, Json> {
     wiped["responses"]["400"] = error("bad_json, invalid_message (not the order given)");
     wiped["responses"]["409"] = error("no_wipe_ordered: the office ordered no wipe of this device");
     put("/v1/device/wiped", "post", wiped);
+    let mut writers = operation(
+        "The officers whose devices write in this device's area, so the phone names who wrote a value",
+        Some("device"),
+        Some(json_body(
+            json!({"type": "object", "additionalProperties": false, "required": ["protocol"],
+            "properties": {"protocol": {"type": "integer", "const": 1}}}),
+        )),
+        ok(
+            "200",
+            json!({"type": "object", "additionalProperties": false, "required": ["writers"], "properties": {
+                "writers": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                    "required": ["device_id", "officer_id", "officer_name"], "properties": {
+                    "device_id": {"type": "string", "format": "uuid"}, "officer_id": {"type": "string"},
+                    "officer_name": {"type": "string"}}}}}}),
+        ),
+    );
+    writers["responses"]["400"] = error("bad_json, invalid_message, unsupported_protocol");
+    writers["responses"]["410"] = error("device_lost: the office reported the device lost");
+    put("/v1/writers", "post", writers);
     let login_body = json!({"type": "object", "additionalProperties": false, "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});
     let mut login = operation(

@@ -14,6 +14,7 @@ pub mod pull;
 pub mod push;
 pub mod sync;
 pub mod wipe;
+pub mod writers;
 
 /// Every route of protocol v1, the login and the admin API.
 pub fn router() -> Router<AppState> {
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/pull", post(pull::handle))
         .route("/v1/sync", post(sync::handle))
         .route("/v1/device/wiped", post(wipe::wiped))
+        .route("/v1/writers", post(writers::writers))
         .route("/v1/blobs/{hash}", post(blobs::start).get(blobs::download))
         .route("/v1/blobs/{hash}/chunks", put(blobs::chunk))
         .route("/v1/login", post(login::login))

@@ -658,6 +658,24 @@ internal object IntegrityCheckingUniffiLib {
         uniffiCheckContractApiVersion(this)
         uniffiCheckApiChecksums(this)
     }
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_attach_file(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_attachment_usage(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_attachments(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_detach(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_fetch_attachment(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_read_attachment(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_save_attachment(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_set_attachment_policy(
+    ): Int
+    external fun uniffi_sidak_mobile_checksum_method_fielddevice_set_on_wifi(
+    ): Int
     external fun uniffi_sidak_mobile_checksum_method_fielddevice_add_finding(
     ): Int
     external fun uniffi_sidak_mobile_checksum_method_fielddevice_archive(
@@ -731,6 +749,24 @@ external fun uniffi_sidak_mobile_fn_free_fielddevice(`handle`: Long,uniffi_out_e
 ): Unit
 external fun uniffi_sidak_mobile_fn_constructor_fielddevice_open(`path`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
 ): Long
+external fun uniffi_sidak_mobile_fn_method_fielddevice_attach_file(`ptr`: Long,`id`: RustBuffer.ByValue,`path`: RustBuffer.ByValue,`mediaType`: RustBuffer.ByValue,`caption`: RustBuffer.ByValue,`takenAt`: RustBuffer.ByValue,`geo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_attachment_usage(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_attachments(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_detach(`ptr`: Long,`id`: RustBuffer.ByValue,`hash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_fetch_attachment(`ptr`: Long,`id`: RustBuffer.ByValue,`hash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_read_attachment(`ptr`: Long,`hash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+external fun uniffi_sidak_mobile_fn_method_fielddevice_save_attachment(`ptr`: Long,`hash`: RustBuffer.ByValue,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): Unit
+external fun uniffi_sidak_mobile_fn_method_fielddevice_set_attachment_policy(`ptr`: Long,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+): Unit
+external fun uniffi_sidak_mobile_fn_method_fielddevice_set_on_wifi(`ptr`: Long,`onWifi`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+): Unit
 external fun uniffi_sidak_mobile_fn_method_fielddevice_add_finding(`ptr`: Long,`visitId`: RustBuffer.ByValue,`findingType`: RustBuffer.ByValue,`fields`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
 external fun uniffi_sidak_mobile_fn_method_fielddevice_archive(`ptr`: Long,`kind`: RustBuffer.ByValue,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -906,6 +942,33 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_attach_file() != 59509) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_attachment_usage() != 4257) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_attachments() != 26821) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_detach() != 54206) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_fetch_attachment() != 35206) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_read_attachment() != 61742) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_save_attachment() != 14042) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_set_attachment_policy() != 17861) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_set_on_wifi() != 13069) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_add_finding() != 45679) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1437,6 +1500,61 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface FieldDeviceInterface {
     
     /**
+     * Attaches the file at `path` (a photo the camera wrote, a scanned PDF) to record `id`:
+     * its bytes are copied into the store and its reference added to the record in one
+     * transaction. The file may be deleted afterwards. `taken_at` is RFC 3339 with an offset
+     * (`None`: now), `geo` is `lat,lon`.
+     */
+    fun `attachFile`(`id`: kotlin.String, `path`: kotlin.String, `mediaType`: kotlin.String, `caption`: kotlin.String?, `takenAt`: kotlin.String?, `geo`: kotlin.String?): Attached
+    
+    /**
+     * How much room attachments take, and how many wait to be sent.
+     */
+    fun `attachmentUsage`(): AttachmentUsage
+    
+    /**
+     * The attachments record `id` carries now, with where each one's bytes stand.
+     */
+    fun `attachments`(`id`: kotlin.String): List<Attachment>
+    
+    /**
+     * Removes attachment `hash` from record `id`. The photo stays in the record's history
+     * and on the server (evidence is never deleted); an own photo not yet uploaded still is.
+     */
+    fun `detach`(`id`: kotlin.String, `hash`: kotlin.String): Edited
+    
+    /**
+     * Downloads attachment `hash` of record `id` now (the officer opened it), resuming a
+     * download that was cut off; the policy's budget and `wifi_only` do not apply (the app
+     * decides whether to ask). Blocks the calling thread on the network: not the UI thread.
+     */
+    fun `fetchAttachment`(`id`: kotlin.String, `hash`: kotlin.String): FetchResult
+    
+    /**
+     * The bytes of attachment `hash`, verified against its hash (to show it). For a large
+     * PDF prefer `save_attachment`, which never holds it whole.
+     */
+    fun `readAttachment`(`hash`: kotlin.String): kotlin.ByteArray
+    
+    /**
+     * Writes attachment `hash` to the file at `path` (for a viewer or a share sheet),
+     * streamed in chunks; the file is written whole or not at all.
+     */
+    fun `saveAttachment`(`hash`: kotlin.String, `path`: kotlin.String)
+    
+    /**
+     * Sets when attachments move and their disk quota (evicting downloaded photos at once
+     * when the new quota needs room).
+     */
+    fun `setAttachmentPolicy`(`policy`: AttachmentPolicy)
+    
+    /**
+     * Tells the SDK whether the phone is on Wi-Fi now (from the platform's connectivity
+     * callback); with `wifi_only`, attachments move only while it is.
+     */
+    fun `setOnWifi`(`onWifi`: kotlin.Boolean)
+    
+    /**
      * Adds a finding of type `finding_type` to visit `visit_id` (status `open`).
      */
     fun `addFinding`(`visitId`: kotlin.String, `findingType`: kotlin.String, `fields`: List<FieldEdit>): Edited
@@ -1648,6 +1766,165 @@ open class FieldDevice: Disposable, AutoCloseable, FieldDeviceInterface
             UniffiLib.uniffi_sidak_mobile_fn_clone_fielddevice(handle, status)
         }
     }
+
+    
+    /**
+     * Attaches the file at `path` (a photo the camera wrote, a scanned PDF) to record `id`:
+     * its bytes are copied into the store and its reference added to the record in one
+     * transaction. The file may be deleted afterwards. `taken_at` is RFC 3339 with an offset
+     * (`None`: now), `geo` is `lat,lon`.
+     */
+    @Throws(SidakException::class)override fun `attachFile`(`id`: kotlin.String, `path`: kotlin.String, `mediaType`: kotlin.String, `caption`: kotlin.String?, `takenAt`: kotlin.String?, `geo`: kotlin.String?): Attached {
+            return FfiConverterTypeAttached.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_attach_file(
+        it,
+        FfiConverterString.lower(`id`),FfiConverterString.lower(`path`),FfiConverterString.lower(`mediaType`),FfiConverterOptionalString.lower(`caption`),FfiConverterOptionalString.lower(`takenAt`),FfiConverterOptionalString.lower(`geo`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How much room attachments take, and how many wait to be sent.
+     */
+    @Throws(SidakException::class)override fun `attachmentUsage`(): AttachmentUsage {
+            return FfiConverterTypeAttachmentUsage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_attachment_usage(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The attachments record `id` carries now, with where each one's bytes stand.
+     */
+    @Throws(SidakException::class)override fun `attachments`(`id`: kotlin.String): List<Attachment> {
+            return FfiConverterSequenceTypeAttachment.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_attachments(
+        it,
+        FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Removes attachment `hash` from record `id`. The photo stays in the record's history
+     * and on the server (evidence is never deleted); an own photo not yet uploaded still is.
+     */
+    @Throws(SidakException::class)override fun `detach`(`id`: kotlin.String, `hash`: kotlin.String): Edited {
+            return FfiConverterTypeEdited.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_detach(
+        it,
+        FfiConverterString.lower(`id`),FfiConverterString.lower(`hash`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Downloads attachment `hash` of record `id` now (the officer opened it), resuming a
+     * download that was cut off; the policy's budget and `wifi_only` do not apply (the app
+     * decides whether to ask). Blocks the calling thread on the network: not the UI thread.
+     */
+    @Throws(SidakException::class)override fun `fetchAttachment`(`id`: kotlin.String, `hash`: kotlin.String): FetchResult {
+            return FfiConverterTypeFetchResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_fetch_attachment(
+        it,
+        FfiConverterString.lower(`id`),FfiConverterString.lower(`hash`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The bytes of attachment `hash`, verified against its hash (to show it). For a large
+     * PDF prefer `save_attachment`, which never holds it whole.
+     */
+    @Throws(SidakException::class)override fun `readAttachment`(`hash`: kotlin.String): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_read_attachment(
+        it,
+        FfiConverterString.lower(`hash`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Writes attachment `hash` to the file at `path` (for a viewer or a share sheet),
+     * streamed in chunks; the file is written whole or not at all.
+     */
+    @Throws(SidakException::class)override fun `saveAttachment`(`hash`: kotlin.String, `path`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_save_attachment(
+        it,
+        FfiConverterString.lower(`hash`),FfiConverterString.lower(`path`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sets when attachments move and their disk quota (evicting downloaded photos at once
+     * when the new quota needs room).
+     */
+    @Throws(SidakException::class)override fun `setAttachmentPolicy`(`policy`: AttachmentPolicy)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SidakException) { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_set_attachment_policy(
+        it,
+        FfiConverterTypeAttachmentPolicy.lower(`policy`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Tells the SDK whether the phone is on Wi-Fi now (from the platform's connectivity
+     * callback); with `wifi_only`, attachments move only while it is.
+     */override fun `setOnWifi`(`onWifi`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_sidak_mobile_fn_method_fielddevice_set_on_wifi(
+        it,
+        FfiConverterBoolean.lower(`onWifi`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -2651,6 +2928,310 @@ public object FfiConverterTypeSyncProgress: FfiConverter<SyncProgress, Long> {
 
     override fun write(value: SyncProgress, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * What `attach_file` did.
+ */
+data class Attached (
+    /**
+     * The attachment's hash.
+     */
+    var `hash`: kotlin.String
+    , 
+    /**
+     * Its size.
+     */
+    var `size`: kotlin.ULong
+    , 
+    /**
+     * The edit that added it to the record.
+     */
+    var `edited`: Edited
+    , 
+    /**
+     * Whether the bytes were new here (`false`: the same photo was attached before).
+     */
+    var `newBytes`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttached: FfiConverterRustBuffer<Attached> {
+    override fun read(buf: ByteBuffer): Attached {
+        return Attached(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterTypeEdited.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Attached) = (
+            FfiConverterString.allocationSize(value.`hash`) +
+            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterTypeEdited.allocationSize(value.`edited`) +
+            FfiConverterBoolean.allocationSize(value.`newBytes`)
+    )
+
+    override fun write(value: Attached, buf: ByteBuffer) {
+            FfiConverterString.write(value.`hash`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterTypeEdited.write(value.`edited`, buf)
+            FfiConverterBoolean.write(value.`newBytes`, buf)
+    }
+}
+
+
+
+/**
+ * One attachment of a record.
+ */
+data class Attachment (
+    /**
+     * BLAKE3 of the bytes (64 hex digits): what `fetch_attachment`, `read_attachment` and
+     * `detach` take.
+     */
+    var `hash`: kotlin.String
+    , 
+    /**
+     * Size in bytes.
+     */
+    var `size`: kotlin.ULong
+    , 
+    /**
+     * `image/jpeg`, `image/png`, `image/webp` or `application/pdf`.
+     */
+    var `mediaType`: kotlin.String
+    , 
+    /**
+     * What it shows.
+     */
+    var `caption`: kotlin.String?
+    , 
+    /**
+     * When it was taken (RFC 3339).
+     */
+    var `takenAt`: kotlin.String?
+    , 
+    /**
+     * Where it was taken (`lat,lon`).
+     */
+    var `geo`: kotlin.String?
+    , 
+    /**
+     * Where its bytes stand here.
+     */
+    var `state`: AttachmentState
+    , 
+    /**
+     * Whether its bytes can be read now (`read_attachment`, `save_attachment`).
+     */
+    var `readable`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
+    override fun read(buf: ByteBuffer): Attachment {
+        return Attachment(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeAttachmentState.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Attachment) = (
+            FfiConverterString.allocationSize(value.`hash`) +
+            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterString.allocationSize(value.`mediaType`) +
+            FfiConverterOptionalString.allocationSize(value.`caption`) +
+            FfiConverterOptionalString.allocationSize(value.`takenAt`) +
+            FfiConverterOptionalString.allocationSize(value.`geo`) +
+            FfiConverterTypeAttachmentState.allocationSize(value.`state`) +
+            FfiConverterBoolean.allocationSize(value.`readable`)
+    )
+
+    override fun write(value: Attachment, buf: ByteBuffer) {
+            FfiConverterString.write(value.`hash`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterString.write(value.`mediaType`, buf)
+            FfiConverterOptionalString.write(value.`caption`, buf)
+            FfiConverterOptionalString.write(value.`takenAt`, buf)
+            FfiConverterOptionalString.write(value.`geo`, buf)
+            FfiConverterTypeAttachmentState.write(value.`state`, buf)
+            FfiConverterBoolean.write(value.`readable`, buf)
+    }
+}
+
+
+
+/**
+ * When attachments move and how much room they may take (defaults: any link, no budget,
+ * no prefetch, no quota).
+ */
+data class AttachmentPolicy (
+    /**
+     * Move attachments only on Wi-Fi (`set_on_wifi`); edits sync on any link.
+     */
+    var `wifiOnly`: kotlin.Boolean
+    , 
+    /**
+     * Most attachment bytes one sync sends and downloads together (`None`: no limit).
+     */
+    var `maxBytesPerSync`: kotlin.ULong?
+    , 
+    /**
+     * Download, after each sync, the attachments of records in scope that this device lacks,
+     * as far as the quota leaves room.
+     */
+    var `prefetch`: kotlin.Boolean
+    , 
+    /**
+     * Disk room for attachments in bytes (`None`: no limit). Own photos count and are never
+     * evicted; downloaded ones are evicted least recently used first.
+     */
+    var `quotaBytes`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentPolicy: FfiConverterRustBuffer<AttachmentPolicy> {
+    override fun read(buf: ByteBuffer): AttachmentPolicy {
+        return AttachmentPolicy(
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttachmentPolicy) = (
+            FfiConverterBoolean.allocationSize(value.`wifiOnly`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxBytesPerSync`) +
+            FfiConverterBoolean.allocationSize(value.`prefetch`) +
+            FfiConverterOptionalULong.allocationSize(value.`quotaBytes`)
+    )
+
+    override fun write(value: AttachmentPolicy, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`wifiOnly`, buf)
+            FfiConverterOptionalULong.write(value.`maxBytesPerSync`, buf)
+            FfiConverterBoolean.write(value.`prefetch`, buf)
+            FfiConverterOptionalULong.write(value.`quotaBytes`, buf)
+    }
+}
+
+
+
+/**
+ * How much room attachments take.
+ */
+data class AttachmentUsage (
+    /**
+     * Bytes of photos taken here (never evicted).
+     */
+    var `ownBytes`: kotlin.ULong
+    , 
+    /**
+     * Bytes of downloaded photos.
+     */
+    var `downloadedBytes`: kotlin.ULong
+    , 
+    /**
+     * The quota, if set.
+     */
+    var `quotaBytes`: kotlin.ULong?
+    , 
+    /**
+     * Own photos not yet uploaded (the "photos to send" badge).
+     */
+    var `waiting`: kotlin.ULong
+    , 
+    /**
+     * Their bytes not yet acknowledged.
+     */
+    var `waitingBytes`: kotlin.ULong
+    , 
+    /**
+     * Own photos found damaged.
+     */
+    var `damaged`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentUsage: FfiConverterRustBuffer<AttachmentUsage> {
+    override fun read(buf: ByteBuffer): AttachmentUsage {
+        return AttachmentUsage(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttachmentUsage) = (
+            FfiConverterULong.allocationSize(value.`ownBytes`) +
+            FfiConverterULong.allocationSize(value.`downloadedBytes`) +
+            FfiConverterOptionalULong.allocationSize(value.`quotaBytes`) +
+            FfiConverterULong.allocationSize(value.`waiting`) +
+            FfiConverterULong.allocationSize(value.`waitingBytes`) +
+            FfiConverterULong.allocationSize(value.`damaged`)
+    )
+
+    override fun write(value: AttachmentUsage, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`ownBytes`, buf)
+            FfiConverterULong.write(value.`downloadedBytes`, buf)
+            FfiConverterOptionalULong.write(value.`quotaBytes`, buf)
+            FfiConverterULong.write(value.`waiting`, buf)
+            FfiConverterULong.write(value.`waitingBytes`, buf)
+            FfiConverterULong.write(value.`damaged`, buf)
     }
 }
 
@@ -3979,6 +4560,26 @@ data class SyncProgressUpdate (
      * Bytes received (compressed).
      */
     var `bytesDown`: kotlin.ULong
+    , 
+    /**
+     * Attachments uploaded whole so far.
+     */
+    var `attachmentsSent`: kotlin.ULong
+    , 
+    /**
+     * Attachment bytes sent so far.
+     */
+    var `attachmentBytesSent`: kotlin.ULong
+    , 
+    /**
+     * Attachments still waiting to be uploaded.
+     */
+    var `attachmentsWaiting`: kotlin.ULong
+    , 
+    /**
+     * Their bytes not yet acknowledged.
+     */
+    var `attachmentBytesWaiting`: kotlin.ULong
     
 ){
     
@@ -4002,6 +4603,10 @@ public object FfiConverterTypeSyncProgressUpdate: FfiConverterRustBuffer<SyncPro
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -4012,7 +4617,11 @@ public object FfiConverterTypeSyncProgressUpdate: FfiConverterRustBuffer<SyncPro
             FfiConverterULong.allocationSize(value.`opsPulled`) +
             FfiConverterULong.allocationSize(value.`pages`) +
             FfiConverterULong.allocationSize(value.`bytesUp`) +
-            FfiConverterULong.allocationSize(value.`bytesDown`)
+            FfiConverterULong.allocationSize(value.`bytesDown`) +
+            FfiConverterULong.allocationSize(value.`attachmentsSent`) +
+            FfiConverterULong.allocationSize(value.`attachmentBytesSent`) +
+            FfiConverterULong.allocationSize(value.`attachmentsWaiting`) +
+            FfiConverterULong.allocationSize(value.`attachmentBytesWaiting`)
     )
 
     override fun write(value: SyncProgressUpdate, buf: ByteBuffer) {
@@ -4023,6 +4632,10 @@ public object FfiConverterTypeSyncProgressUpdate: FfiConverterRustBuffer<SyncPro
             FfiConverterULong.write(value.`pages`, buf)
             FfiConverterULong.write(value.`bytesUp`, buf)
             FfiConverterULong.write(value.`bytesDown`, buf)
+            FfiConverterULong.write(value.`attachmentsSent`, buf)
+            FfiConverterULong.write(value.`attachmentBytesSent`, buf)
+            FfiConverterULong.write(value.`attachmentsWaiting`, buf)
+            FfiConverterULong.write(value.`attachmentBytesWaiting`, buf)
     }
 }
 
@@ -4171,6 +4784,36 @@ data class SyncSummary (
      * Wall time, ms.
      */
     var `durationMs`: kotlin.ULong
+    , 
+    /**
+     * Own attachments whose upload finished in this sync.
+     */
+    var `attachmentsSent`: kotlin.ULong
+    , 
+    /**
+     * Attachment bytes sent.
+     */
+    var `attachmentBytesSent`: kotlin.ULong
+    , 
+    /**
+     * Own attachments still waiting to be uploaded.
+     */
+    var `attachmentsWaiting`: kotlin.ULong
+    , 
+    /**
+     * Whether the policy held attachments back (not on Wi-Fi, byte budget spent).
+     */
+    var `attachmentsHeldBack`: kotlin.Boolean
+    , 
+    /**
+     * Attachments downloaded by prefetch.
+     */
+    var `attachmentsDownloaded`: kotlin.ULong
+    , 
+    /**
+     * Attachments that could not be sent or downloaded, with why (`code: message`).
+     */
+    var `attachmentProblems`: List<kotlin.String>
     
 ){
     
@@ -4204,6 +4847,12 @@ public object FfiConverterTypeSyncSummary: FfiConverterRustBuffer<SyncSummary> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -4224,7 +4873,13 @@ public object FfiConverterTypeSyncSummary: FfiConverterRustBuffer<SyncSummary> {
             FfiConverterBoolean.allocationSize(value.`clockAhead`) +
             FfiConverterULong.allocationSize(value.`bytesUp`) +
             FfiConverterULong.allocationSize(value.`bytesDown`) +
-            FfiConverterULong.allocationSize(value.`durationMs`)
+            FfiConverterULong.allocationSize(value.`durationMs`) +
+            FfiConverterULong.allocationSize(value.`attachmentsSent`) +
+            FfiConverterULong.allocationSize(value.`attachmentBytesSent`) +
+            FfiConverterULong.allocationSize(value.`attachmentsWaiting`) +
+            FfiConverterBoolean.allocationSize(value.`attachmentsHeldBack`) +
+            FfiConverterULong.allocationSize(value.`attachmentsDownloaded`) +
+            FfiConverterSequenceString.allocationSize(value.`attachmentProblems`)
     )
 
     override fun write(value: SyncSummary, buf: ByteBuffer) {
@@ -4245,6 +4900,12 @@ public object FfiConverterTypeSyncSummary: FfiConverterRustBuffer<SyncSummary> {
             FfiConverterULong.write(value.`bytesUp`, buf)
             FfiConverterULong.write(value.`bytesDown`, buf)
             FfiConverterULong.write(value.`durationMs`, buf)
+            FfiConverterULong.write(value.`attachmentsSent`, buf)
+            FfiConverterULong.write(value.`attachmentBytesSent`, buf)
+            FfiConverterULong.write(value.`attachmentsWaiting`, buf)
+            FfiConverterBoolean.write(value.`attachmentsHeldBack`, buf)
+            FfiConverterULong.write(value.`attachmentsDownloaded`, buf)
+            FfiConverterSequenceString.write(value.`attachmentProblems`, buf)
     }
 }
 
@@ -4346,6 +5007,185 @@ public object FfiConverterTypeWritten: FfiConverterRustBuffer<Written> {
 
 
 /**
+ * Where an attachment's bytes stand on this device.
+ */
+sealed class AttachmentState {
+    
+    /**
+     * Taken here, being uploaded: the server holds `uploaded_bytes` of it.
+     */
+    data class Uploading(
+        /**
+         * Bytes the server has acknowledged.
+         */
+        val `uploadedBytes`: kotlin.ULong) : AttachmentState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Taken here, and the server holds it whole (hash verified).
+     */
+    object Uploaded : AttachmentState()
+    
+    
+    /**
+     * Taken here, but its bytes no longer match their hash (storage damage): never sent.
+     */
+    data class Damaged(
+        /**
+         * What was found.
+         */
+        val `reason`: kotlin.String) : AttachmentState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Downloaded whole and verified: readable.
+     */
+    object Downloaded : AttachmentState()
+    
+    
+    /**
+     * Partly downloaded: `fetch_attachment` resumes it.
+     */
+    data class Downloading(
+        /**
+         * Bytes held so far.
+         */
+        val `heldBytes`: kotlin.ULong) : AttachmentState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Another device's photo not on this device: `fetch_attachment` downloads it.
+     */
+    object NotHere : AttachmentState()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentState : FfiConverterRustBuffer<AttachmentState>{
+    override fun read(buf: ByteBuffer): AttachmentState {
+        return when(buf.getInt()) {
+            1 -> AttachmentState.Uploading(
+                FfiConverterULong.read(buf),
+                )
+            2 -> AttachmentState.Uploaded
+            3 -> AttachmentState.Damaged(
+                FfiConverterString.read(buf),
+                )
+            4 -> AttachmentState.Downloaded
+            5 -> AttachmentState.Downloading(
+                FfiConverterULong.read(buf),
+                )
+            6 -> AttachmentState.NotHere
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: AttachmentState) = when(value) {
+        is AttachmentState.Uploading -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`uploadedBytes`)
+            )
+        }
+        is AttachmentState.Uploaded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is AttachmentState.Damaged -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is AttachmentState.Downloaded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is AttachmentState.Downloading -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`heldBytes`)
+            )
+        }
+        is AttachmentState.NotHere -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: AttachmentState, buf: ByteBuffer) {
+        when(value) {
+            is AttachmentState.Uploading -> {
+                buf.putInt(1)
+                FfiConverterULong.write(value.`uploadedBytes`, buf)
+                Unit
+            }
+            is AttachmentState.Uploaded -> {
+                buf.putInt(2)
+                Unit
+            }
+            is AttachmentState.Damaged -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is AttachmentState.Downloaded -> {
+                buf.putInt(4)
+                Unit
+            }
+            is AttachmentState.Downloading -> {
+                buf.putInt(5)
+                FfiConverterULong.write(value.`heldBytes`, buf)
+                Unit
+            }
+            is AttachmentState.NotHere -> {
+                buf.putInt(6)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * The key of an encrypted store, from the Android Keystore or the iOS Keychain.
  */
 sealed class DeviceKey {
@@ -4433,6 +5273,125 @@ public object FfiConverterTypeDeviceKey : FfiConverterRustBuffer<DeviceKey>{
             is DeviceKey.Passphrase -> {
                 buf.putInt(2)
                 FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What `fetch_attachment` found.
+ */
+sealed class FetchResult {
+    
+    /**
+     * Already on the device.
+     */
+    object AlreadyHere : FetchResult()
+    
+    
+    /**
+     * Downloaded (or its rest) and verified.
+     */
+    data class Downloaded(
+        /**
+         * Bytes downloaded by this call.
+         */
+        val `bytes`: kotlin.ULong) : FetchResult()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The officer who took it has not uploaded it yet: try after a later sync.
+     */
+    object NotUploadedYet : FetchResult()
+    
+    
+    /**
+     * The byte budget ran out; what came is kept and the next call resumes.
+     */
+    object HeldBack : FetchResult()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFetchResult : FfiConverterRustBuffer<FetchResult>{
+    override fun read(buf: ByteBuffer): FetchResult {
+        return when(buf.getInt()) {
+            1 -> FetchResult.AlreadyHere
+            2 -> FetchResult.Downloaded(
+                FfiConverterULong.read(buf),
+                )
+            3 -> FetchResult.NotUploadedYet
+            4 -> FetchResult.HeldBack
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FetchResult) = when(value) {
+        is FetchResult.AlreadyHere -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FetchResult.Downloaded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`bytes`)
+            )
+        }
+        is FetchResult.NotUploadedYet -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FetchResult.HeldBack -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: FetchResult, buf: ByteBuffer) {
+        when(value) {
+            is FetchResult.AlreadyHere -> {
+                buf.putInt(1)
+                Unit
+            }
+            is FetchResult.Downloaded -> {
+                buf.putInt(2)
+                FfiConverterULong.write(value.`bytes`, buf)
+                Unit
+            }
+            is FetchResult.NotUploadedYet -> {
+                buf.putInt(3)
+                Unit
+            }
+            is FetchResult.HeldBack -> {
+                buf.putInt(4)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -5411,6 +6370,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
+    override fun read(buf: ByteBuffer): List<Attachment> {
+        val len = buf.getInt()
+        return List<Attachment>(len) {
+            FfiConverterTypeAttachment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Attachment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAttachment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Attachment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAttachment.write(it, buf)
         }
     }
 }
