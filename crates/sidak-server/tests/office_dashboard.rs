@@ -378,6 +378,14 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The visit's report downloads (fetched with the session, saved as a file).
+    c.find(Locator::Id("report-btn"))
+        .await
+        .expect("report button")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "#flash", "Laporan diunduh / Report downloaded").await;
     let cards = c
         .find(Locator::Id("detail-attachments"))
         .await

@@ -29,6 +29,8 @@ pub struct RecordFilter {
     pub cancelled_with_findings: bool,
     /// Free text: a 16-digit NIK, a 13-digit NIB, a record id, or part of the name.
     pub q: Option<String>,
+    /// Only the findings of this visit.
+    pub visit: Option<sidak_core::RecordId>,
 }
 
 /// What the free-text `q` of a [`RecordFilter`] searches for.

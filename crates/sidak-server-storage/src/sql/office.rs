@@ -86,6 +86,9 @@ pub fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
     if filter.cancelled_with_findings {
         conds.push(CANCELLED_WITH_FINDINGS.into());
     }
+    if let Some(v) = filter.visit {
+        conds.push(format!("f.visit = {}", args.text(v.to_string())));
+    }
     match filter.search() {
         Some(Search::Nik(n)) => conds.push(format!("f.nik = {}", args.text(n))),
         Some(Search::Nib(n)) => conds.push(format!("f.nib = {}", args.text(n))),

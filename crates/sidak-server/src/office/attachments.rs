@@ -88,7 +88,7 @@ fn pending(meta: Option<&BlobMeta>) -> ApiError {
 }
 
 /// The complete blob `hash` of record `id`, its bytes read whole.
-async fn load(
+pub(super) async fn load(
     state: &AppState,
     id: RecordId,
     hash: BlobHash,

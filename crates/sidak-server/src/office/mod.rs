@@ -5,7 +5,8 @@
 //! - The reads and writes are `sidak_server_storage::OfficeStore`, half of every backend's
 //!   `Storage`; the pure rules they share (facts, writes, history) live beside it.
 //! - One file per endpoint family: `records` (list, detail, history), `attachments` (a
-//!   record's photos and documents, location stripped, and their previews), `conflicts`
+//!   record's photos and documents, location stripped, and their previews), `report` (a
+//!   visit's printable inspection report), `conflicts`
 //!   (inbox, resolve), `duplicates` (suspects, link), `review` (queue, approve/return),
 //!   `set_aside` (list, accept, discard), `coverage` (report, overview), `devices`
 //!   (health), `export` (streamed CSV); `openapi` describes them all.
@@ -37,6 +38,7 @@ mod login_limit;
 mod openapi;
 mod params;
 mod records;
+mod report;
 mod review;
 mod set_aside;
 
@@ -92,6 +94,11 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/office/records/{id}/attachments/{hash}/thumbnail",
         "A JPEG preview of a record's photo",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}/report.pdf",
+        "A visit's printable inspection report (PDF)",
     ),
     r(
         "POST",
@@ -162,6 +169,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/office/records", get(records::list))
         .route("/v1/office/records/{id}", get(records::detail))
         .route("/v1/office/records/{id}/history", get(records::history))
+        .route("/v1/office/records/{id}/report.pdf", get(report::pdf))
         .route(
             "/v1/office/records/{id}/attachments/{hash}",
             get(attachments::bytes),

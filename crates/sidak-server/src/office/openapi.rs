@@ -70,6 +70,12 @@ fn list_filters() -> Vec<Json> {
         ),
         q("officer", "string", "Officer id of the creating device"),
         param(
+            "visit",
+            "query",
+            json!({"type": "string", "format": "uuid"}),
+            "Only the findings of this visit (its record id)",
+        ),
+        param(
             "from",
             "query",
             json!({"type": "string", "format": "date", "pattern": DATE}),
@@ -220,6 +226,11 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "updated": {"type": ["string", "null"], "description": "stamp of the latest op"},
                 "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}},
                 "attachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}}),
+        ),
+        ("GET", "/v1/office/records/{id}/report.pdf") => (
+            vec![id_param("Visit id")],
+            None,
+            json!({"type": "string", "format": "binary"}),
         ),
         ("GET", "/v1/office/records/{id}/attachments/{hash}") => (
             vec![
@@ -1046,6 +1057,8 @@ pub fn spec() -> Json {
         let (parameters, request, ok) = details(route.method, route.path);
         let ok_content = if route.path.ends_with(".csv") {
             json!({"text/csv": {"schema": ok}})
+        } else if route.path.ends_with(".pdf") {
+            json!({"application/pdf": {"schema": ok}})
         } else {
             json!({"application/json": {"schema": ok}})
         };
@@ -1065,6 +1078,12 @@ pub fn spec() -> Json {
         common_errors(&mut op["responses"]);
         if route.path.contains("/attachments/") {
             office_bytes(route.path, &mut op);
+        }
+        if route.path.ends_with("/report.pdf") {
+            op["responses"]["400"] =
+                error("not_a_visit: a report is made for a visit; invalid_message");
+            op["responses"]["422"] =
+                error("report_failed: a photo of the visit could not be printed");
         }
         if let Some(b) = request {
             op["requestBody"] = b;

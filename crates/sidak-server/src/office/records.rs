@@ -51,6 +51,8 @@ pub struct ListParams {
     pub cancelled_with_findings: Option<bool>,
     /// NIK, NIB, record id or part of a name.
     pub q: Option<String>,
+    /// Only the findings of this visit (a record id).
+    pub visit: Option<String>,
     /// Page size.
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -100,6 +102,16 @@ impl ListParams {
             needs_review: self.needs_review.unwrap_or(false),
             cancelled_with_findings: self.cancelled_with_findings.unwrap_or(false),
             q: nonempty(&self.q).map(|q| q.chars().take(100).collect()),
+            visit: nonempty(&self.visit)
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ApiError::invalid_message(format!(
+                            "visit must be a visit's record id, got {:?}",
+                            clip(v)
+                        ))
+                    })
+                })
+                .transpose()?,
         })
     }
 

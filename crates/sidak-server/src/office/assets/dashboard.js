@@ -422,6 +422,21 @@ async function openAttachment(a) {
   }
 }
 
+// A visit's printable inspection report, saved as a file.
+async function downloadReport(id) {
+  try {
+    const url = await blobUrl(`/v1/office/records/${id}/report.pdf`);
+    const link = el('a', { href: url, download: `laporan-${id.slice(0, 8)}.pdf` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    flash('Laporan diunduh / Report downloaded');
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
 function attachmentCard(a) {
   const state = { stored: '', uploading: `mengunggah / uploading ${bytesText(a.received)} of ${bytesText(a.size)}`, not_uploaded: 'belum diunggah / not uploaded yet' }[a.state];
   let preview;
@@ -465,6 +480,9 @@ async function openRecord(id) {
     if (r && (r.kind === 'worker' || r.kind === 'visit')) {
       actions.push(el('button', { type: 'button', id: 'approve-btn', onclick: () => review(id, 'approve') }, 'Setujui / Approve'));
       actions.push(el('button', { type: 'button', class: 'secondary', id: 'return-btn', onclick: () => review(id, 'return') }, 'Kembalikan / Return'));
+    }
+    if (r && r.kind === 'visit') {
+      actions.push(el('button', { type: 'button', class: 'secondary', id: 'report-btn', onclick: () => downloadReport(id) }, 'Unduh laporan (PDF) / Download report'));
     }
     $('detail-actions').replaceChildren(...actions);
     $('detail-attachments').replaceChildren(...(detail.attachments.length ? detail.attachments.map(attachmentCard) : [el('span', { class: 'empty' }, 'Tidak ada / None')]));
