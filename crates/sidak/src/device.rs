@@ -105,8 +105,9 @@ pub enum DeviceCommand {
         /// When it was taken: RFC 3339 with an offset (2026-11-25T09:30:00+08:00), or `now`.
         #[arg(long)]
         taken: Option<String>,
-        /// Where it was taken: LAT,LON in decimal degrees (e.g. -5.1477,119.4327).
-        #[arg(long)]
+        /// Where it was taken: LAT,LON in decimal degrees (e.g. -5.1477,119.4327; south of
+        /// the equator, as most of Indonesia is, the leading minus needs no `=`).
+        #[arg(long, allow_hyphen_values = true)]
         geo: Option<String>,
         /// The media type (image/jpeg, image/png, image/webp, application/pdf); by default
         /// read from the file's first bytes, else its extension.
