@@ -7,7 +7,8 @@
 //!   `attachments.rs` its photos and documents (attach, list, fetch, quota); `sizes.rs` reads
 //!   `300k`, `1mbit`.
 //! - `demo` (`demo.rs`): a field day in South Sulawesi, end to end.
-//! - `bench` (`bench.rs`): the field sync workload S1-S3, one JSON line per scenario.
+//! - `bench` (`bench.rs`): the field sync workload S1-S3, and A1 the attachments over a slow
+//!   link with kills (`photo_bench.rs`), one JSON line per scenario.
 //! - `tls-cert` (`tls.rs`): a self-signed certificate for `serve --tls-cert`, and its pin;
 //!   `tls.rs` also holds the `--server-ca`/`--server-pin` flags of the commands that call a server.
 
@@ -19,6 +20,7 @@ mod device;
 mod fields;
 mod keys;
 mod output;
+mod photo_bench;
 mod progress;
 mod serve;
 mod sizes;
@@ -48,7 +50,7 @@ enum Command {
     Device(device::DeviceArgs),
     /// A self-contained field day: a server, five field devices, offline edits, sync, conflicts.
     Demo,
-    /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits), one JSON line per scenario.
+    /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits; A1 photos over a slow link), one JSON line per scenario.
     Bench(bench::BenchArgs),
     /// Write a self-signed certificate and key for `serve --tls-cert/--tls-key`, and print the pin phones carry.
     TlsCert(tls::TlsCertArgs),
