@@ -346,23 +346,15 @@ fn state_text(b: Option<&BlobInfo>) -> String {
     }
 }
 
-/// A size for people: `307,200 B (300 KiB)`.
+/// A size for people: `512 B`, `300.0 KiB`, `20.0 MiB`, `1.2 GiB` (exact bytes are in `--json`).
 pub fn bytes_text(n: u64) -> String {
-    let grouped = {
-        let s = n.to_string();
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    };
+    const KIB: f64 = 1024.0;
+    let x = n as f64;
     match n {
-        0..1024 => format!("{grouped} B"),
-        1024..1_048_576 => format!("{grouped} B ({} KiB)", n / 1024),
-        _ => format!("{grouped} B ({:.1} MiB)", n as f64 / 1_048_576.0),
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", x / KIB),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", x / KIB / KIB),
+        _ => format!("{:.1} GiB", x / KIB / KIB / KIB),
     }
 }
 
@@ -469,7 +461,7 @@ fn usage_json(u: &sidak_store::BlobUsage) -> Json {
 
 fn print_usage(u: &sidak_store::BlobUsage) {
     println!(
-        "own: {} ({} waiting for upload, {} not yet acknowledged{}); fetched: {}; quota: {}",
+        "own: {}, {} waiting for upload with {} not yet acknowledged{}; fetched: {}; quota: {}",
         bytes_text(u.own_bytes),
         u.waiting_blobs,
         bytes_text(u.waiting_bytes),
@@ -777,7 +769,9 @@ mod tests {
     #[test]
     fn sizes_for_people() {
         assert_eq!(bytes_text(512), "512 B");
-        assert_eq!(bytes_text(307_200), "307,200 B (300 KiB)");
-        assert_eq!(bytes_text(20 * 1024 * 1024), "20,971,520 B (20.0 MiB)");
+        assert_eq!(bytes_text(307_200), "300.0 KiB");
+        assert_eq!(bytes_text(100_000), "97.7 KiB");
+        assert_eq!(bytes_text(20 * 1024 * 1024), "20.0 MiB");
+        assert_eq!(bytes_text(3 << 30), "3.0 GiB");
     }
 }

@@ -308,13 +308,36 @@ fn a_photo_attached_on_one_phone_reaches_another_byte_for_byte() {
     assert!(text.contains("waiting for upload"), "{text}");
     assert!(text.contains("Daftar pekerja di dinding"), "{text}");
 
-    let r = device(&a, &["sync"]);
+    // On a metered link with --wifi-only the edits go, the photos wait.
+    let r = device(&a, &["sync", "--wifi-only", "--metered"]);
     assert_eq!(r["accepted"], 3, "{r}");
+    assert_eq!(r["blobs"]["held_back"], true, "{r}");
+    assert_eq!(r["blobs"]["bytes_sent"], 0, "{r}");
+    assert_eq!(r["blobs"]["waiting"], 2, "{r}");
+    // A budget lets part of the first photo through; the server keeps what it acknowledged.
+    let r = device(&a, &["sync", "--blob-budget", "100k"]);
+    assert_eq!(r["blobs"]["held_back"], true, "{r}");
+    assert_eq!(r["blobs"]["bytes_sent"], 100_000, "{r}");
+    assert_eq!(r["blobs"]["waiting"], 2, "{r}");
+    assert_eq!(
+        r["blobs"]["bytes_waiting"],
+        photo.len() + signature.len() - 100_000,
+        "{r}"
+    );
+    let text = run(sidak()
+        .args(["device", "--db"])
+        .arg(&a)
+        .args(["attachments"]));
+    assert!(text.contains("uploading: 97.7 KiB of"), "{text}");
+
+    let r = device(&a, &["sync", "--wifi-only"]);
+    assert_eq!(r["accepted"], 0, "{r}");
     assert_eq!(r["blobs"]["sent"], 2, "{r}");
     assert_eq!(r["blobs"]["waiting"], 0, "{r}");
-    assert!(
-        r["blobs"]["bytes_sent"].as_u64().unwrap() >= (photo.len() + signature.len()) as u64,
-        "{r}"
+    assert_eq!(
+        r["blobs"]["bytes_sent"],
+        photo.len() + signature.len() - 100_000,
+        "the rest of the photo from where the server had it: {r}"
     );
     let held = device(&a, &["attachments", &record]);
     assert!(
