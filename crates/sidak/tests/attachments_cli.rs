@@ -362,7 +362,21 @@ fn a_photo_attached_on_one_phone_reaches_another_byte_for_byte() {
         "{listed}"
     );
     let out = dir.path().join("fetched.jpg");
-    let f = device(&b, &["fetch", &photo_hash, "--out", s(&out)]);
+    // Over a 1 Mbit/s link: 300 KiB take two seconds at least, less the first burst.
+    let started = Instant::now();
+    let f = device(
+        &b,
+        &[
+            "fetch",
+            &photo_hash,
+            "--out",
+            s(&out),
+            "--limit-rate",
+            "1mbit",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1_900), "{took:?} at 1 Mbit/s");
     assert_eq!(f["verified"], true);
     assert_eq!(f["downloaded_bytes"], photo.len());
     assert_eq!(std::fs::read(&out).unwrap(), photo, "byte for byte");
