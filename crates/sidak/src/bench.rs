@@ -4,6 +4,8 @@
 //! - S2: a fresh device pulls them all.
 //! - S3: two devices holding the same records each edit some offline (an overlap edited on
 //!   both, on different fields) and sync until converged; no edit may be lost.
+//! - A1 (`photo_bench.rs`): photos uploaded over a throttled link by device processes killed
+//!   mid-upload, then fetched by a second device.
 //!
 //! The server runs as a child process (this same binary, `sidak serve`) so that client and
 //! server memory are measured apart. Prints one JSON line of figures per scenario. With
@@ -33,7 +35,8 @@ pub struct BenchArgs {
     /// Record counts for S1 and S2, comma-separated.
     #[arg(long, default_value = "10000,100000")]
     pub n: String,
-    /// Scenarios to run, comma-separated (s1, s2, s3; s2 runs after s1).
+    /// Scenarios to run, comma-separated (s1, s2, s3; s2 runs after s1; a1 the attachments
+    /// over a slow link with kills, about 8 minutes at its defaults, so not by default).
     #[arg(long, default_value = "s1,s2,s3")]
     pub scenarios: String,
     /// Seed of the generated records.
@@ -67,19 +70,31 @@ pub struct BenchArgs {
     /// Run over HTTPS with a generated self-signed certificate, the devices pinned to it.
     #[arg(long)]
     pub tls: bool,
+    /// A1: photos attached on the uploading device.
+    #[arg(long, default_value_t = 200)]
+    pub photos: usize,
+    /// A1: size of each photo in KB (1,000 bytes; each within 2 % of it).
+    #[arg(long, default_value_t = 300)]
+    pub photo_kb: u64,
+    /// A1: the device's link (its syncs' --limit-rate), e.g. 1mbit, 256k.
+    #[arg(long, default_value = "1mbit", value_parser = crate::sizes::parse_rate)]
+    pub photo_rate: u64,
+    /// A1: how many times the uploading device process is killed (SIGKILL) mid-upload.
+    #[arg(long, default_value_t = 5)]
+    pub kills: usize,
 }
 
 /// A server child process; killed when dropped.
-struct ServerProc {
-    child: Child,
-    url: String,
+pub(crate) struct ServerProc {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     /// The pin of its certificate, over `--tls`.
-    pin: Option<SpkiPin>,
+    pub(crate) pin: Option<SpkiPin>,
 }
 
 impl ServerProc {
     /// How devices and the admin session trust it.
-    fn tls(&self) -> TlsOptions {
+    pub(crate) fn tls(&self) -> TlsOptions {
         self.pin
             .map_or_else(TlsOptions::new, |p| TlsOptions::new().pin(p))
     }
@@ -92,10 +107,10 @@ impl Drop for ServerProc {
     }
 }
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub(crate) const ADMIN_PASSWORD: &str = "bench-admin-password";
 
 /// Starts `sidak serve`; over TLS when `tls_dir` is given, with a certificate written there.
-fn start_server(database: &str, tls_dir: Option<&Path>) -> Result<ServerProc> {
+pub(crate) fn start_server(database: &str, tls_dir: Option<&Path>) -> Result<ServerProc> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -154,11 +169,33 @@ pub fn peak_mib(pid: u32) -> Option<f64> {
 }
 
 /// Resets a process's peak resident memory to its current size (Linux `clear_refs` 5).
-fn reset_peak(pid: u32) {
+pub(crate) fn reset_peak(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
 async fn enrolled_device(
+    server: &ServerProc,
+    admin: &Session,
+    dir: &Path,
+    name: &str,
+    officer: &str,
+) -> Result<Store> {
+    enrolled_at(&server.url, server, admin, dir, name, officer).await
+}
+
+/// A device of the officer `bench` enrolled at `url` (the server, or a relay in front of it).
+pub(crate) async fn enrolled_device_at(
+    url: &str,
+    server: &ServerProc,
+    admin: &Session,
+    dir: &Path,
+    name: &str,
+) -> Result<Store> {
+    enrolled_at(url, server, admin, dir, name, "bench").await
+}
+
+async fn enrolled_at(
+    url: &str,
     server: &ServerProc,
     admin: &Session,
     dir: &Path,
@@ -173,11 +210,11 @@ async fn enrolled_device(
         )
         .await?;
     let mut store = Store::open(dir.join(format!("{name}.sqlite")))?;
-    let transport = HttpTransport::with_tls(&server.url, &server.tls())?;
+    let transport = HttpTransport::with_tls(url, &server.tls())?;
     sidak_client::enroll_with(
         &transport,
         &mut store,
-        &server.url,
+        url,
         &code.code,
         Some(name.to_owned()),
     )
@@ -261,7 +298,7 @@ fn gzip_len(records: &[WorkerLine]) -> Result<(usize, usize)> {
     Ok((raw.len(), gz.finish()?.len()))
 }
 
-fn database_for(args: &BenchArgs, dir: &Path) -> String {
+pub(crate) fn database_for(args: &BenchArgs, dir: &Path) -> String {
     args.database
         .clone()
         .unwrap_or_else(|| format!("sqlite:{}", dir.join("server.sqlite").display()))
@@ -334,7 +371,7 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     Ok(())
 }
 
-fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -487,6 +524,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .split(',')
         .map(|s| s.trim().to_lowercase())
         .collect();
+    let has = |s: &str| scenarios.iter().any(|x| x == s);
+    if let Some(unknown) = scenarios
+        .iter()
+        .find(|s| !["s1", "s2", "s3", "a1"].contains(&s.as_str()))
+    {
+        bail!("no scenario {unknown:?}: s1, s2, s3 or a1");
+    }
+    let sync_workload = has("s1") || has("s2") || has("s3") || args.write_workload.is_some();
+    if !sync_workload {
+        return crate::photo_bench::run(&args).await;
+    }
     let max_n = ns.iter().copied().max().unwrap_or(0).max(args.s3_records);
     let records = match &args.records {
         Some(path) => workload::read_records(path)?,
@@ -511,7 +559,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let has = |s: &str| scenarios.iter().any(|x| x == s);
     if has("s1") || has("s2") {
         for &n in &ns {
             if n > records.len() {
@@ -535,6 +582,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             }
         };
         s3(&args, base, edits).await?;
+    }
+    if has("a1") {
+        crate::photo_bench::run(&args).await?;
     }
     Ok(())
 }

@@ -87,6 +87,64 @@ pub enum DeviceCommand {
         page_ops: Option<u32>,
         #[command(flatten)]
         tls: ServerTlsArgs,
+        #[command(flatten)]
+        blobs: BlobSyncArgs,
+        #[command(flatten)]
+        link: LinkArgs,
+    },
+    /// Attach a photo, signature or document to a record: kept in this device's file at once,
+    /// uploaded by the next sync after the record's edits.
+    Attach {
+        /// The record's id.
+        record: RecordId,
+        /// The file (JPEG, PNG, WebP or PDF; at most 20 MiB).
+        file: std::path::PathBuf,
+        /// What it shows, for people (1 to 200 characters).
+        #[arg(long)]
+        caption: Option<String>,
+        /// When it was taken: RFC 3339 with an offset (2026-11-25T09:30:00+08:00), or `now`.
+        #[arg(long)]
+        taken: Option<String>,
+        /// Where it was taken: LAT,LON in decimal degrees (e.g. -5.1477,119.4327; south of
+        /// the equator, as most of Indonesia is, the leading minus needs no `=`).
+        #[arg(long, allow_hyphen_values = true)]
+        geo: Option<String>,
+        /// The media type (image/jpeg, image/png, image/webp, application/pdf); by default
+        /// read from the file's first bytes, else its extension.
+        #[arg(long = "type")]
+        media_type: Option<String>,
+    },
+    /// Remove an attachment from a record (the bytes stay here until the server holds them:
+    /// removing a photo is a change in the record's history, not a deletion of evidence).
+    Detach {
+        /// The record's id.
+        record: RecordId,
+        /// The attachment's hash (64 hex digits, as `attachments` lists it).
+        hash: String,
+    },
+    /// The attachments held here (own and fetched) and their upload state, or one record's.
+    Attachments {
+        /// Only this record's attachments, with whether each is on this device.
+        record: Option<RecordId>,
+    },
+    /// Download an attachment that a record on this device references, verified, and write it
+    /// to a file (nothing is downloaded if it is held already).
+    Fetch {
+        /// The attachment's hash (64 hex digits).
+        hash: String,
+        /// Where to write it (`-`: standard output); default `<hash>.<jpg|png|webp|pdf>`.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
+        #[command(flatten)]
+        link: LinkArgs,
+    },
+    /// Show, or set, the disk quota for attachments (fetched ones beyond it are evicted, least
+    /// recently used first; own ones are never evicted).
+    BlobQuota {
+        /// The quota (e.g. 500M, 2GiB), or `none` for no limit; omit it to show the usage.
+        quota: Option<String>,
     },
     /// Register workers from JSON lines (the `sidak bench` record format, docs/bench.md), 1,000 per transaction.
     Import {
@@ -94,6 +152,35 @@ pub enum DeviceCommand {
         #[arg(long)]
         records: std::path::PathBuf,
     },
+}
+
+/// How a sync moves attachments (`sidak_client::BlobPolicy`).
+#[derive(Debug, Args)]
+pub struct BlobSyncArgs {
+    /// Move attachments only on an unmetered link (Wi-Fi); edits sync on any link. Together
+    /// with --metered, attachments wait for a later sync.
+    #[arg(long)]
+    pub wifi_only: bool,
+    /// This link is metered (mobile data): what --wifi-only holds attachments back on.
+    #[arg(long)]
+    pub metered: bool,
+    /// Most attachment bytes this sync sends and downloads together (e.g. 5M, 20MiB); the
+    /// rest waits for the next sync.
+    #[arg(long, value_parser = crate::sizes::parse_bytes)]
+    pub blob_budget: Option<u64>,
+    /// After the upload, download the attachments of records on this device that it lacks,
+    /// as far as the blob quota leaves room (`blob-quota`).
+    #[arg(long)]
+    pub prefetch: bool,
+}
+
+/// The link to the server.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Carry bodies no faster than this (e.g. 1mbit, 128k bytes per second): a slow link, or
+    /// a share of one.
+    #[arg(long, value_parser = crate::sizes::parse_rate)]
+    pub limit_rate: Option<u64>,
 }
 
 /// Field edits common to `set` subcommands.
@@ -369,10 +456,39 @@ pub fn run_local(store: &mut Store, command: &DeviceCommand, json: bool) -> Resu
         DeviceCommand::Rejected => rejected(store, json),
         DeviceCommand::Status => status(store, json),
         DeviceCommand::Import { records } => import(store, records, json),
+        DeviceCommand::Attach {
+            record,
+            file,
+            caption,
+            taken,
+            geo,
+            media_type,
+        } => crate::attachments::attach(
+            store,
+            *record,
+            file,
+            crate::attachments::Described {
+                caption: caption.as_deref(),
+                taken: taken.as_deref(),
+                geo: geo.as_deref(),
+                media_type: media_type.as_deref(),
+            },
+            json,
+        ),
+        DeviceCommand::Detach { record, hash } => {
+            crate::attachments::detach(store, *record, hash, json)
+        }
+        DeviceCommand::Attachments { record } => {
+            crate::attachments::list(store, record.as_ref(), json)
+        }
+        DeviceCommand::BlobQuota { quota } => {
+            crate::attachments::quota(store, quota.as_deref(), json)
+        }
         DeviceCommand::Enroll { .. }
         | DeviceCommand::Sync { .. }
+        | DeviceCommand::Fetch { .. }
         | DeviceCommand::ChangeKey { .. } => {
-            bail!("enroll, sync and change-key are run by the caller")
+            bail!("enroll, sync, fetch and change-key are run by the caller")
         }
     }
 }

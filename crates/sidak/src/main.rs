@@ -3,21 +3,27 @@
 //!
 //! - `serve` (`serve.rs`): the server on its embedded SQLite default, or PostgreSQL.
 //! - `admin` (`admin.rs`): officers, scopes, enrollment codes, devices, users, over HTTP.
-//! - `device` (`device.rs`, `sync.rs`): one field device; `fields.rs` reads `field=value`.
+//! - `device` (`device.rs`, `sync.rs`): one field device; `fields.rs` reads `field=value`;
+//!   `attachments.rs` its photos and documents (attach, list, fetch, quota); `sizes.rs` reads
+//!   `300k`, `1mbit`.
 //! - `demo` (`demo.rs`): a field day in South Sulawesi, end to end.
-//! - `bench` (`bench.rs`): the field sync workload S1-S3, one JSON line per scenario.
+//! - `bench` (`bench.rs`): the field sync workload S1-S3, and A1 the attachments over a slow
+//!   link with kills (`photo_bench.rs`), one JSON line per scenario.
 //! - `tls-cert` (`tls.rs`): a self-signed certificate for `serve --tls-cert`, and its pin;
 //!   `tls.rs` also holds the `--server-ca`/`--server-pin` flags of the commands that call a server.
 
 mod admin;
+mod attachments;
 mod bench;
 mod demo;
 mod device;
 mod fields;
 mod keys;
 mod output;
+mod photo_bench;
 mod progress;
 mod serve;
+mod sizes;
 mod sync;
 mod tls;
 mod workload;
@@ -44,7 +50,7 @@ enum Command {
     Device(device::DeviceArgs),
     /// A self-contained field day: a server, five field devices, offline edits, sync, conflicts.
     Demo,
-    /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits), one JSON line per scenario.
+    /// The field sync workload (S1 upload, S2 fresh pull, S3 concurrent edits; A1 photos over a slow link), one JSON line per scenario.
     Bench(bench::BenchArgs),
     /// Write a self-signed certificate and key for `serve --tls-cert/--tls-key`, and print the pin phones carry.
     TlsCert(tls::TlsCertArgs),
@@ -113,14 +119,20 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
             deadline_secs,
             page_ops,
             tls,
+            blobs,
+            link,
         } => {
             let rt = runtime()?;
             let tls = tls.options()?;
             let synced = rt.block_on(sync::sync(
                 &mut store,
                 &tls,
-                std::time::Duration::from_secs(*deadline_secs),
-                *page_ops,
+                sync::SyncOptions {
+                    deadline: std::time::Duration::from_secs(*deadline_secs),
+                    page_ops: *page_ops,
+                    blobs,
+                    link,
+                },
                 args.json,
             ));
             match synced {
@@ -135,6 +147,19 @@ fn run_device(args: device::DeviceArgs) -> anyhow::Result<()> {
                 ok => ok,
             }
         }
+        device::DeviceCommand::Fetch {
+            hash,
+            out,
+            tls,
+            link,
+        } => runtime()?.block_on(attachments::fetch_command(
+            &mut store,
+            &tls.options()?,
+            link,
+            hash,
+            out.as_deref(),
+            args.json,
+        )),
         other => device::run_local(&mut store, other, args.json),
     }
 }

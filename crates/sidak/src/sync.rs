@@ -1,12 +1,17 @@
 //! `sidak device enroll` and `sidak device sync`: the device's side of the protocol.
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use sidak_client::{HttpTransport, Progress, SyncConfig, SyncEngine, SyncReport, TlsOptions};
+use sidak_client::{
+    BlobPolicy, HttpTransport, Progress, SyncConfig, SyncEngine, SyncReport, Throttled, TlsOptions,
+    Transport,
+};
 use sidak_store::Store;
 
+use crate::device::{BlobSyncArgs, LinkArgs};
 use crate::output;
 
 /// Enrolls the device and prints who it now belongs to.
@@ -49,7 +54,25 @@ pub fn report_json(r: &SyncReport) -> serde_json::Value {
         "scope": r.scope,
         "bytes": {"up_wire": r.bytes.up_wire, "up_raw": r.bytes.up_raw, "down_wire": r.bytes.down_wire, "down_raw": r.bytes.down_raw},
         "duration_ms": r.duration.as_millis() as u64,
+        "blobs": {
+            "sent": r.blobs_sent, "bytes_sent": r.blob_bytes_sent,
+            "waiting": r.blobs_waiting, "bytes_waiting": r.blob_bytes_waiting,
+            "held_back": r.blobs_held_back,
+            "fetched": r.blobs_fetched, "bytes_fetched": r.blob_bytes_fetched, "pending": r.blobs_pending,
+            "damaged": r.blobs_damaged.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+            "problems": r.blob_problems.iter().map(|p| json!({"hash": p.hash.to_hex(), "code": p.code, "message": p.message})).collect::<Vec<_>>(),
+        },
     })
+}
+
+/// The attachment policy the flags ask for.
+fn policy(args: &BlobSyncArgs) -> BlobPolicy {
+    BlobPolicy {
+        wifi_only: args.wifi_only,
+        max_bytes_per_sync: args.blob_budget,
+        prefetch: args.prefetch,
+        ..BlobPolicy::default()
+    }
 }
 
 fn print_report(r: &SyncReport) {
@@ -73,6 +96,30 @@ fn print_report(r: &SyncReport) {
         r.conflicts_open,
         r.pending_after
     );
+    if r.blobs_sent + r.blobs_waiting + r.blobs_fetched + r.blobs_pending > 0 || r.blobs_held_back {
+        println!(
+            "attachments: {} uploaded ({} sent), {} still waiting ({} unacknowledged){}; {} fetched ({}){}",
+            r.blobs_sent,
+            crate::attachments::bytes_text(r.blob_bytes_sent),
+            r.blobs_waiting,
+            crate::attachments::bytes_text(r.blob_bytes_waiting),
+            if r.blobs_held_back {
+                ", held back by the policy (--wifi-only on a metered link, or the budget)"
+            } else {
+                ""
+            },
+            r.blobs_fetched,
+            crate::attachments::bytes_text(r.blob_bytes_fetched),
+            if r.blobs_pending > 0 {
+                format!(", {} not uploaded yet by their device", r.blobs_pending)
+            } else {
+                String::new()
+            }
+        );
+    }
+    for p in &r.blob_problems {
+        println!("attachment {}: [{}] {}", p.hash, p.code, p.message);
+    }
     if r.purged > 0 {
         println!(
             "{} record(s) of areas no longer in scope removed ({} kept: they hold unsynced edits)",
@@ -92,31 +139,98 @@ fn print_report(r: &SyncReport) {
     }
 }
 
+/// How `sidak device sync` runs.
+pub struct SyncOptions<'a> {
+    /// The sync gives up after this long.
+    pub deadline: Duration,
+    /// Ops per pull page to ask for.
+    pub page_ops: Option<u32>,
+    /// How attachments move.
+    pub blobs: &'a BlobSyncArgs,
+    /// The link's rate limit.
+    pub link: &'a LinkArgs,
+}
+
+/// The server this device is enrolled with.
+pub fn server_of(store: &Store) -> Result<String> {
+    store.identity().map(|i| i.server_url.clone()).context(
+        "[not_enrolled] this device is not enrolled: run `sidak device enroll --server URL --code CODE` first",
+    )
+}
+
+/// Runs `f` with an engine over `server`, throttled when `--limit-rate` asks: the engine's
+/// type differs with its transport, so the caller's work is generic over it.
+pub async fn with_engine<R>(
+    server: &str,
+    tls: &TlsOptions,
+    link: &LinkArgs,
+    config: SyncConfig,
+    f: impl AsyncEngineFn<R>,
+) -> Result<R> {
+    let transport = HttpTransport::with_tls(server, tls)?;
+    match link.limit_rate {
+        Some(rate) => {
+            f.call(SyncEngine::new(Throttled::new(transport, rate), config))
+                .await
+        }
+        None => f.call(SyncEngine::new(transport, config)).await,
+    }
+}
+
+/// Work to do with a [`SyncEngine`] over whichever transport [`with_engine`] built.
+pub trait AsyncEngineFn<R> {
+    /// Does it.
+    fn call<T: Transport>(self, engine: SyncEngine<T>) -> impl Future<Output = Result<R>>;
+}
+
 /// Syncs now, with a progress line on a terminal.
 pub async fn sync(
     store: &mut Store,
     tls: &TlsOptions,
-    deadline: Duration,
-    page_ops: Option<u32>,
+    options: SyncOptions<'_>,
     json: bool,
 ) -> Result<()> {
-    let server = store.identity().map(|i| i.server_url.clone()).context(
-        "this device is not enrolled: run `sidak device enroll --server URL --code CODE` first",
-    )?;
-    let engine = SyncEngine::new(
-        HttpTransport::with_tls(&server, tls)?,
-        SyncConfig {
-            deadline,
-            page_ops,
-            app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
-            ..SyncConfig::default()
+    let config = SyncConfig {
+        deadline: options.deadline,
+        page_ops: options.page_ops,
+        app_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        blobs: policy(options.blobs),
+        ..SyncConfig::default()
+    };
+    let on_wifi = !options.blobs.metered;
+    struct Run<'s> {
+        store: &'s mut Store,
+        on_wifi: bool,
+        json: bool,
+    }
+    impl AsyncEngineFn<()> for Run<'_> {
+        async fn call<T: Transport>(self, engine: SyncEngine<T>) -> Result<()> {
+            // A command line has no radio to ask: the officer or the script says --metered.
+            engine.set_on_wifi(self.on_wifi);
+            run(self.store, &engine, self.json).await
+        }
+    }
+    let server = server_of(store)?;
+    with_engine(
+        &server,
+        tls,
+        options.link,
+        config,
+        Run {
+            store,
+            on_wifi,
+            json,
         },
-    );
+    )
+    .await
+}
+
+async fn run<T: Transport>(store: &mut Store, engine: &SyncEngine<T>, json: bool) -> Result<()> {
     let spinner = crate::progress::spinner(json);
     let shown = spinner.clone();
     let mut on_progress = move |p: &Progress| {
         shown.set_message(format!(
-            "{}: pushed {} (pending {}), pulled {} in {} page(s), {} KiB up, {} KiB down",
+            "{}: pushed {} (pending {}), pulled {} in {} page(s), {} KiB up, {} KiB down; attachments {} uploaded, {} KiB sent",
             match p.phase.unwrap_or(sidak_client::Phase::Push) {
                 sidak_client::Phase::Push => "sending",
                 sidak_client::Phase::Pull => "receiving",
@@ -127,7 +241,9 @@ pub async fn sync(
             p.ops_pulled,
             p.pages,
             p.bytes.up_wire / 1024,
-            p.bytes.down_wire / 1024
+            p.bytes.down_wire / 1024,
+            p.blobs_sent,
+            p.blob_bytes_sent / 1024
         ));
     };
     let result = engine.sync(store, &mut on_progress).await;
