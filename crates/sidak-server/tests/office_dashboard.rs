@@ -308,12 +308,34 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
         .count();
     assert_eq!(linked, 1, "exactly one of the pair is marked duplicate");
 
-    // The review queue: two registrations left (the duplicate is settled); approve one.
+    // The review queue: two registrations left (the duplicate is settled); approve one, then
+    // the other as a selection.
     wait_text(&c, "#stat-review", "2").await;
     let approve = wait_count(&c, "#review-body .approve-btn", 2).await;
     approve[0].click().await.expect("approve");
     wait_text(&c, "#stat-review", "1").await;
     wait_count(&c, "#review-body .approve-btn", 1).await;
+    // The rest by selection: pick all, approve the selection in one call.
+    c.find(Locator::Id("review-all"))
+        .await
+        .expect("select all")
+        .click()
+        .await
+        .expect("click");
+    wait_text(
+        &c,
+        "#review-approve-selected",
+        "Setujui 1 yang dipilih / Approve 1 selected",
+    )
+    .await;
+    c.find(Locator::Id("review-approve-selected"))
+        .await
+        .expect("approve selected")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "#stat-review", "0").await;
+    wait_count(&c, "#review-body .approve-btn", 0).await;
 
     // Search for the visit and read its history: the supervisor's resolution is there.
     c.find(Locator::Id("search-kind"))

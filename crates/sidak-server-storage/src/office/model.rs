@@ -31,6 +31,9 @@ pub struct RecordFilter {
     pub q: Option<String>,
     /// Only the findings of this visit.
     pub visit: Option<sidak_core::RecordId>,
+    /// Only visits and worker registrations waiting for the office's decision
+    /// ([`crate::office::facts::awaiting_review`]).
+    pub awaiting_review: bool,
 }
 
 /// What the free-text `q` of a [`RecordFilter`] searches for.

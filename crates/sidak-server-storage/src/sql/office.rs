@@ -8,7 +8,7 @@
 //! device_seq, visit, cancelled` (`cancelled` an integer 0/1). What a row holds is decided
 //! in pure code ([`crate::office::facts::IndexRow`]); each backend only writes it.
 
-use sidak_core::RecordId;
+use sidak_core::{Kind, RecordId};
 
 use super::{Args, Dialect, prefix_range, where_sql};
 use crate::office::facts::SETTLED;
@@ -85,6 +85,22 @@ pub fn conditions(filter: &RecordFilter, args: &mut Args) -> Vec<String> {
     }
     if filter.cancelled_with_findings {
         conds.push(CANCELLED_WITH_FINDINGS.into());
+    }
+    if filter.awaiting_review {
+        let mut any = Vec::new();
+        for kind in Kind::ALL {
+            let statuses = crate::office::facts::awaiting_review(kind);
+            if statuses.is_empty() {
+                continue;
+            }
+            let k = args.text(kind.as_str());
+            let list: Vec<String> = statuses.iter().map(|s| args.text(*s)).collect();
+            any.push(format!(
+                "(f.kind = {k} AND f.status IN ({}))",
+                list.join(", ")
+            ));
+        }
+        conds.push(format!("({})", any.join(" OR ")));
     }
     if let Some(v) = filter.visit {
         conds.push(format!("f.visit = {}", args.text(v.to_string())));

@@ -514,16 +514,45 @@ pub struct Duplicates {
 pub struct ReviewQueue {
     /// Visits and worker registrations waiting for a decision.
     pub awaiting: Vec<RecordSummary>,
-    /// How many wait in all (the list holds at most a page per kind and status).
+    /// How many wait in all.
     pub awaiting_total: u64,
+    /// The `cursor` of the next page of `awaiting` (with `list=awaiting`); `null` at the end.
+    pub awaiting_next_cursor: Option<String>,
     /// Approved records edited by a device since.
     pub flagged: Vec<RecordSummary>,
     /// How many are flagged in all.
     pub flagged_total: u64,
+    /// The next page of `flagged`.
+    pub flagged_next_cursor: Option<String>,
     /// Visits cancelled while findings not archived point at them.
     pub cancelled_with_findings: Vec<RecordSummary>,
     /// How many such visits there are in all.
     pub cancelled_with_findings_total: u64,
+    /// The next page of `cancelled_with_findings`.
+    pub cancelled_with_findings_next_cursor: Option<String>,
+}
+
+/// `POST /v1/office/review`: what a decision on a selection did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BulkOutcome {
+    /// How many records were decided.
+    pub decided: usize,
+    /// One result per record asked, in order.
+    pub results: Vec<BulkResult>,
+}
+
+/// One record of a bulk decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BulkResult {
+    /// The record as asked.
+    pub record: String,
+    /// Whether it was decided.
+    pub done: bool,
+    /// Why not: the code a single decision would have answered (`stale`, `not_found`,
+    /// `invalid_action`).
+    pub code: Option<&'static str>,
+    /// Its message.
+    pub message: Option<String>,
 }
 
 /// One op of the set-aside list, with how far ahead its stamp was.
@@ -956,15 +985,20 @@ mod tests {
         let q = ReviewQueue {
             awaiting: vec![],
             awaiting_total: 1,
+            awaiting_next_cursor: Some("9_y".into()),
             flagged: vec![],
             flagged_total: 2,
+            flagged_next_cursor: None,
             cancelled_with_findings: vec![],
             cancelled_with_findings_total: 3,
+            cancelled_with_findings_next_cursor: None,
         };
         assert_eq!(
             serde_json::to_value(q).expect("encode"),
-            json!({"awaiting": [], "awaiting_total": 1, "flagged": [], "flagged_total": 2,
-                "cancelled_with_findings": [], "cancelled_with_findings_total": 3})
+            json!({"awaiting": [], "awaiting_total": 1, "awaiting_next_cursor": "9_y",
+                "flagged": [], "flagged_total": 2, "flagged_next_cursor": null,
+                "cancelled_with_findings": [], "cancelled_with_findings_total": 3,
+                "cancelled_with_findings_next_cursor": null})
         );
         let inbox = ConflictInbox {
             items: vec![],

@@ -131,6 +131,11 @@ pub const ROUTES: &[Route] = &[
         "Visits and registrations waiting for review",
     ),
     r(
+        "POST",
+        "/v1/office/review",
+        "Approve or return a selection of the review queue at once",
+    ),
+    r(
         "GET",
         "/v1/office/set-aside",
         "Ops set aside because their device clock ran ahead",
@@ -183,7 +188,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/office/conflicts", get(conflicts::inbox))
         .route("/v1/office/duplicates", get(duplicates::list))
         .route("/v1/office/duplicates/link", post(duplicates::link))
-        .route("/v1/office/review", get(review::queue))
+        .route(
+            "/v1/office/review",
+            get(review::queue).post(review::decide_many),
+        )
         .route("/v1/office/set-aside", get(set_aside::list))
         .route("/v1/office/set-aside/{id}/accept", post(set_aside::accept))
         .route(

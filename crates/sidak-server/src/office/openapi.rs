@@ -69,6 +69,11 @@ fn list_filters() -> Vec<Json> {
             "Kemendagri code prefix (73, 7371, 737101, 7371011001)",
         ),
         q("officer", "string", "Officer id of the creating device"),
+        q(
+            "awaiting_review",
+            "boolean",
+            "Only visits and registrations waiting for the office's review",
+        ),
         param(
             "visit",
             "query",
@@ -332,6 +337,13 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                     json!({"type": "string", "pattern": NONEMPTY_TEXT}),
                     "Region code prefix",
                 )],
+                vec![param(
+                    "list",
+                    "query",
+                    json!({"type": "string", "enum": ["awaiting", "flagged", "cancelled_with_findings"]}),
+                    "Page only this list (awaiting when only a cursor is given); the others come back empty, their totals counted",
+                )],
+                paging(),
                 unmasked(),
             ]
             .concat(),
@@ -339,11 +351,30 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
             json!({"type": "object", "properties": {
                 "awaiting": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
                 "awaiting_total": {"type": "integer"},
+                "awaiting_next_cursor": {"type": ["string", "null"]},
                 "flagged": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
                 "flagged_total": {"type": "integer"},
+                "flagged_next_cursor": {"type": ["string", "null"]},
                 "cancelled_with_findings": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"},
                     "description": "visits cancelled while a team member's findings on them survive (not archived)"},
-                "cancelled_with_findings_total": {"type": "integer"}}}),
+                "cancelled_with_findings_total": {"type": "integer"},
+                "cancelled_with_findings_next_cursor": {"type": ["string", "null"]}}}),
+        ),
+        ("POST", "/v1/office/review") => (
+            vec![],
+            Some(body(
+                json!({"type": "object", "required": ["decision", "records"], "additionalProperties": false,
+                "properties": {
+                    "decision": {"type": "string", "enum": ["approve", "return"]},
+                    "records": {"type": "array", "minItems": 1, "maxItems": super::review::MAX_BULK, "uniqueItems": true,
+                        "items": {"type": "string"}, "description": "record ids of visits or registrations"},
+                    "note": {"type": "string", "description": "Comment for the officers (review_note); required to return"}}}),
+            )),
+            json!({"type": "object", "properties": {
+                "decided": {"type": "integer"},
+                "results": {"type": "array", "items": {"type": "object", "properties": {
+                    "record": {"type": "string"}, "done": {"type": "boolean"},
+                    "code": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]}}}}}}),
         ),
         ("GET", "/v1/office/set-aside") => (
             [

@@ -53,6 +53,8 @@ pub struct ListParams {
     pub q: Option<String>,
     /// Only the findings of this visit (a record id).
     pub visit: Option<String>,
+    /// Only visits and registrations waiting for the office's review.
+    pub awaiting_review: Option<bool>,
     /// Page size.
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -112,6 +114,7 @@ impl ListParams {
                     })
                 })
                 .transpose()?,
+            awaiting_review: self.awaiting_review.unwrap_or(false),
         })
     }
 

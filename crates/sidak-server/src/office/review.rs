@@ -16,29 +16,43 @@
 use axum::extract::State;
 use serde::Deserialize;
 use sidak_core::Kind;
-use sidak_server_storage::office::facts::awaiting_review;
 use sidak_server_storage::office::model::{Decision, OfficeAction, RecordFilter};
 
 use super::auth::Supervisor;
 use super::params::{Params, record_id};
-use crate::answers::office::{RecordSummary, ReviewQueue, WriteOutcome};
+use super::records::{ListParams, cursor_of};
+use crate::answers::office::{BulkOutcome, BulkResult, RecordSummary, ReviewQueue, WriteOutcome};
 use crate::error::ApiError;
 use crate::extract::{Body, Message};
 use crate::state::AppState;
 
-/// Records per list of the queue.
-const QUEUE_PAGE: usize = 100;
+/// Records per list of the queue when the caller does not say.
+const QUEUE_PAGE: usize = 50;
+/// Most records per list of one answer.
+const MAX_QUEUE_PAGE: usize = 200;
+/// Most records one bulk decision takes.
+pub const MAX_BULK: usize = 200;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct QueueParams {
     region: Option<String>,
     unmasked: Option<bool>,
+    /// Page only this list (`awaiting`, `flagged`, `cancelled_with_findings`; `awaiting` when
+    /// only a cursor is given); the others come back empty (their totals are still counted).
+    list: Option<String>,
+    /// The list's `*_next_cursor` from the previous answer.
+    cursor: Option<String>,
+    /// Records per list, 1 to 200 (50 when left out).
+    limit: Option<usize>,
 }
+
+/// The three lists of the queue.
+const LISTS: [&str; 3] = ["awaiting", "flagged", "cancelled_with_findings"];
 
 /// Visits and worker registrations waiting for review (`awaiting`), approved ones
 /// edited by a device since (`flagged`), and cancelled visits that still have findings
-/// (`cancelled_with_findings`).
+/// (`cancelled_with_findings`), one page of each, newest change first.
 pub async fn queue(
     State(state): State<AppState>,
     who: Supervisor,
@@ -46,57 +60,163 @@ pub async fn queue(
 ) -> Result<axum::Json<ReviewQueue>, ApiError> {
     let unmasked = who.unmask(p.unmasked.unwrap_or(false), "review queue")?;
     let region = p.region.filter(|r| !r.is_empty());
-    let mut awaiting = Vec::new();
-    let mut total = 0;
-    for kind in [Kind::Visit, Kind::Worker] {
-        for status in awaiting_review(kind) {
-            let filter = RecordFilter {
-                kind: Some(kind),
-                status: Some((*status).to_owned()),
-                region: region.clone(),
-                ..RecordFilter::default()
-            };
-            let page = state
-                .storage
-                .list_records(&filter, None, QUEUE_PAGE)
-                .await?;
-            total += page.total;
-            awaiting.extend(page.records.iter().map(|s| RecordSummary::new(s, unmasked)));
+    let limit = match p.limit {
+        None => QUEUE_PAGE,
+        Some(n) if (1..=MAX_QUEUE_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid_message(format!(
+                "limit must be 1 to {MAX_QUEUE_PAGE}"
+            )));
         }
+    };
+    let only = match p.list.as_deref() {
+        None => None,
+        Some(l) if LISTS.contains(&l) => Some(l),
+        Some(l) => {
+            return Err(ApiError::invalid_message(format!(
+                "list must be awaiting, flagged or cancelled_with_findings, got {:?}",
+                super::params::clip(l)
+            )));
+        }
+    };
+    // A cursor continues one list: `awaiting` unless another is named.
+    let only = match only {
+        None if p.cursor.as_deref().is_some_and(|c| !c.is_empty()) => Some("awaiting"),
+        o => o,
+    };
+    let after = ListParams {
+        cursor: p.cursor.clone(),
+        ..ListParams::default()
     }
-    let flagged = state
-        .storage
-        .list_records(
-            &RecordFilter {
-                needs_review: true,
-                region: region.clone(),
-                ..RecordFilter::default()
-            },
-            None,
-            QUEUE_PAGE,
-        )
-        .await?;
-    let cancelled = state
-        .storage
-        .list_records(
-            &RecordFilter {
-                kind: Some(Kind::Visit),
-                cancelled_with_findings: true,
-                region,
-                ..RecordFilter::default()
-            },
-            None,
-            QUEUE_PAGE,
-        )
-        .await?;
+    .after()?;
+    let filters = [
+        RecordFilter {
+            awaiting_review: true,
+            region: region.clone(),
+            ..RecordFilter::default()
+        },
+        RecordFilter {
+            needs_review: true,
+            region: region.clone(),
+            ..RecordFilter::default()
+        },
+        RecordFilter {
+            kind: Some(Kind::Visit),
+            cancelled_with_findings: true,
+            region,
+            ..RecordFilter::default()
+        },
+    ];
+    let mut lists = Vec::with_capacity(3);
+    for (name, filter) in LISTS.iter().zip(&filters) {
+        // A list not asked for is counted, not read.
+        let take = if only.is_none_or(|o| o == *name) {
+            limit
+        } else {
+            0
+        };
+        let page = state
+            .storage
+            .list_records(filter, after.filter(|_| only == Some(*name)), take.max(1))
+            .await?;
+        let records = if take == 0 { Vec::new() } else { page.records };
+        let next = (take > 0 && page.more)
+            .then(|| records.last().map(cursor_of))
+            .flatten();
+        lists.push((RecordSummary::all(&records, unmasked), page.total, next));
+    }
+    let mut it = lists.into_iter();
+    let mut next = || it.next().unwrap_or_default();
+    let (awaiting, awaiting_total, awaiting_next_cursor) = next();
+    let (flagged, flagged_total, flagged_next_cursor) = next();
+    let (cancelled, cancelled_total, cancelled_next_cursor) = next();
     Ok(axum::Json(ReviewQueue {
         awaiting,
-        awaiting_total: total,
-        flagged: RecordSummary::all(&flagged.records, unmasked),
-        flagged_total: flagged.total,
-        cancelled_with_findings: RecordSummary::all(&cancelled.records, unmasked),
-        cancelled_with_findings_total: cancelled.total,
+        awaiting_total,
+        awaiting_next_cursor,
+        flagged,
+        flagged_total,
+        flagged_next_cursor,
+        cancelled_with_findings: cancelled,
+        cancelled_with_findings_total: cancelled_total,
+        cancelled_with_findings_next_cursor: cancelled_next_cursor,
     }))
+}
+
+/// `POST /v1/office/review` body: one decision for a selection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkReview {
+    /// `approve` or `return`.
+    pub decision: ReviewDecision,
+    /// The records decided, 1 to [`MAX_BULK`].
+    pub records: Vec<String>,
+    /// The comment (required to return), written to each record's `review_note`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Message for BulkReview {
+    const VERSIONED: bool = false;
+}
+
+/// Decides a selection of the queue at once. Each record is its own office write: one that
+/// is refused (stale, not awaiting review, not found) is answered with its code and the
+/// others are still decided.
+pub async fn decide_many(
+    State(state): State<AppState>,
+    who: Supervisor,
+    Body(req): Body<BulkReview>,
+) -> Result<axum::Json<BulkOutcome>, ApiError> {
+    if req.records.is_empty() || req.records.len() > MAX_BULK {
+        return Err(ApiError::invalid_message(format!(
+            "records must list 1 to {MAX_BULK} record ids, got {}",
+            req.records.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut results = Vec::with_capacity(req.records.len());
+    for raw in &req.records {
+        if !seen.insert(raw.as_str()) {
+            return Err(ApiError::invalid_message(format!(
+                "record {:?} is listed twice",
+                super::params::clip(raw)
+            )));
+        }
+    }
+    for raw in req.records {
+        let outcome = match record_id(&raw) {
+            Err(e) => Err(e),
+            Ok(id) => {
+                super::perform(
+                    &state,
+                    &who,
+                    OfficeAction::Review {
+                        record: id,
+                        decision: req.decision.into(),
+                    },
+                    req.note.clone(),
+                )
+                .await
+            }
+        };
+        results.push(match outcome {
+            Ok(_) => BulkResult {
+                record: raw,
+                done: true,
+                code: None,
+                message: None,
+            },
+            Err(e) => BulkResult {
+                record: raw,
+                done: false,
+                code: Some(e.code),
+                message: Some(e.message),
+            },
+        });
+    }
+    let decided = results.iter().filter(|r| r.done).count();
+    Ok(axum::Json(BulkOutcome { decided, results }))
 }
 
 /// `POST /v1/office/records/{id}/review` body.

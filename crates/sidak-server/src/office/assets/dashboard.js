@@ -240,30 +240,70 @@ async function linkDuplicate(duplicate, original) {
   await refresh();
 }
 
-async function loadReview() {
-  const q = await api('GET', '/v1/office/review');
+// The review queue, a page at a time: `more` appends the next page of waiting records.
+async function loadReview(more) {
+  const cursor = more ? $('review-more').dataset.cursor : '';
+  const q = await api('GET', more ? `/v1/office/review?list=awaiting&cursor=${encodeURIComponent(cursor)}` : '/v1/office/review');
+  const pick = (r) => el('td', {}, el('input', { type: 'checkbox', class: 'review-pick', 'data-record': r.id, 'aria-label': 'pilih / select' }));
   const row = (r, flagged) => el('tr', { 'data-record': r.id },
+    pick(r),
     el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
     el('td', { class: flagged ? 'bad' : '' }, show(r.status), flagged ? el('small', {}, ' diubah setelah disetujui / edited after approval') : null),
     el('td', {}, show(r.officer_id)),
     el('td', {},
       el('button', { type: 'button', class: 'approve-btn', onclick: () => decide(r.id, 'approve') }, 'Setujui / Approve'),
       el('button', { type: 'button', class: 'return-btn secondary', onclick: () => decide(r.id, 'return') }, 'Kembalikan / Return')));
-  // A visit cancelled while a team member's findings on it survive (DOMAIN.md case 6):
+  // A visit cancelled while a team member's findings on it survive (docs/domain.md case 6):
   // nothing to approve, the supervisor opens it (status to settle, findings to archive).
   const cancelled = (r) => el('tr', { 'data-record': r.id, class: 'cancelled-with-findings' },
+    el('td', {}),
     el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
     el('td', { class: 'bad' }, show(r.status), el('small', {}, ' dibatalkan, ada temuan / cancelled with findings')),
     el('td', {}, show(r.officer_id)),
     el('td', {},
       el('button', { type: 'button', class: 'open-btn secondary', onclick: () => openRecord(r.id) }, 'Lihat / Open')));
-  const rows = [
+  const rows = more ? q.awaiting.map((r) => row(r, false)) : [
     ...(q.cancelled_with_findings || []).map(cancelled),
     ...q.flagged.map((r) => row(r, true)),
     ...q.awaiting.map((r) => row(r, false)),
   ];
-  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Tidak ada yang menunggu / Nothing waiting')));
-  $('review-body').replaceChildren(...rows);
+  if (more) {
+    $('review-body').append(...rows);
+  } else {
+    if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'Tidak ada yang menunggu / Nothing waiting')));
+    $('review-body').replaceChildren(...rows);
+    $('review-all').checked = false;
+  }
+  const shown = document.querySelectorAll('#review-body tr[data-record]:not(.cancelled-with-findings)').length;
+  $('review-count').textContent = `${fmt.format(shown)} dari / of ${fmt.format(q.awaiting_total + q.flagged_total)} ditampilkan / shown`;
+  $('review-more').hidden = !q.awaiting_next_cursor;
+  $('review-more').dataset.cursor = q.awaiting_next_cursor || '';
+  pickChanged();
+}
+
+function picked() {
+  return [...document.querySelectorAll('#review-body .review-pick:checked')].map((c) => c.dataset.record);
+}
+
+function pickChanged() {
+  const n = picked().length;
+  $('review-approve-selected').disabled = n === 0;
+  $('review-approve-selected').textContent = n ? `Setujui ${fmt.format(n)} yang dipilih / Approve ${n} selected` : 'Setujui yang dipilih / Approve selected';
+}
+
+// One decision for every record picked; records refused (changed meanwhile) are named.
+async function approveSelected() {
+  const records = picked();
+  if (!records.length) return;
+  try {
+    const out = await api('POST', '/v1/office/review', { decision: 'approve', records });
+    const refused = out.results.filter((r) => !r.done);
+    if (refused.length) flash(`${out.decided} disetujui / approved; ${refused.length} tidak / not: ${refused[0].message}`, true);
+    else flash(`${out.decided} disetujui / approved`);
+    await refresh();
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
 }
 
 async function decide(id, decision) {
@@ -524,5 +564,12 @@ document.addEventListener('DOMContentLoaded', () => {
   $('refresh').addEventListener('click', refresh);
   $('search-form').addEventListener('submit', (e) => search(e, false));
   $('search-more').addEventListener('click', () => search(null, true));
+  $('review-more').addEventListener('click', () => loadReview(true).catch((e) => flash(e.message, true)));
+  $('review-approve-selected').addEventListener('click', approveSelected);
+  $('review-body').addEventListener('change', pickChanged);
+  $('review-all').addEventListener('change', () => {
+    for (const c of document.querySelectorAll('#review-body .review-pick')) c.checked = $('review-all').checked;
+    pickChanged();
+  });
   if (sessionStorage.getItem(TOKEN_KEY)) start().catch(() => logout());
 });
