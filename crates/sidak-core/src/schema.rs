@@ -404,7 +404,7 @@ static COMPANY_FIELDS: [FieldSpec; 17] = [
     ),
 ];
 
-static VISIT_FIELDS: [FieldSpec; 17] = [
+static VISIT_FIELDS: [FieldSpec; 18] = [
     f(
         "company",
         T::Ref(Kind::Company),
@@ -486,6 +486,13 @@ static VISIT_FIELDS: [FieldSpec; 17] = [
         "Inspection note stage / Tahap nota",
     ),
     f(
+        "follows",
+        T::Ref(Kind::Visit),
+        false,
+        Lww,
+        "Follow-up of / Tindak lanjut dari",
+    ),
+    f(
         "review_note",
         LONG_TEXT,
         false,
@@ -500,7 +507,7 @@ static VISIT_FIELDS: [FieldSpec; 17] = [
     ),
 ];
 
-static FINDING_FIELDS: [FieldSpec; 10] = [
+static FINDING_FIELDS: [FieldSpec; 11] = [
     f("visit", T::Ref(Kind::Visit), true, Lww, "Visit / Kunjungan"),
     f(
         "type",
@@ -537,6 +544,13 @@ static FINDING_FIELDS: [FieldSpec; 10] = [
     ),
     f("deadline", T::Date, false, Lww, "Deadline / Batas waktu"),
     f("status", T::Enum(FINDING_STATUS), true, Mv, "Status"),
+    f(
+        "carried_from",
+        T::Ref(Kind::Finding),
+        false,
+        Lww,
+        "Carried from / Lanjutan dari",
+    ),
     set(
         "attachments",
         Element::Attachment,

@@ -192,6 +192,20 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     s.a.attach(visit, &note_ref);
     s.a.push_all().await;
     s.server.upload_blob(&s.a.token, &photo_ref, &photo).await;
+    // The visit reached nota I and a finding's deadline passed: the case waits on the team.
+    s.a.set(visit, "nota_stage", "nota_1");
+    let finding = s.a.new_id();
+    let hlc = s.a.stamp();
+    s.a.local(
+        sidak_core::Edit::create(finding, sidak_core::Kind::Finding, &s.village, hlc)
+            .set("visit", visit.to_string())
+            .and_then(|e| e.set("type", "workers_not_registered"))
+            .and_then(|e| e.set("deadline", "2026-01-15"))
+            .and_then(|e| e.set("status", "open"))
+            .expect("finding")
+            .finish(),
+    );
+    s.a.push_all().await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&driver, profile.path()).await;
@@ -255,6 +269,34 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     wait_text(&c, "#stat-conflicts", "1").await;
     wait_text(&c, "#stat-duplicates", "1").await;
     wait_text(&c, "#stat-review", "3").await;
+    // The company's case: nota I, one open finding, overdue, waiting on the team.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = c
+            .find(Locator::Id("cases-body"))
+            .await
+            .expect("cases")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("CV Laut Biru")
+            && text.contains("Nota pemeriksaan I")
+            && text.contains("2026-01-15")
+            && text.contains("days overdue")
+            && text.contains("the team: issue nota II")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the case is not shown: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.find(Locator::Id("cases-overdue"))
+        .await
+        .expect("overdue only")
+        .click()
+        .await
+        .expect("click");
+    wait_count(&c, "#cases-body tr.clickable", 1).await;
     wait_text(&c, "#stat-devices", "2").await;
     wait_count(&c, "#chart rect.bar", 1).await;
     let bars = wait_count(&c, "#chart rect", 24).await;

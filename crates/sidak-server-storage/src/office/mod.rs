@@ -12,6 +12,7 @@
 
 use sidak_core::DeviceId;
 
+pub mod enforcement;
 pub mod facts;
 pub mod history;
 pub mod model;

@@ -8,7 +8,8 @@
 //!   record's photos and documents, location stripped, and their previews), `report` (a
 //!   visit's printable inspection report), `conflicts`
 //!   (inbox, resolve), `duplicates` (suspects, link), `review` (queue, approve/return),
-//!   `set_aside` (list, accept, discard), `coverage` (report, overview), `devices`
+//!   `set_aside` (list, accept, discard), `enforcement` (companies' cases and deadlines),
+//!   `coverage` (report, overview), `devices`
 //!   (health), `export` (streamed CSV); `openapi` describes them all.
 //! - `dashboard`: the HTML page at `/` with its script and style, no build step.
 //! - `login_limit`: the in-memory throttle of `POST /v1/login`.
@@ -33,6 +34,7 @@ mod coverage;
 mod dashboard;
 mod devices;
 mod duplicates;
+mod enforcement;
 mod export;
 mod login_limit;
 mod openapi;
@@ -152,6 +154,11 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/v1/office/enforcement",
+        "Each visited company's case: stage, open findings, deadline, who it waits on, its visits",
+    ),
+    r(
+        "GET",
         "/v1/office/coverage",
         "Coverage per regency or district",
     ),
@@ -199,6 +206,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(set_aside::discard),
         )
         .route("/v1/office/coverage", get(coverage::report))
+        .route("/v1/office/enforcement", get(enforcement::list))
         .route("/v1/office/devices", get(devices::health))
         .route("/v1/office/export.csv", get(export::csv))
 }

@@ -376,6 +376,30 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                     "record": {"type": "string"}, "done": {"type": "boolean"},
                     "code": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]}}}}}}),
         ),
+        ("GET", "/v1/office/enforcement") => (
+            vec![
+                param("region", "query", json!({"type": "string", "pattern": "^[0-9]{1,10}$"}), "Region code prefix"),
+                q("overdue", "boolean", "Only cases whose deadline passed"),
+                param(
+                    "waiting_on",
+                    "query",
+                    json!({"type": "string", "enum": ["nobody", "company", "team_deadline", "team_nota_2", "office_enforcement", "enforcement"]}),
+                    "Only cases waiting on this",
+                ),
+                param("offset", "query", json!({"type": "integer", "minimum": 0}), "Cases to skip"),
+                param("limit", "query", json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 50}), "Cases per answer"),
+            ],
+            None,
+            json!({"type": "object", "properties": {
+                "today": {"type": "string"}, "total": {"type": "integer"}, "overdue_total": {"type": "integer"},
+                "cases": {"type": "array", "items": {"type": "object", "properties": {
+                    "company": {"anyOf": [{"$ref": "#/components/schemas/RecordSummary"}, {"type": "null"}]},
+                    "stage": {"type": "string", "enum": ["none", "nota_1", "nota_2", "enforcement", "legal"]},
+                    "stage_label": {"type": "string"}, "open_findings": {"type": "integer"},
+                    "deadline": {"type": ["string", "null"]}, "overdue_days": {"type": ["integer", "null"]},
+                    "waiting_on": {"type": "string"}, "waiting_on_text": {"type": "string"},
+                    "visits": {"type": "array", "items": {"type": "object"}}}}}}}),
+        ),
         ("GET", "/v1/office/set-aside") => (
             [
                 vec![q("all", "boolean", "Include accepted and discarded ops")],

@@ -108,7 +108,7 @@ async function start() {
 }
 
 async function refresh() {
-  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadReview(), loadSetAside(), loadDevices()]);
+  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadReview(), loadCases(), loadSetAside(), loadDevices()]);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed && failed.reason.status !== 401) flash(failed.reason.message, true);
 }
@@ -279,6 +279,22 @@ async function loadReview(more) {
   $('review-more').hidden = !q.awaiting_next_cursor;
   $('review-more').dataset.cursor = q.awaiting_next_cursor || '';
   pickChanged();
+}
+
+// Each visited company's case, overdue first; a row opens the company.
+async function loadCases() {
+  const overdue = $('cases-overdue').checked;
+  const q = await api('GET', `/v1/office/enforcement?limit=100${overdue ? '&overdue=true' : ''}`);
+  const rows = q.cases.map((c) => el('tr', { class: 'clickable', 'data-record': c.company ? c.company.id : '', onclick: () => c.company && openRecord(c.company.id) },
+    el('td', {}, c.company ? recordLabel(c.company) : '—', el('br'), el('small', {}, c.company ? (c.company.village || c.company.region) : '')),
+    el('td', {}, c.stage_label),
+    el('td', {}, fmt.format(c.open_findings)),
+    el('td', { class: c.overdue_days ? 'bad' : '' }, show(c.deadline), c.overdue_days ? el('small', {}, ` lewat ${c.overdue_days} hari / ${c.overdue_days} days overdue`) : null),
+    el('td', { class: c.overdue_days ? 'bad waiting' : 'waiting' }, c.waiting_on_text),
+    el('td', {}, c.visits.map((v) => `${v.date || '—'}: ${v.stage}`).join(' → '))));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Tidak ada / None')));
+  $('cases-body').replaceChildren(...rows);
+  $('cases-total').textContent = `${fmt.format(q.total)} kasus / cases · ${fmt.format(q.overdue_total)} lewat batas waktu / overdue`;
 }
 
 function picked() {
@@ -566,6 +582,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('search-more').addEventListener('click', () => search(null, true));
   $('review-more').addEventListener('click', () => loadReview(true).catch((e) => flash(e.message, true)));
   $('review-approve-selected').addEventListener('click', approveSelected);
+  $('cases-overdue').addEventListener('change', () => loadCases().catch((e) => flash(e.message, true)));
   $('review-body').addEventListener('change', pickChanged);
   $('review-all').addEventListener('change', () => {
     for (const c of document.querySelectorAll('#review-body .review-pick')) c.checked = $('review-all').checked;
