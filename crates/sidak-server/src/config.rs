@@ -68,6 +68,9 @@ pub struct Config {
     pub blob_grace: Duration,
     /// How often blobs are collected while serving (`None`: never; tests call it themselves).
     pub blob_gc_every: Option<Duration>,
+    /// Potential informal workers per area, for the coverage report's share
+    /// (`data/coverage-targets.csv` unless the branch gives its own).
+    pub coverage_targets: crate::targets::Targets,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             max_blob_bytes: sidak_core::attachment::MAX_BLOB_BYTES,
             blob_grace: DEFAULT_BLOB_GRACE,
             blob_gc_every: Some(DEFAULT_BLOB_GC_EVERY),
+            coverage_targets: crate::targets::Targets::shipped(),
         }
     }
 }

@@ -53,6 +53,7 @@ pub mod office;
 mod routes;
 mod secrets;
 mod state;
+pub mod targets;
 mod tls;
 
 pub use config::Config;

@@ -442,6 +442,11 @@ async fn coverage_counts_per_regency_and_district_on(backend: Backend) {
     assert_eq!(makassar["workers"]["by_category"]["seaweed_farmer"], 3);
     assert_eq!(makassar["companies"]["by_category"]["partly_registered"], 1);
     assert_eq!(makassar["visits"]["by_status"]["in_progress"], 1);
+    // The shipped targets hold the province's public 2024 figures only.
+    assert_eq!(makassar["target"], serde_json::Value::Null);
+    assert_eq!(c["target"]["potential"], 2_870_000);
+    assert_eq!(c["target"]["share"], 0.4);
+    assert_eq!(c["target"]["covered_since"], 0);
     let d = get(&s, "/v1/office/coverage?region=7371&level=district").await;
     let district = d["areas"]
         .as_array()

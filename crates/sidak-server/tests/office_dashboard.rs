@@ -269,6 +269,25 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     wait_text(&c, "#stat-conflicts", "1").await;
     wait_text(&c, "#stat-duplicates", "1").await;
     wait_text(&c, "#stat-review", "3").await;
+    // The province's coverage against the shipped target (public 2024 figures).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = c
+            .find(Locator::Id("coverage-target"))
+            .await
+            .expect("target")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("40%") && text.contains("2.870.000") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no coverage target shown: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The company's case: nota I, one open finding, overdue, waiting on the team.
     let deadline = Instant::now() + PATIENCE;
     loop {

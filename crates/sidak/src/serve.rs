@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// Hours an unreferenced blob, or an upload nobody continues, is kept before it is collected.
     #[arg(long, env = "SIDAK_BLOB_GRACE_HOURS", default_value_t = 7 * 24)]
     pub blob_grace_hours: u64,
+    /// Potential informal workers per area for the coverage report's share: a CSV
+    /// `code,potential,covered,baseline,target_share` (see data/coverage-targets.csv, which is
+    /// used when this is not given).
+    #[arg(long, env = "SIDAK_COVERAGE_TARGETS", value_name = "FILE")]
+    pub coverage_targets: Option<PathBuf>,
     /// Log as JSON lines (for log collectors) instead of text.
     #[arg(long, env = "SIDAK_LOG_JSON")]
     pub log_json: bool,
@@ -108,6 +113,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         _ => None,
     };
     let mut config = args.config();
+    if let Some(path) = &args.coverage_targets {
+        config.coverage_targets =
+            sidak_server::targets::Targets::load(path).map_err(anyhow::Error::msg)?;
+    }
     if config.bootstrap_admin_password.is_none() {
         let storage = sidak_server_storage::open(&config.database)
             .await

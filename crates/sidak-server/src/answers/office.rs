@@ -637,7 +637,7 @@ pub struct Counts {
 }
 
 /// One area of the coverage report (the OpenAPI `Area`).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Area {
     /// Region code (4 digits regency, 6 district).
     pub code: String,
@@ -653,6 +653,8 @@ pub struct Area {
     pub findings: Counts,
     /// Findings open past their deadline.
     pub findings_overdue: u64,
+    /// Where the area stands against its coverage target (`null` when none is set).
+    pub target: Option<crate::targets::Progress>,
 }
 
 impl Area {
@@ -696,7 +698,7 @@ impl Area {
 }
 
 /// `GET /v1/office/coverage`: the report and what it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Coverage {
     /// The region prefix covered (`""`: everything).
     pub region: String,
@@ -710,6 +712,8 @@ pub struct Coverage {
     pub today: String,
     /// The areas, by code.
     pub areas: Vec<Area>,
+    /// The whole region against its target, when one is set for its code.
+    pub target: Option<crate::targets::Progress>,
 }
 
 /// `GET /v1/office/overview`: the headline numbers of the dashboard (the OpenAPI `Overview`).
@@ -1199,6 +1203,7 @@ mod tests {
             to: Some("2025-01-31".into()),
             today: "2025-02-01".into(),
             areas,
+            target: None,
         };
         let empty = json!({"total": 0, "by_status": {}});
         assert_eq!(
@@ -1207,7 +1212,7 @@ mod tests {
                 "today": "2025-02-01", "areas": [{"code": "9999", "name": null,
                 "workers": empty, "companies": empty,
                 "visits": {"total": 2, "by_status": {"completed": 2}},
-                "findings": empty, "findings_overdue": 0}]})
+                "findings": empty, "findings_overdue": 0, "target": null}], "target": null})
         );
         let (_, ops) = company_in_conflict();
         let w = WriteOutcome::from(storage::WriteOutcome {

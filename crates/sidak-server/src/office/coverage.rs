@@ -11,6 +11,7 @@ use super::params::{Params, clip, date_range, office_date};
 use crate::answers::office::{Area, Coverage, Overview};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::targets::{COVERED_STATUSES, Progress};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +66,21 @@ pub async fn report(
         today: today.clone(),
     };
     let cells = state.storage.coverage(&query).await?;
-    let areas = Area::fold(cells, &region, level);
+    let mut areas = Area::fold(cells, &region, level);
+    let targets = &state.config.coverage_targets;
+    let covered = |a: &Area| -> u64 {
+        COVERED_STATUSES
+            .iter()
+            .map(|s| a.workers.by_status.get(*s).copied().unwrap_or(0))
+            .sum()
+    };
+    let mut all_covered = 0;
+    for a in &mut areas {
+        let since = covered(a);
+        all_covered += since;
+        a.target = targets.get(&a.code).map(|t| Progress::new(t, since));
+    }
+    let target = targets.get(&region).map(|t| Progress::new(t, all_covered));
     Ok(axum::Json(Coverage {
         region,
         level,
@@ -73,6 +88,7 @@ pub async fn report(
         to: p.to,
         today,
         areas,
+        target,
     }))
 }
 

@@ -132,6 +132,10 @@ function shortName(name) {
   return (name || '').replace(/^Kabupaten /, 'Kab. ').replace(/^Kota /, 'Kota ');
 }
 
+function pct(x) {
+  return `${(x * 100).toLocaleString('id-ID', { maximumFractionDigits: 1 })}%`;
+}
+
 async function loadCoverage() {
   const report = await api('GET', '/v1/office/coverage?region=73');
   const areas = report.areas.filter((a) => a.code.length === 4);
@@ -163,10 +167,14 @@ async function loadCoverage() {
     const value = document.createElementNS(NS, 'text');
     value.setAttribute('x', labelW + w + 4);
     value.setAttribute('y', y + 11);
-    value.textContent = fmt.format(a.workers.total);
+    value.textContent = fmt.format(a.workers.total) + (a.target ? ` · ${pct(a.target.share)} tercakup / covered` : '');
     svg.append(label, bar, value);
   });
   $('chart').replaceChildren(svg);
+  const t = report.target;
+  $('coverage-target').textContent = t
+    ? `Sulawesi Selatan: ${pct(t.share)} dari ${fmt.format(t.potential)} pekerja potensial tercakup / of ${fmt.format(t.potential)} potential workers covered (${t.baseline}${t.to_target ? `; ${fmt.format(t.to_target)} lagi menuju target ${pct(t.target_share)} / more to the ${pct(t.target_share)} target` : ''})`
+    : '';
 }
 
 function recordLabel(r) {
