@@ -114,6 +114,22 @@ async fn wait_text(c: &Client, css: &str, text: &str) {
 }
 
 /// Waits until `css` matches exactly `n` elements.
+/// Waits until the element `css` shows text containing `part`.
+async fn wait_text_contains(c: &Client, css: &str, part: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if last.contains(part) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} shows {last:?}, expected it to contain {part:?}");
+}
+
 async fn wait_count(c: &Client, css: &str, n: usize) -> Vec<fantoccini::elements::Element> {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -482,5 +498,23 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
         "{cards}"
     );
     screenshot(&c, "dashboard-after.png").await;
+
+    // The record page is addressable: the address names it, and opening that address (a
+    // shared link, a reload) shows the same record with where it stands.
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.fragment(), Some(format!("record={}", s.visit).as_str()));
+    let state = c
+        .find(Locator::Id("detail-state"))
+        .await
+        .expect("state")
+        .text()
+        .await
+        .expect("text");
+    assert!(state.contains("tanpa konflik / no conflicts"), "{state}");
+    c.goto("about:blank").await.expect("away");
+    c.goto(url.as_str()).await.expect("back");
+    wait_text_contains(&c, "#detail-title", "CV Laut Biru").await;
+    wait_text_contains(&c, "#detail-state", "Status: in_progress").await;
+    screenshot(&c, "record-page.png").await;
     c.close().await.expect("close browser");
 }

@@ -105,6 +105,14 @@ async function start() {
   $('app').hidden = false;
   $('who').hidden = false;
   await refresh();
+  const linked = recordInHash();
+  if (linked) await openRecord(linked);
+}
+
+// A record's page is addressable: `#record=<id>` opens it (a link a supervisor can share).
+function recordInHash() {
+  const m = /^#record=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
+  return m ? m[1] : null;
 }
 
 async function refresh() {
@@ -540,6 +548,23 @@ async function openRecord(id) {
     ]);
     const r = detail.record;
     $('detail-title').textContent = r ? `${recordLabel(r)} · ${r.status || ''} · ${r.village || r.region}` : id;
+    if (window.location.hash !== `#record=${id}`) window.history.replaceState(null, '', `#record=${id}`);
+    // Where it stands: review state, conflicts, set-aside edits.
+    const state = [];
+    if (r) {
+      state.push(`Status: ${r.status || '—'}`);
+      if (r.needs_review) state.push('perlu review ulang (diubah setelah disetujui) / needs review again (edited after approval)');
+      if (r.cancelled_with_findings) state.push('batal, ada temuan / cancelled with findings');
+      state.push(r.conflicts ? `${r.conflicts} isian berkonflik / field(s) in conflict` : 'tanpa konflik / no conflicts');
+      if (r.set_aside) state.push(`${r.set_aside} op ditahan / edit(s) set aside`);
+      state.push(`dibuat / created ${when(r.created_ms)} oleh / by ${r.officer_id || '—'}`);
+    }
+    $('detail-state').textContent = state.join(' · ');
+    const conflicts = detail.fields.filter((f) => f.conflict);
+    $('detail-conflicts').replaceChildren(...conflicts.map((f) => el('div', { class: 'conflict' },
+      el('b', {}, f.label), ': ',
+      ...f.values.map((v) => el('button', { type: 'button', class: 'pick-btn', onclick: async () => { await resolve(id, f.name, v.hlc); await openRecord(id); } },
+        `Pilih / Choose ${show(v.value)} (${v.officer_id || v.device_id.slice(0, 8)}, ${when(v.device_time_ms)})`)))));
     const actions = [];
     if (r && (r.kind === 'worker' || r.kind === 'visit')) {
       actions.push(el('button', { type: 'button', id: 'approve-btn', onclick: () => review(id, 'approve') }, 'Setujui / Approve'));
