@@ -5,67 +5,17 @@
 // Helpers outside #[test] functions panic on a broken fixture as the tests themselves do.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{Server, serve, sidak};
 use serde_json::Value as Json;
-
-/// A `sidak serve` process; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    admin_password: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sidak() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sidak"))
-}
-
-/// Starts `sidak serve` in `dir` on a free port.
-fn serve(dir: &Path) -> Server {
-    let mut child = sidak()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sidak serve starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut admin_password = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(Instant::now() < deadline, "server did not start");
-        let line = lines.next().expect("server output").expect("utf-8");
-        if let Some(rest) = line.split("password ").nth(1) {
-            admin_password = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("sidak serving on http://") {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        addr,
-        admin_password,
-    }
-}
 
 /// A TCP relay in front of the server that counts the bytes devices send through it: the
 /// bytes on the wire, headers and all, which a killed device cannot report itself.
