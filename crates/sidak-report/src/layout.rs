@@ -118,6 +118,14 @@ impl Flow {
             let values = wrap(value, size, false, WIDTH - LABEL_W);
             let n = labels.len().max(values.len());
             let height = n as f32 * leading + 4.0;
+            if height > PAGE_H - MARGIN - BOTTOM - 20.0 {
+                // Taller than a page: the label, then the value flowing across pages.
+                self.paragraph(MARGIN, label, size, true, WIDTH, 0.25);
+                self.paragraph(MARGIN + LABEL_W, value, size, false, WIDTH - LABEL_W, 0.0);
+                self.y -= 4.0;
+                self.rule(0.85);
+                continue;
+            }
             self.ensure(height);
             let top = self.y;
             for (i, l) in labels.iter().enumerate() {
@@ -281,14 +289,9 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ReportError> {
         flow.y = top - PHOTO_BOX_H - text_lines - 10.0;
     }
     for a in listed {
-        let what = if a.bytes.is_none() {
-            "belum diunggah / not uploaded yet"
-        } else {
-            "dokumen terlampir / document attached"
-        };
         flow.paragraph(
             MARGIN,
-            &format!("• {} ({what}) — {}", a.caption, a.note),
+            &format!("• {} ({}) — {}", a.caption, a.status, a.note),
             9.0,
             false,
             WIDTH,
@@ -435,12 +438,14 @@ mod tests {
                     caption: format!("Foto {i}"),
                     media_type: "image/jpeg".into(),
                     bytes: Some(photo()),
+                    status: String::new(),
                     note: "20 KB".into(),
                 })
                 .chain(std::iter::once(Attachment {
                     caption: "Nota I".into(),
                     media_type: "application/pdf".into(),
                     bytes: None,
+                    status: "belum diunggah / not uploaded yet".into(),
                     note: "91 KB".into(),
                 }))
                 .collect(),
@@ -463,12 +468,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_taller_than_a_page_flows_onto_the_next_pages() {
+        let mut r = report(0, 0);
+        let summary: String = (1..=300).map(|i| format!("baris {i}\n")).collect();
+        r.sections[0]
+            .rows
+            .push(("Ringkasan / Summary".into(), summary));
+        let pdf = render(&r).unwrap_or_default();
+        let pages = pdf.windows(11).filter(|w| w == b"/Type /Page").count();
+        // 300 lines of 12.35 pt need 5 pages of 732 pt; drawn as one row they would run off
+        // the first page.
+        assert!(pages >= 6, "{pages} (the tree counts once too)");
+    }
+
+    #[test]
     fn a_photo_that_is_not_an_image_is_an_error_naming_it() {
         let mut r = report(0, 0);
         r.attachments.push(Attachment {
             caption: "rusak".into(),
             media_type: "image/png".into(),
             bytes: Some(b"not a png".to_vec()),
+            status: String::new(),
             note: String::new(),
         });
         let e = render(&r).err().map(|e| e.to_string()).unwrap_or_default();

@@ -64,8 +64,10 @@ pub struct Attachment {
     pub caption: String,
     /// Its media type.
     pub media_type: String,
-    /// The bytes (`None` when the server does not hold them yet: listed, not printed).
+    /// A photo's bytes to print (`None`: listed, not printed).
     pub bytes: Option<Vec<u8>>,
+    /// Why it is listed rather than printed (`belum diunggah / not uploaded yet`, …).
+    pub status: String,
     /// A line under it: size, when and where it was taken, its hash's start.
     pub note: String,
 }

@@ -34,6 +34,30 @@ fn photo_with_gps(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// A complete worker registration on `d` (as the outreach officers make them).
+fn office_seed_worker(
+    d: &mut sidak_test_support::TestDevice,
+    village: &str,
+) -> sidak_core::RecordId {
+    let id = d.new_id();
+    let hlc = d.stamp();
+    let op = sidak_core::Edit::create(id, sidak_core::Kind::Worker, village, hlc)
+        .set("nik", "7371015506900003")
+        .and_then(|e| e.set("full_name", "Siti Aminah"))
+        .and_then(|e| e.set("birth_date", "1990-06-15"))
+        .and_then(|e| e.set("sex", "female"))
+        .and_then(|e| e.set("occupation", "seaweed_farmer"))
+        .and_then(|e| e.set("monthly_income", 1_500_000i64))
+        .and_then(|e| e.add("programmes", "JKK"))
+        .and_then(|e| e.add("programmes", "JKM"))
+        .and_then(|e| e.set("payer", "self"))
+        .and_then(|e| e.set("consent", true))
+        .and_then(|e| e.set("status", "submitted"))
+        .unwrap()
+        .finish();
+    d.local(op)
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -353,6 +377,25 @@ async fn office_sees_attachments(backend: Backend) {
             .any(|c| c["action"] == "remove" && c["member"] == element.as_str()),
         "{changes:?}"
     );
+
+    // A worker's photos (the KTP shows the whole NIK) open for an admin only.
+    let ktp = photo_with_gps(120, 80);
+    let ktp_ref = reference(&ktp, "image/jpeg", "KTP");
+    let village = villages("7371")[0].clone();
+    let worker = office_seed_worker(&mut d, &village);
+    d.attach(worker, &ktp_ref);
+    d.push_all().await;
+    assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+    s.upload_blob(&d.token, &ktp_ref, &ktp).await;
+    let ktp_url = format!("/v1/office/records/{worker}/attachments/{}", ktp_ref.hash);
+    for path in [ktp_url.clone(), format!("{ktp_url}/thumbnail")] {
+        assert_code(
+            &error_of(&get(&s, &path, Some(&supervisor), &[]).await),
+            403,
+            "forbidden",
+        );
+        assert_eq!(get(&s, &path, Some(&s.admin), &[]).await.0, 200, "{path}");
+    }
 
     // The export lists the references.
     let csv = get(

@@ -6,7 +6,7 @@
 //! ops added it (a photo removed since is still evidence, so it stays readable). Decoding an
 //! image costs memory and CPU, so previews are made a few at a time ([`DECODING`]).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body as RawBody;
 use axum::extract::{FromRequestParts, State};
@@ -33,9 +33,9 @@ pub const DEFAULT_SIDE: u32 = sidak_media::THUMBNAIL_SIDE;
 /// Largest preview side asked for (pixels).
 pub const MAX_SIDE: u32 = 1280;
 
-fn decoding() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(DECODING))
+fn decoding() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| Arc::new(Semaphore::new(DECODING)))
 }
 
 /// The `{id}` and `{hash}` of the path.
@@ -87,24 +87,28 @@ fn pending(meta: Option<&BlobMeta>) -> ApiError {
     )
 }
 
-/// The complete blob `hash` of record `id`, its bytes read whole.
-pub(super) async fn load(
+/// The complete blob `hash` that record `id`'s ops added, without reading its bytes.
+pub(super) async fn held(
     state: &AppState,
     id: RecordId,
     hash: BlobHash,
-) -> Result<(BlobMeta, Bytes), ApiError> {
+) -> Result<BlobMeta, ApiError> {
     let blobs = state.storage.record_blobs(id).await?;
     let blob = blobs
         .into_iter()
         .find(|b| b.hash == hash)
         .ok_or_else(|| not_found(id, &hash))?;
-    let meta = match blob.meta {
-        Some(m) if m.complete => m,
-        other => return Err(pending(other.as_ref())),
-    };
+    match blob.meta {
+        Some(m) if m.complete => Ok(m),
+        other => Err(pending(other.as_ref())),
+    }
+}
+
+/// The bytes of a blob [`held`] answered, read whole and checked against the hash.
+pub(super) async fn read(state: &AppState, meta: &BlobMeta) -> Result<Bytes, ApiError> {
     let stream = state
         .blobs
-        .read(&meta, None)
+        .read(meta, None)
         .await?
         .ok_or_else(|| pending(None))?;
     let bytes = read_all(stream).await.map_err(ApiError::internal)?;
@@ -114,7 +118,46 @@ pub(super) async fn load(
             "the stored bytes do not match the attachment's hash",
         ));
     }
-    Ok((meta, Bytes::from(bytes)))
+    Ok(Bytes::from(bytes))
+}
+
+/// A worker's attachments are their ID card (KTP) and signed consent: they show the whole NIK,
+/// so only an admin sees them (as only an admin sees an unmasked NIK), and it is logged.
+async fn may_see(state: &AppState, who: &Supervisor, id: RecordId) -> Result<(), ApiError> {
+    let worker = state
+        .storage
+        .record_summary(id)
+        .await?
+        .is_some_and(|s| s.kind == sidak_core::Kind::Worker);
+    if !worker {
+        return Ok(());
+    }
+    if !who.is_admin() {
+        return Err(ApiError::forbidden(
+            "a worker's photos (ID card, consent) show the whole NIK: only an admin may open them (personal data, UU 27/2022)",
+        ));
+    }
+    tracing::warn!(target: "audit", username = %who.0.username, record = %id, "worker attachment opened");
+    Ok(())
+}
+
+/// Runs `f` (a decode or re-encode of a photo) on the blocking pool holding one of the
+/// [`DECODING`] slots until `f` returns, even when the request is dropped first.
+pub(super) async fn decode<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let slot = decoding()
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(slot);
+        out
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 fn media_error(e: MediaError) -> ApiError {
@@ -204,18 +247,19 @@ pub async fn bytes(
         }
         tracing::warn!(target: "audit", username = %who.0.username, record = %id, hash = %hash, "original attachment with embedded location");
     }
+    may_see(&state, &who, id).await?;
     let etag = format!("\"{hash}{}\"", if original { "-original" } else { "" });
-    let (meta, bytes) = load(&state, id, hash).await?;
+    let meta = held(&state, id, hash).await?;
     if fresh(&headers, &etag) {
         return Ok(not_modified(&etag));
     }
+    let bytes = read(&state, &meta).await?;
     let bytes = if original {
         bytes
     } else {
         let media_type = meta.media_type.clone();
-        tokio::task::spawn_blocking(move || sidak_media::without_location(bytes, &media_type))
-            .await
-            .map_err(ApiError::internal)?
+        decode(move || sidak_media::without_location(bytes, &media_type))
+            .await?
             .map_err(media_error)?
     };
     let name = filename(&hash, &meta.media_type);
@@ -232,7 +276,7 @@ pub(super) struct ThumbnailParams {
 /// A JPEG preview of a photo (its location is not carried into it); a PDF has none (415).
 pub async fn thumbnail(
     State(state): State<AppState>,
-    _who: Supervisor,
+    who: Supervisor,
     RecordHash(id, hash): RecordHash,
     Params(p): Params<ThumbnailParams>,
     headers: HeaderMap,
@@ -243,21 +287,20 @@ pub async fn thumbnail(
             "side must be 16 to {MAX_SIDE} pixels"
         )));
     }
+    may_see(&state, &who, id).await?;
     let etag = format!("\"{hash}-{side}\"");
-    let (meta, bytes) = load(&state, id, hash).await?;
+    let meta = held(&state, id, hash).await?;
     if fresh(&headers, &etag) {
         return Ok(not_modified(&etag));
     }
     if meta.media_type == "application/pdf" {
         return Err(media_error(MediaError::NoPreview(meta.media_type)));
     }
-    let _slot = decoding().acquire().await.map_err(ApiError::internal)?;
+    let bytes = read(&state, &meta).await?;
     let media_type = meta.media_type.clone();
-    let jpeg =
-        tokio::task::spawn_blocking(move || sidak_media::thumbnail(&bytes, &media_type, side))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(media_error)?;
+    let jpeg = decode(move || sidak_media::thumbnail(&bytes, &media_type, side))
+        .await?
+        .map_err(media_error)?;
     Ok(answer(Bytes::from(jpeg), "image/jpeg", &etag, None))
 }
 

@@ -65,6 +65,7 @@ pub async fn report(
         to_ms,
         today: today.clone(),
     };
+    let dated = query.from_ms.is_some() || query.to_ms.is_some();
     let cells = state.storage.coverage(&query).await?;
     let mut areas = Area::fold(cells, &region, level);
     let targets = &state.config.coverage_targets;
@@ -74,9 +75,20 @@ pub async fn report(
             .map(|s| a.workers.by_status.get(*s).copied().unwrap_or(0))
             .sum()
     };
+    // Against a target, everyone covered counts, whatever dates the counts are for.
+    let undated = if dated {
+        let all = CoverageQuery {
+            from_ms: None,
+            to_ms: None,
+            ..query.clone()
+        };
+        Area::fold(state.storage.coverage(&all).await?, &region, level)
+    } else {
+        areas.clone()
+    };
     let mut all_covered = 0;
-    for a in &mut areas {
-        let since = covered(a);
+    for (a, u) in areas.iter_mut().zip(&undated) {
+        let since = covered(u);
         all_covered += since;
         a.target = targets.get(&a.code).map(|t| Progress::new(t, since));
     }

@@ -208,14 +208,12 @@ pub async fn list(
     // A visit and its findings carry the company's village, so one region reads all three.
     let visits = all(&state, Kind::Visit, region).await?;
     let findings = all(&state, Kind::Finding, region).await?;
+    // Moved apart, not copied: a region's records are held once.
+    let (company_summaries, companies): (Vec<StoredSummary>, Vec<Record>) =
+        companies.into_iter().unzip();
     let records =
-        |v: &[(StoredSummary, Record)]| v.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>();
-    let found = cases(
-        &records(&companies),
-        &records(&visits),
-        &records(&findings),
-        &today,
-    );
+        |v: Vec<(StoredSummary, Record)>| v.into_iter().map(|(_, r)| r).collect::<Vec<_>>();
+    let found = cases(&companies, &records(visits), &records(findings), &today);
     let overdue_total = found.iter().filter(|c| c.overdue_days.is_some()).count();
     let matching: Vec<&Case> = found
         .iter()
@@ -228,7 +226,7 @@ pub async fn list(
         .collect();
     let total = matching.len();
     let summaries: std::collections::HashMap<RecordId, &StoredSummary> =
-        companies.iter().map(|(s, _)| (s.id, s)).collect();
+        company_summaries.iter().map(|s| (s.id, s)).collect();
     let answers = matching
         .into_iter()
         .skip(p.offset.unwrap_or(0))

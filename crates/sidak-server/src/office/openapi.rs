@@ -860,7 +860,11 @@ fn server_paths() -> Map<String, Json> {
         ),
     );
     writers["responses"]["400"] = error("bad_json, invalid_message, unsupported_protocol");
-    writers["responses"]["410"] = error("device_lost: the office reported the device lost");
+    writers["responses"]["409"] =
+        error("unknown_officer: the device's officer no longer exists; enroll the device again");
+    writers["responses"]["410"] = error(
+        "device_lost: the office reported the device lost; device_retired: retired, so it gets no more data",
+    );
     put("/v1/writers", "post", writers);
     let login_body = json!({"type": "object", "additionalProperties": false, "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});

@@ -15,7 +15,7 @@ use sidak_core::{Kind, Record, RecordId, Value};
 use sidak_report::{Attachment, Finding, Report, Section};
 use sidak_server_storage::office::model::RecordFilter;
 
-use super::attachments::load;
+use super::attachments::{decode, held, read};
 use super::auth::Supervisor;
 use super::params::record_id;
 use super::records::load as load_record;
@@ -132,39 +132,47 @@ fn row(label: &str, value: impl Into<String>) -> (String, String) {
     (label.to_owned(), value.into())
 }
 
-/// The attachments of `record` with their bytes where the server holds them, photos
-/// scaled down at once so a report never holds many full-size photos.
+/// What the report has gathered of the attachments so far.
+#[derive(Default)]
+struct Gathered {
+    list: Vec<Attachment>,
+    seen: std::collections::HashSet<sidak_core::attachment::BlobHash>,
+    /// Photos read and decoded (printed or not), at most [`MAX_PHOTOS`].
+    tried: usize,
+}
+
+/// The attachments of `record`: each hash once; photos read and scaled down at once, under the
+/// office's decode slots, at most [`MAX_PHOTOS`] of them; documents only checked, never read.
 async fn attachments_of(
     state: &AppState,
     record: &Record,
     id: RecordId,
-    out: &mut Vec<Attachment>,
+    out: &mut Gathered,
 ) -> Result<(), ApiError> {
     for m in record.members("attachments") {
         let Ok(r) = ContentRef::parse(m) else {
             continue;
         };
-        let printed = out
-            .iter()
-            .filter(|a| a.bytes.is_some() && a.media_type.starts_with("image/"))
-            .count();
+        if !out.seen.insert(r.hash) {
+            continue;
+        }
         let photo = r.media_type.starts_with("image/");
-        let bytes = if photo && printed >= MAX_PHOTOS {
-            None
-        } else {
-            match load(state, id, r.hash).await {
-                Ok((_, b)) if photo => {
-                    let media_type = r.media_type.clone();
-                    let small = tokio::task::spawn_blocking(move || {
-                        sidak_media::thumbnail(&b, &media_type, 1200)
-                    })
-                    .await
-                    .map_err(ApiError::internal)?;
-                    // A photo that does not decode is listed, not printed.
-                    small.ok()
+        let stored = held(state, id, r.hash).await.ok();
+        let (bytes, status) = match stored {
+            None => (None, "belum diunggah / not uploaded yet"),
+            Some(_) if !photo => (None, "dokumen terlampir / document attached"),
+            Some(_) if out.tried >= MAX_PHOTOS => (
+                None,
+                "foto terlampir, tidak dicetak / photo attached, not printed",
+            ),
+            Some(meta) => {
+                out.tried += 1;
+                let b = read(state, &meta).await?;
+                let media_type = r.media_type.clone();
+                match decode(move || sidak_media::thumbnail(&b, &media_type, 1200)).await? {
+                    Ok(small) => (Some(small), ""),
+                    Err(_) => (None, "tidak dapat dicetak / could not be printed"),
                 }
-                Ok((_, b)) => Some(b.to_vec()),
-                Err(_) => None,
             }
         };
         let mut note = vec![size_text(r.size)];
@@ -175,7 +183,7 @@ async fn attachments_of(
             note.push(format!("GPS {g}"));
         }
         note.push(format!("b3:{}", &r.hash.to_hex()[..12]));
-        out.push(Attachment {
+        out.list.push(Attachment {
             caption: r.caption.clone().unwrap_or_else(|| {
                 if photo {
                     "Foto / photo"
@@ -184,12 +192,13 @@ async fn attachments_of(
                 }
                 .to_owned()
             }),
-            media_type: if photo && bytes.is_some() {
+            media_type: if bytes.is_some() {
                 "image/jpeg".to_owned()
             } else {
                 r.media_type.clone()
             },
             bytes,
+            status: status.to_owned(),
             note: note.join(" · "),
         });
     }
@@ -306,7 +315,7 @@ pub async fn pdf(
         ],
     });
 
-    let mut attachments = Vec::new();
+    let mut attachments = Gathered::default();
     attachments_of(&state, &visit, id, &mut attachments).await?;
     let mut printed = Vec::new();
     for (i, (s, f)) in findings.iter().enumerate() {
@@ -352,7 +361,7 @@ pub async fn pdf(
         ),
         sections,
         findings: printed,
-        attachments,
+        attachments: attachments.list,
         signatures,
         footer: format!(
             "kunjungan / visit {id} · dibuat / made {} oleh / by {} · sidak",
