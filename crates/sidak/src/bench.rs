@@ -559,15 +559,30 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         );
         return Ok(());
     }
+    // A spinner naming the running scenario on a terminal's stderr; the figures (JSON lines
+    // on stdout) are untouched and a pipe gets nothing extra.
+    let spinner = crate::progress::spinner(false);
     if has("s1") || has("s2") {
         for &n in &ns {
             if n > records.len() {
                 bail!("asked for {n} records, have {}", records.len());
             }
+            spinner.set_message(format!(
+                "{} with {n} records…",
+                if has("s2") {
+                    "S1 upload and S2 fresh pull"
+                } else {
+                    "S1 upload"
+                }
+            ));
             s1_s2(&args, &records[..n], has("s2")).await?;
         }
     }
     if has("s3") {
+        spinner.set_message(format!(
+            "S3 concurrent edits on {} records…",
+            args.s3_records.min(records.len())
+        ));
         let base = &records[..args.s3_records.min(records.len())];
         let edits = match (&args.edits_a, &args.edits_b) {
             (Some(a), Some(b)) => (workload::read_edits(a)?, workload::read_edits(b)?),
@@ -584,7 +599,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         s3(&args, base, edits).await?;
     }
     if has("a1") {
+        spinner.set_message("A1 photos through a throttled link…");
         crate::photo_bench::run(&args).await?;
     }
+    spinner.finish_and_clear();
     Ok(())
 }
