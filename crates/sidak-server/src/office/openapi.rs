@@ -160,7 +160,7 @@ fn body(schema: Json) -> Json {
 }
 
 fn note() -> Json {
-    json!({"type": "string", "maxLength": 4000, "description": "Kept in the record's history"})
+    json!({"type": ["string", "null"], "maxLength": 4000, "description": "Kept in the record's history"})
 }
 
 /// The `{hash}` of an office attachment path.
@@ -288,7 +288,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 json!({"type": "object", "required": ["decision"], "additionalProperties": false,
                 "properties": {
                     "decision": {"type": "string", "enum": ["approve", "return"]},
-                    "note": {"type": "string", "description": "Comment for the officer (review_note); required to return"}}}),
+                    "note": {"type": ["string", "null"], "description": "Comment for the officer (review_note); required to return"}}}),
             )),
             write,
         ),
@@ -368,7 +368,7 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                     "decision": {"type": "string", "enum": ["approve", "return"]},
                     "records": {"type": "array", "minItems": 1, "maxItems": super::review::MAX_BULK, "uniqueItems": true,
                         "items": {"type": "string"}, "description": "record ids of visits or registrations"},
-                    "note": {"type": "string", "description": "Comment for the officers (review_note); required to return"}}}),
+                    "note": {"type": ["string", "null"], "description": "Comment for the officers (review_note); required to return"}}}),
             )),
             json!({"type": "object", "properties": {
                 "decided": {"type": "integer"},
