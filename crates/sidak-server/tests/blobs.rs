@@ -14,7 +14,7 @@ use sidak_core::attachment::{BlobHash, ContentRef};
 use sidak_core::protocol::DEFAULT_CHUNK_BYTES;
 use sidak_server_storage::blobs::BlobMeta;
 use sidak_test_support::{
-    Backend, BlobBackend, TestDevice, TestServer, backends, blob_backends, villages,
+    Backend, BlobBackend, TestDevice, TestServer, assert_code, backends, blob_backends, villages,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -59,16 +59,6 @@ async fn put_chunk(
         bytes.to_vec(),
     )
     .await
-}
-
-fn assert_code(got: &(u16, Json), status: u16, code: &str) {
-    assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["code"], code, "{}", got.1);
-    assert!(
-        got.1["message"].as_str().is_some_and(|m| m.len() > 10),
-        "{}",
-        got.1
-    );
 }
 
 /// What storage holds of a blob: its row and whether the blob store has bytes.

@@ -11,7 +11,7 @@ use std::io::Cursor;
 
 use serde_json::{Value as Json, json};
 use sidak_core::attachment::{BlobHash, ContentRef};
-use sidak_test_support::{Backend, TestServer, backends, villages};
+use sidak_test_support::{Backend, TestServer, assert_code, backends, villages};
 
 const OCTETS: (&str, &str) = ("content-type", "application/octet-stream");
 
@@ -34,30 +34,6 @@ fn photo_with_gps(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// A complete worker registration on `d` (as the outreach officers make them).
-fn office_seed_worker(
-    d: &mut sidak_test_support::TestDevice,
-    village: &str,
-) -> sidak_core::RecordId {
-    let id = d.new_id();
-    let hlc = d.stamp();
-    let op = sidak_core::Edit::create(id, sidak_core::Kind::Worker, village, hlc)
-        .set("nik", "7371015506900003")
-        .and_then(|e| e.set("full_name", "Siti Aminah"))
-        .and_then(|e| e.set("birth_date", "1990-06-15"))
-        .and_then(|e| e.set("sex", "female"))
-        .and_then(|e| e.set("occupation", "seaweed_farmer"))
-        .and_then(|e| e.set("monthly_income", 1_500_000i64))
-        .and_then(|e| e.add("programmes", "JKK"))
-        .and_then(|e| e.add("programmes", "JKM"))
-        .and_then(|e| e.set("payer", "self"))
-        .and_then(|e| e.set("consent", true))
-        .and_then(|e| e.set("status", "submitted"))
-        .unwrap()
-        .finish();
-    d.local(op)
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -68,16 +44,6 @@ fn reference(bytes: &[u8], media_type: &str, caption: &str) -> ContentRef {
     r.taken_at = Some("2026-11-30T09:15:00+08:00".to_owned());
     r.geo = Some("-5.1477,119.4327".to_owned());
     r
-}
-
-fn assert_code(got: &(u16, Json), status: u16, code: &str) {
-    assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["code"], code, "{}", got.1);
-    assert!(
-        got.1["message"].as_str().is_some_and(|m| m.len() > 10),
-        "{}",
-        got.1
-    );
 }
 
 /// `GET` as raw bytes; the body parsed as JSON when it is an error.
@@ -382,7 +348,7 @@ async fn office_sees_attachments(backend: Backend) {
     let ktp = photo_with_gps(120, 80);
     let ktp_ref = reference(&ktp, "image/jpeg", "KTP");
     let village = villages("7371")[0].clone();
-    let worker = office_seed_worker(&mut d, &village);
+    let worker = d.register_worker(&village, "Siti Aminah");
     d.attach(worker, &ktp_ref);
     d.push_all().await;
     assert!(d.rejected.is_empty(), "{:?}", d.rejected);

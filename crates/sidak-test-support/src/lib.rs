@@ -27,3 +27,14 @@ pub use server::{
 /// Fresh PostgreSQL databases for tests: [`pg::database_url`], [`pg::TestDatabase`].
 pub use sidak_server_storage::testing as pg;
 pub use sidak_server_storage::testing::{TestDatabase, database_url};
+
+/// Asserts an error answer: `status`, the stable `code`, and a message a person can act on.
+pub fn assert_code(got: &(u16, serde_json::Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["code"], code, "{}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| m.len() > 10),
+        "{}",
+        got.1
+    );
+}
