@@ -3,179 +3,20 @@
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium` and
 //! `chromium-driver`; `.ci/run` installs them). Without them the test fails under
-//! `CI=true` and is skipped with a message otherwise. The screenshot is written to
-//! `target/artifacts/dashboard.png` (and `dashboard-after.png` after the actions).
+//! `CI=true` and is skipped with a message otherwise (`sidak_test_support::browser`). The
+//! screenshot is written to `target/artifacts/dashboard.png` (and `dashboard-after.png` after
+//! the actions, `record-page.png` of the record page).
 
 mod office_seed;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
 use sidak_core::Value;
 use sidak_core::attachment::{BlobHash, ContentRef};
+use sidak_test_support::browser::{
+    Browser, Locator, PATIENCE, browser_available, screenshot, wait_count, wait_script, wait_text,
+    wait_text_contains,
+};
 
 use office_seed::{SUPERVISOR_PASSWORD, seed};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// How long the page may take to show what the test waits for (the debug build on a
-/// busy 2-core machine is slow; a healthy run needs well under a second).
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A chromedriver process of ours, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(res) = http.get(format!("{}/status", driver.url)).send().await
-            && res.status().is_success()
-        {
-            return driver;
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", format!("--user-data-dir={}", profile.display()),
-                "--window-size=1366,900", "--lang=id-ID",
-            ]
-        }
-    });
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!("a JSON object")
-    };
-    // Both rustls providers are compiled in (see Cargo.toml); choose one for the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    ClientBuilder::rustls()
-        .expect("tls")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("start chromium")
-}
-
-/// Waits until `css` has `text` (trimmed).
-async fn wait_text(c: &Client, css: &str, text: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(e) = c.find(Locator::Css(css)).await {
-            last = e.text().await.unwrap_or_default();
-            if last.trim() == text {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} shows {last:?}, expected {text:?}");
-}
-
-/// Waits until `css` matches exactly `n` elements.
-/// Waits until the element `css` shows text containing `part`.
-async fn wait_text_contains(c: &Client, css: &str, part: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(e) = c.find(Locator::Css(css)).await {
-            last = e.text().await.unwrap_or_default();
-            if last.contains(part) {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} shows {last:?}, expected it to contain {part:?}");
-}
-
-async fn wait_count(c: &Client, css: &str, n: usize) -> Vec<fantoccini::elements::Element> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let found = c.find_all(Locator::Css(css)).await.unwrap_or_default();
-        if found.len() == n {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css}: {} elements, expected {n}",
-            found.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn artifacts() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .join("artifacts");
-    std::fs::create_dir_all(&dir).expect("artifacts dir");
-    dir
-}
-
-/// Saves the whole page (a tall window for the shot, then the laptop size again).
-async fn screenshot(c: &Client, name: &str) {
-    c.set_window_size(1366, 1900).await.expect("resize");
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(artifacts().join(name), png).expect("write screenshot");
-    c.set_window_size(1366, 900).await.expect("resize");
-}
-
-fn browser_available() -> bool {
-    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{CHROMIUM} and {CHROMEDRIVER} are needed in CI (apt-get install chromium chromium-driver)"
-        );
-        println!(
-            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing; install chromium and chromium-driver to run the dashboard test"
-        );
-    }
-    found
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
@@ -222,9 +63,7 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
             .finish(),
     );
     s.a.push_all().await;
-    let driver = start_driver().await;
-    let profile = tempfile::tempdir().expect("profile dir");
-    let c = browser(&driver, profile.path()).await;
+    let c = Browser::start().await;
 
     // The login page comes first.
     c.goto(&format!("{}/", s.server.base)).await.expect("open");
@@ -286,45 +125,20 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     wait_text(&c, "#stat-duplicates", "1").await;
     wait_text(&c, "#stat-review", "3").await;
     // The province's coverage against the shipped target (public 2024 figures).
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = c
-            .find(Locator::Id("coverage-target"))
-            .await
-            .expect("target")
-            .text()
-            .await
-            .expect("text");
-        if text.contains("40%") && text.contains("2.870.000") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no coverage target shown: {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_text_contains(&c, "#coverage-target", &["40%", "2.870.000"]).await;
     // The company's case: nota I, one open finding, overdue, waiting on the team.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = c
-            .find(Locator::Id("cases-body"))
-            .await
-            .expect("cases")
-            .text()
-            .await
-            .expect("text");
-        if text.contains("CV Laut Biru")
-            && text.contains("Nota pemeriksaan I")
-            && text.contains("2026-01-15")
-            && text.contains("days overdue")
-            && text.contains("the team: issue nota II")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the case is not shown: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_text_contains(
+        &c,
+        "#cases-body",
+        &[
+            "CV Laut Biru",
+            "Nota pemeriksaan I",
+            "2026-01-15",
+            "days overdue",
+            "the team: issue nota II",
+        ],
+    )
+    .await;
     c.find(Locator::Id("cases-overdue"))
         .await
         .expect("overdue only")
@@ -429,54 +243,25 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
         .expect("search");
     let rows = wait_count(&c, "#search-body tr", 1).await;
     rows[0].click().await.expect("open record");
-    let history = c
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#history-body tr"))
-        .await
-        .expect("history");
-    drop(history);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = c
-            .find(Locator::Id("history-body"))
-            .await
-            .expect("history")
-            .text()
-            .await
-            .expect("text");
-        if text.contains("dihitung ulang dari foto")
-            && text.contains("supervisor")
-            && text.contains("+ foto / photo “Daftar pekerja di dinding”")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "history lacks the resolution or the photo added: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_text_contains(
+        &c,
+        "#history-body",
+        &[
+            "dihitung ulang dari foto",
+            "supervisor",
+            "+ foto / photo “Daftar pekerja di dinding”",
+        ],
+    )
+    .await;
     // Its photo shows as a preview the page fetched with the session; the PDF not sent
     // yet says so.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let width = c
-            .execute(
-                "const i = document.querySelector('#detail-attachments img.thumb'); return i && i.complete ? i.naturalWidth : 0;",
-                vec![],
-            )
-            .await
-            .expect("script");
-        if width.as_u64() == Some(320) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the photo's preview did not load: naturalWidth {width}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_script(
+        &c,
+        "const i = document.querySelector('#detail-attachments img.thumb'); return i && i.complete ? i.naturalWidth : 0;",
+        "the photo's preview loaded (naturalWidth 320)",
+        |w| w.as_u64() == Some(320),
+    )
+    .await;
     // The visit's report downloads (fetched with the session, saved as a file).
     c.find(Locator::Id("report-btn"))
         .await
@@ -513,8 +298,8 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     assert!(state.contains("tanpa konflik / no conflicts"), "{state}");
     c.goto("about:blank").await.expect("away");
     c.goto(url.as_str()).await.expect("back");
-    wait_text_contains(&c, "#detail-title", "CV Laut Biru").await;
-    wait_text_contains(&c, "#detail-state", "Status: in_progress").await;
+    wait_text_contains(&c, "#detail-title", &["CV Laut Biru"]).await;
+    wait_text_contains(&c, "#detail-state", &["Status: in_progress"]).await;
     screenshot(&c, "record-page.png").await;
-    c.close().await.expect("close browser");
+    c.close().await;
 }

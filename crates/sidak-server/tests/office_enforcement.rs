@@ -5,69 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod office_seed;
+
+use office_seed::{company, finding, visit};
 use serde_json::Value as Json;
-use sidak_core::{Edit, Kind, RecordId};
-use sidak_test_support::{Backend, TestDevice, TestServer, backends, villages};
-
-fn company(d: &mut TestDevice, village: &str, name: &str) -> RecordId {
-    let id = d.new_id();
-    let hlc = d.stamp();
-    d.local(
-        Edit::create(id, Kind::Company, village, hlc)
-            .set("name", name)
-            .and_then(|e| e.set("compliance", "unknown"))
-            .and_then(|e| e.set("status", "active"))
-            .unwrap()
-            .finish(),
-    );
-    id
-}
-
-fn visit(
-    d: &mut TestDevice,
-    village: &str,
-    c: RecordId,
-    stage: &str,
-    date: &str,
-    follows: Option<RecordId>,
-) -> RecordId {
-    let id = d.new_id();
-    let hlc = d.stamp();
-    let mut e = Edit::create(id, Kind::Visit, village, hlc)
-        .set("company", c.to_string())
-        .and_then(|e| e.set("status", "completed"))
-        .and_then(|e| e.set("nota_stage", stage))
-        .and_then(|e| e.set("scheduled_date", date))
-        .unwrap();
-    if let Some(f) = follows {
-        e = e.set("follows", f.to_string()).unwrap();
-    }
-    d.local(e.finish());
-    id
-}
-
-fn finding(
-    d: &mut TestDevice,
-    village: &str,
-    v: RecordId,
-    status: &str,
-    deadline: &str,
-    from: Option<RecordId>,
-) -> RecordId {
-    let id = d.new_id();
-    let hlc = d.stamp();
-    let mut e = Edit::create(id, Kind::Finding, village, hlc)
-        .set("visit", v.to_string())
-        .and_then(|e| e.set("type", "workers_not_registered"))
-        .and_then(|e| e.set("status", status))
-        .and_then(|e| e.set("deadline", deadline))
-        .unwrap();
-    if let Some(f) = from {
-        e = e.set("carried_from", f.to_string()).unwrap();
-    }
-    d.local(e.finish());
-    id
-}
+use sidak_test_support::{Backend, TestServer, backends, villages};
 
 fn names(body: &Json) -> Vec<String> {
     body["cases"]

@@ -3,40 +3,25 @@
 //! `.ci/run` installs) and must say what the team recorded: company, team, when in WITA,
 //! place, headcounts, stage and deadline, each finding with its category, legal basis and
 //! deadline, the photo printed (one image) and the document not yet uploaded listed; room to
-//! sign. The first page is rendered to `target/artifacts/report-page1.png`. Without poppler
+//! sign. The first page is rendered to `<target>/artifacts/report-page1.png`. Without poppler
 //! the test fails under `CI=true` and is skipped otherwise.
 
 #![allow(clippy::unwrap_used)]
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use sidak_core::attachment::{BlobHash, ContentRef};
 use sidak_core::{Edit, Kind};
-use sidak_test_support::{Backend, TestServer, backends, villages};
+use sidak_test_support::{Backend, TestServer, artifacts, backends, tools_available, villages};
 
 fn poppler() -> bool {
-    let found = ["pdftotext", "pdfimages", "pdftoppm"].iter().all(|t| {
-        Command::new(t)
-            .arg("-v")
-            .output()
-            .is_ok_and(|o| o.status.success() || !o.stderr.is_empty())
-    });
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "pdftotext, pdfimages and pdftoppm are needed in CI (apt-get install poppler-utils)"
-        );
-        println!("SKIPPED: poppler-utils missing; install it to run the report test");
-    }
-    found
-}
-
-fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tools_available(
+        &["pdftotext", "pdfimages", "pdftoppm"],
+        "apt-get install poppler-utils",
+        "the report test",
+    )
 }
 
 fn photo() -> Vec<u8> {

@@ -55,10 +55,20 @@ fn now_ms() -> u64 {
 }
 
 impl TestDevice {
-    /// Enrolls with a code.
+    /// Enrolls with a code (as a device called `test phone`).
     pub async fn enroll(server: &TestServer, code: &str) -> TestDevice {
+        Self::enroll_named(server, code, "test phone").await
+    }
+
+    /// Enrolls with a code as a device called `name`.
+    pub async fn enroll_named(server: &TestServer, code: &str, name: &str) -> TestDevice {
         let (status, body) = server
-            .call("POST", "/v1/enroll", None, Some(json!({"protocol": PROTOCOL_VERSION, "code": code, "device_name": "test phone"})))
+            .call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(json!({"protocol": PROTOCOL_VERSION, "code": code, "device_name": name})),
+            )
             .await;
         assert_eq!(status, 200, "enroll: {body}");
         let e: EnrollResponse = serde_json::from_value(body).expect("enroll response");

@@ -13,10 +13,17 @@
 //! - [`TestServer::store`] / [`TestServer::enroll`]: a real `sidak_store::Store` device,
 //!   enrolled through `sidak_client`.
 //! - [`pg`]: fresh PostgreSQL databases (`sidak_server_storage::testing`).
+//! - [`artifacts`]: the folder where tests keep what a person looks at afterwards
+//!   (screenshots, rendered pages); [`tools_available`]: the rule for tests that need a
+//!   program installed (skipped with a message without it, failed under `CI=true`).
+//! - `browser` (feature `browser`): headless Chromium through chromedriver for the
+//!   dashboard's tests, with waits for what the page shows and screenshots.
 //!
 //! Use it only as a dev-dependency of integration tests and benches: a crate's unit tests
 //! (`src/`) would see a second copy of that crate's types.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 mod device;
 mod server;
 
@@ -37,4 +44,41 @@ pub fn assert_code(got: &(u16, serde_json::Value), status: u16, code: &str) {
         "{}",
         got.1
     );
+}
+
+/// The folder for test artifacts, `<target>/artifacts` (`CARGO_TARGET_DIR` when set, else the
+/// workspace's `target`), made if missing.
+pub fn artifacts() -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir
+}
+
+/// Whether every program in `tools` is installed (found at that path, or on the `PATH` and
+/// runnable with `-v`). Without one, a test asks this to skip with a message naming
+/// `install` (what to install) and `what` (the test); under `CI=true` it panics instead, so
+/// nothing is skipped silently in CI.
+pub fn tools_available(tools: &[&str], install: &str, what: &str) -> bool {
+    let found = tools.iter().all(|t| {
+        (std::path::Path::new(t).is_absolute() && std::path::Path::new(t).exists())
+            || std::process::Command::new(t)
+                .arg("-v")
+                .output()
+                .is_ok_and(|o| o.status.success() || !o.stderr.is_empty())
+    });
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} are needed in CI ({install})",
+            tools.join(", ")
+        );
+        println!(
+            "SKIPPED: {} missing; {install} to run {what}",
+            tools.join(" or ")
+        );
+    }
+    found
 }

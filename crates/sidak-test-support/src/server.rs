@@ -479,11 +479,17 @@ impl TestServer {
 
     /// Creates an officer (named `Officer <id>`) with `scope` as admin and returns its id.
     pub async fn officer(&self, id: &str, scope: &[&str]) -> String {
+        self.officer_named(id, &format!("Officer {id}"), scope)
+            .await
+    }
+
+    /// Creates an officer called `name` with `scope` as admin and returns its id.
+    pub async fn officer_named(&self, id: &str, name: &str, scope: &[&str]) -> String {
         let (status, body) = self
             .admin_call(
                 "POST",
                 "/v1/admin/officers",
-                json!({"id": id, "name": format!("Officer {id}"), "scope": scope}),
+                json!({"id": id, "name": name, "scope": scope}),
             )
             .await;
         assert_eq!(status, 201, "create officer: {body}");
@@ -519,6 +525,13 @@ impl TestServer {
     pub async fn device(&self, officer: &str) -> TestDevice {
         let code = self.code(officer).await;
         TestDevice::enroll(self, &code).await
+    }
+
+    /// Enrolls a new raw protocol device called `name` (as device health shows it) for an
+    /// officer.
+    pub async fn device_named(&self, officer: &str, name: &str) -> TestDevice {
+        let code = self.code(officer).await;
+        TestDevice::enroll_named(self, &code, name).await
     }
 
     /// A new `sidak_store` device of `officer` on `<dir>/<name>.sqlite`, enrolled through

@@ -1,7 +1,9 @@
 //! The data the office tests start from, pushed through the real protocol: two officers
 //! of Makassar (7371) with one device each, three worker registrations of which two share
 //! a NIK (one registered by each officer), a company, and a visit whose headcount the two
-//! inspectors recorded differently offline (a conflict, docs/domain.md case 2).
+//! inspectors recorded differently offline (a conflict, docs/domain.md case 2). Also the
+//! records other office tests build their worlds from: registrations, companies, visits and
+//! findings.
 
 #![allow(dead_code)]
 
@@ -52,6 +54,71 @@ pub fn register(dev: &mut TestDevice, village: &str, nik: &str, name: &str) -> R
         .expect("edit")
         .finish();
     dev.local(op)
+}
+
+/// Records an active company called `name` (compliance unknown) on `d`.
+pub fn company(d: &mut TestDevice, village: &str, name: &str) -> RecordId {
+    let id = d.new_id();
+    let hlc = d.stamp();
+    d.local(
+        Edit::create(id, Kind::Company, village, hlc)
+            .set("name", name)
+            .and_then(|e| e.set("compliance", "unknown"))
+            .and_then(|e| e.set("status", "active"))
+            .expect("edit")
+            .finish(),
+    );
+    id
+}
+
+/// Records a completed visit of company `c` on `date` that reached `stage` (`nota_1`, …),
+/// following up `follows`.
+pub fn visit(
+    d: &mut TestDevice,
+    village: &str,
+    c: RecordId,
+    stage: &str,
+    date: &str,
+    follows: Option<RecordId>,
+) -> RecordId {
+    let id = d.new_id();
+    let hlc = d.stamp();
+    let mut e = Edit::create(id, Kind::Visit, village, hlc)
+        .set("company", c.to_string())
+        .and_then(|e| e.set("status", "completed"))
+        .and_then(|e| e.set("nota_stage", stage))
+        .and_then(|e| e.set("scheduled_date", date))
+        .expect("edit");
+    if let Some(f) = follows {
+        e = e.set("follows", f.to_string()).expect("edit");
+    }
+    d.local(e.finish());
+    id
+}
+
+/// Records a finding (workers not registered) of visit `v` with `status` and `deadline`,
+/// carried on from `from`.
+pub fn finding(
+    d: &mut TestDevice,
+    village: &str,
+    v: RecordId,
+    status: &str,
+    deadline: &str,
+    from: Option<RecordId>,
+) -> RecordId {
+    let id = d.new_id();
+    let hlc = d.stamp();
+    let mut e = Edit::create(id, Kind::Finding, village, hlc)
+        .set("visit", v.to_string())
+        .and_then(|e| e.set("type", "workers_not_registered"))
+        .and_then(|e| e.set("status", status))
+        .and_then(|e| e.set("deadline", deadline))
+        .expect("edit");
+    if let Some(f) = from {
+        e = e.set("carried_from", f.to_string()).expect("edit");
+    }
+    d.local(e.finish());
+    id
 }
 
 /// Starts a server on `backend` and seeds it (see the module docs).
