@@ -199,11 +199,14 @@ impl TestDevice {
         (status, res.json().await.unwrap_or(Json::Null))
     }
 
-    /// The next batch (up to `max` pending ops) without sending it.
+    /// The next batch (up to `max` pending ops) without sending it. Its status counts the
+    /// device as it will stand once the batch is answered (docs/protocol.md): the ops left
+    /// pending after it, and the refusals before it.
     pub fn batch(&self, max: usize) -> Json {
         let ops: Vec<&OpV1> = self.pending.iter().take(max).collect();
+        let after = self.pending.len() - ops.len();
         json!({"protocol": PROTOCOL_VERSION, "batch_seq": self.next_batch, "ops": ops,
-               "status": {"pending_ops": self.pending.len(), "rejected_ops": self.rejected.len(), "clock_ms": now_ms()}})
+               "status": {"pending_ops": after, "rejected_ops": self.rejected.len(), "clock_ms": now_ms()}})
     }
 
     /// Records the answer to a batch: acknowledged ops leave the queue, rejected ones are kept aside.
