@@ -31,9 +31,40 @@ function flash(message, isError) {
   flash.timer = setTimeout(() => { f.hidden = true; }, 5000);
 }
 
+// Times as the office reads them, whatever the computer's clock is set to: South Sulawesi's
+// (WITA, UTC+8), `2026-12-04 09:47 WITA`, as the command line and the report print them.
+const WITA = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Makassar', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+
 function when(ms) {
-  if (ms === null || ms === undefined) return '—';
-  return new Date(ms).toLocaleString('id-ID', { dateStyle: 'short', timeStyle: 'short' });
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';
+  const p = Object.fromEntries(WITA.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} WITA`;
+}
+
+// Who is who, from device health: officers and phones are named, not shown as ids.
+const people = { officers: new Map(), devices: new Map() };
+
+function remember(devices) {
+  for (const d of devices) {
+    if (d.officer_name) people.officers.set(d.officer_id, d.officer_name);
+    people.devices.set(d.device_id, d);
+  }
+}
+
+function officerName(id) {
+  if (!id) return '—';
+  return people.officers.get(id) || id;
+}
+
+function deviceName(id) {
+  const d = people.devices.get(id);
+  return (d && d.name) || `perangkat / device ${String(id).slice(0, 8)}`;
+}
+
+// The officer who wrote with a device (its officer when the answer does not say).
+function writerName(officerId, deviceId) {
+  const d = people.devices.get(deviceId);
+  return officerName(officerId || (d && d.officer_id));
 }
 
 function show(v) {
@@ -116,7 +147,11 @@ function recordInHash() {
 }
 
 async function refresh() {
-  const results = await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadReview(), loadCases(), loadSetAside(), loadDevices()]);
+  // Devices first: the other lists name the officers from them.
+  const results = [
+    ...await Promise.allSettled([loadDevices()]),
+    ...await Promise.allSettled([loadOverview(), loadCoverage(), loadConflicts(), loadDuplicates(), loadReview(), loadCases(), loadSetAside()]),
+  ];
   const failed = results.find((r) => r.status === 'rejected');
   if (failed && failed.reason.status !== 401) flash(failed.reason.message, true);
 }
@@ -200,9 +235,9 @@ async function loadConflicts() {
         class: 'resolve-btn',
         'data-record': item.record.id,
         'data-field': field.name,
-        title: `${v.officer_id || v.device_id} · ${when(v.device_time_ms)}`,
+        title: `${writerName(v.officer_id, v.device_id)} · ${deviceName(v.device_id)} · ${when(v.device_time_ms)}`,
         onclick: () => resolve(item.record.id, field.name, v.hlc),
-      }, `Pilih / Choose ${show(v.value)} (${v.officer_id || 'perangkat / device'})`));
+      }, `Pilih / Choose ${show(v.value)} (${writerName(v.officer_id, v.device_id)})`));
       rows.push(el('tr', { 'data-record': item.record.id },
         el('td', {}, recordLabel(item.record), el('br'), el('small', {}, item.record.village || item.record.region)),
         el('td', {}, field.label),
@@ -232,7 +267,7 @@ async function loadDuplicates() {
     const items = group.records.map((r, i) => {
       const original = group.records[i === 0 ? 1 : 0];
       return el('div', { class: 'dup' },
-        `${recordLabel(r)} · ${r.officer_id || '—'} · ${when(r.created_ms)} `,
+        `${recordLabel(r)} · ${officerName(r.officer_id)} · ${when(r.created_ms)} `,
         el('button', {
           type: 'button',
           class: 'link-btn secondary',
@@ -265,7 +300,7 @@ async function loadReview(more) {
     pick(r),
     el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
     el('td', { class: flagged ? 'bad' : '' }, show(r.status), flagged ? el('small', {}, ' diubah setelah disetujui / edited after approval') : null),
-    el('td', {}, show(r.officer_id)),
+    el('td', {}, officerName(r.officer_id)),
     el('td', {},
       el('button', { type: 'button', class: 'approve-btn', onclick: () => decide(r.id, 'approve') }, 'Setujui / Approve'),
       el('button', { type: 'button', class: 'return-btn secondary', onclick: () => decide(r.id, 'return') }, 'Kembalikan / Return')));
@@ -275,7 +310,7 @@ async function loadReview(more) {
     el('td', {}),
     el('td', {}, recordLabel(r), el('br'), el('small', {}, r.village || r.region)),
     el('td', { class: 'bad' }, show(r.status), el('small', {}, ' dibatalkan, ada temuan / cancelled with findings')),
-    el('td', {}, show(r.officer_id)),
+    el('td', {}, officerName(r.officer_id)),
     el('td', {},
       el('button', { type: 'button', class: 'open-btn secondary', onclick: () => openRecord(r.id) }, 'Lihat / Open')));
   const rows = more ? q.awaiting.map((r) => row(r, false)) : [
@@ -357,7 +392,7 @@ function duration(ms) {
 async function loadSetAside() {
   const list = await api('GET', '/v1/office/set-aside');
   const rows = list.items.map((x) => el('tr', {},
-    el('td', {}, x.officer_id, el('br'), el('small', {}, x.device_id.slice(0, 8))),
+    el('td', {}, officerName(x.officer_id), el('br'), el('small', {}, deviceName(x.device_id))),
     el('td', {}, KINDS[x.kind] || x.kind, el('br'), el('small', {}, x.op.changes.map((c) => c.field).join(', '))),
     el('td', { class: 'bad' }, duration(x.ahead_ms)),
     el('td', {},
@@ -401,6 +436,7 @@ function wipeText(w) {
 
 async function loadDevices() {
   const d = await api('GET', '/v1/office/devices');
+  remember(d.devices);
   const rows = d.devices.map((x) => el('tr', {},
     el('td', {}, x.officer_name || x.officer_id, el('br'), el('small', {}, x.name || x.device_id.slice(0, 8)), x.revoked_ms && !x.wipe ? el('small', { class: 'bad' }, ' dicabut / revoked') : null, wipeText(x.wipe)),
     el('td', { class: x.silent ? 'bad' : '' }, when(x.last_sync_ms)),
@@ -548,10 +584,12 @@ function describe(change) {
 
 async function openRecord(id) {
   try {
-    const [detail, history] = await Promise.all([
+    const [detail, history, devices] = await Promise.all([
       api('GET', `/v1/office/records/${id}`),
       api('GET', `/v1/office/records/${id}/history`),
+      api('GET', '/v1/office/devices'),
     ]);
+    remember(devices.devices);
     const r = detail.record;
     $('detail-title').textContent = r ? `${recordLabel(r)} · ${r.status || ''} · ${r.village || r.region}` : id;
     if (window.location.hash !== `#record=${id}`) window.history.replaceState(null, '', `#record=${id}`);
@@ -563,14 +601,14 @@ async function openRecord(id) {
       if (r.cancelled_with_findings) state.push('batal, ada temuan / cancelled with findings');
       state.push(r.conflicts ? `${r.conflicts} isian berkonflik / field(s) in conflict` : 'tanpa konflik / no conflicts');
       if (r.set_aside) state.push(`${r.set_aside} op ditahan / edit(s) set aside`);
-      state.push(`dibuat / created ${when(r.created_ms)} oleh / by ${r.officer_id || '—'}`);
+      state.push(`dibuat / created ${when(r.created_ms)} oleh / by ${officerName(r.officer_id)}`);
     }
     $('detail-state').textContent = state.join(' · ');
     const conflicts = detail.fields.filter((f) => f.conflict);
     $('detail-conflicts').replaceChildren(...conflicts.map((f) => el('div', { class: 'conflict' },
       el('b', {}, f.label), ': ',
       ...f.values.map((v) => el('button', { type: 'button', class: 'pick-btn', onclick: async () => { await resolve(id, f.name, v.hlc); await openRecord(id); } },
-        `Pilih / Choose ${show(v.value)} (${v.officer_id || v.device_id.slice(0, 8)}, ${when(v.device_time_ms)})`)))));
+        `Pilih / Choose ${show(v.value)} (${writerName(v.officer_id, v.device_id)}, ${deviceName(v.device_id)}, ${when(v.device_time_ms)})`)))));
     const actions = [];
     if (r && (r.kind === 'worker' || r.kind === 'visit')) {
       actions.push(el('button', { type: 'button', id: 'approve-btn', onclick: () => review(id, 'approve') }, 'Setujui / Approve'));
@@ -585,7 +623,9 @@ async function openRecord(id) {
       el('tr', {}, el('th', {}, f.label), el('td', { class: f.conflict ? 'bad' : '' }, f.conflict ? f.values.map((v) => show(v.value)).join(' | ') : show(f.value)))));
     $('history-body').replaceChildren(...history.entries.map((e) => el('tr', {},
       el('td', {}, when(e.device_time_ms), el('br'), el('small', {}, `diterima / received ${when(e.received_ms)}`)),
-      el('td', {}, e.office ? e.officer_id.replace('office:', 'kantor / office: ') : e.officer_id, el('br'), el('small', {}, e.device_id.slice(0, 8))),
+      e.office
+        ? el('td', {}, e.officer_id.replace('office:', 'kantor / office: '))
+        : el('td', {}, writerName(e.officer_id, e.device_id), el('br'), el('small', {}, deviceName(e.device_id))),
       el('td', {}, ...e.changes.map(describe), ...e.actions.filter((a) => a.note).map((a) => el('div', {}, el('small', {}, `Catatan / Note: ${a.note}`)))))));
     $('detail').dataset.record = id;
     $('detail').hidden = false;
