@@ -209,7 +209,7 @@ pub async fn run() -> Result<()> {
             .set("status", "in_progress")
             .set(
                 "scheduled_date",
-                chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                crate::output::local_date(sidak_core::hlc::unix_ms(std::time::SystemTime::now())),
             )
             .add("team", "Andi Pratama")
             .add("team", "Rahmat Hidayat"),

@@ -614,7 +614,7 @@ fn visit(store: &mut Store, cmd: &VisitCommand, json: bool) -> Result<()> {
                 .set("started_at", now_rfc3339())
                 .set(
                     "scheduled_date",
-                    chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                    output::local_date(sidak_core::hlc::unix_ms(std::time::SystemTime::now())),
                 );
             for m in team.split(',').map(str::trim).filter(|m| !m.is_empty()) {
                 c = c.add("team", m);

@@ -2,6 +2,7 @@
 
 use serde_json::{Value as Json, json};
 use sidak_core::record::FieldState;
+use sidak_core::schema::FieldType;
 use sidak_core::validate::mask_nik;
 use sidak_core::{Kind, Record};
 use sidak_store::{Entry, Refused};
@@ -25,6 +26,23 @@ pub fn local_time(ms: u64) -> String {
             .to_string(),
         None => format!("{ms} ms"),
     }
+}
+
+/// The office's day (WITA) at a time (ms since the Unix epoch), `2026-12-02`: a visit started
+/// at 07:00 in Makassar is on that day, though it is still the day before in UTC.
+pub fn local_date(ms: u64) -> String {
+    let day = local_time(ms);
+    day.split(' ').next().unwrap_or(&day).to_owned()
+}
+
+/// An instant as a record holds it (RFC 3339, `2026-12-02T05:05:00Z`) as a person in South
+/// Sulawesi reads it, `2026-12-02 13:05 WITA`; the text as it is when it is not one.
+pub fn local_instant(text: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+        .map(local_time)
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// Who wrote a value and when, for people: `this device, 2026-12-02 13:05 WITA` or
@@ -141,7 +159,13 @@ pub fn entry_text(e: &Entry, own: Option<sidak_core::DeviceId>) -> String {
     let r = &e.record;
     let mut out = format!("{} {} in {}\n", r.kind, r.id, r.region);
     for (name, v) in fields_json(r) {
+        let instant = r
+            .kind
+            .schema()
+            .field(&name)
+            .is_some_and(|f| matches!(f.ty, FieldType::DateTime));
         let shown = match &v {
+            Json::String(s) if instant => local_instant(s),
             Json::String(s) => s.clone(),
             Json::Object(o) if o.contains_key("conflict") => {
                 let vals: Vec<String> = r
@@ -188,6 +212,17 @@ mod time_tests {
         assert_eq!(clock_offset(-7_500_000), "2 h 5 min behind");
         assert_eq!(clock_offset(3_600_000), "1 h ahead");
         assert_eq!(local_time(u64::MAX), format!("{} ms", u64::MAX));
+        assert_eq!(
+            local_instant("2026-12-02T05:05:00Z"),
+            "2026-12-02 13:05 WITA"
+        );
+        assert_eq!(
+            local_instant("2026-12-02T13:05:00+08:00"),
+            "2026-12-02 13:05 WITA"
+        );
+        assert_eq!(local_instant("kemarin"), "kemarin");
+        // 2026-12-04 23:30 UTC is already 07:30 on the 5th in Makassar.
+        assert_eq!(local_date(1_796_427_000_000), "2026-12-05");
         let me = sidak_core::DeviceId::from_u128(1);
         let other: sidak_core::DeviceId = "5213efef-aaf2-45b3-b45a-1cefbcbc0952".parse().unwrap();
         let at = |d| sidak_core::Hlc::new(1_796_187_900_000, 0, d);
