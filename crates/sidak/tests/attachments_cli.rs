@@ -8,13 +8,13 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Server, serve, sidak};
+use common::{Server, admin, device, device_cmd, run, serve, sidak};
 use serde_json::Value as Json;
 
 /// A TCP relay in front of the server that counts the bytes devices send through it: the
@@ -70,45 +70,6 @@ fn pump(mut from: TcpStream, mut to: TcpStream, counter: Option<Arc<AtomicU64>>)
         }
         let _ = to.shutdown(Shutdown::Write);
     });
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("sidak runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn json(text: &str) -> Json {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn admin(server: &Server, args: &[&str]) -> Json {
-    let url = format!("http://{}", server.addr);
-    json(&run(sidak()
-        .args([
-            "admin",
-            "--server",
-            &url,
-            "--password",
-            &server.admin_password,
-            "--json",
-        ])
-        .args(args)))
-}
-
-fn device_cmd(db: &Path) -> Command {
-    let mut cmd = sidak();
-    cmd.args(["device", "--db"]).arg(db).arg("--json");
-    cmd
-}
-
-fn device(db: &Path, args: &[&str]) -> Json {
-    json(&run(device_cmd(db).args(args)))
 }
 
 /// Runs a device command that must fail: exit status 1 (not a panic's 101), no panic message,

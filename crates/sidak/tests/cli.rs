@@ -4,13 +4,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
-use common::{Server, serve, serve_with, sidak};
+use common::{admin, device, has_epoch_ms, json, run, serve, serve_with, sidak};
 
-/// A `sidak serve` process; killed when dropped.
 /// A plain HTTP GET over a socket (no client library: this is what a load balancer's probe does).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -46,46 +45,6 @@ fn readme_server_command_serves_healthz_on_the_embedded_default() {
         !server.admin_password.is_empty(),
         "first start prints the admin password"
     );
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("sidak runs");
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}{}",
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn admin(server: &Server, args: &[&str]) -> serde_json::Value {
-    let url = format!("http://{}", server.addr);
-    let mut cmd = sidak();
-    cmd.args([
-        "admin",
-        "--server",
-        &url,
-        "--password",
-        &server.admin_password,
-        "--json",
-    ])
-    .args(args);
-    json(&run(&mut cmd))
-}
-
-fn device(db: &Path, args: &[&str]) -> serde_json::Value {
-    let mut cmd = sidak();
-    cmd.args(["device", "--db"])
-        .arg(db)
-        .arg("--json")
-        .args(args);
-    json(&run(&mut cmd))
 }
 
 #[test]
@@ -213,12 +172,6 @@ fn officers_enroll_work_offline_and_sync_from_the_command_line() {
         conflicts.contains("WITA") && !has_epoch_ms(&conflicts),
         "{conflicts}"
     );
-}
-
-/// Whether `text` holds a 13-digit number (a time in epoch milliseconds).
-fn has_epoch_ms(text: &str) -> bool {
-    text.split(|c: char| !c.is_ascii_digit())
-        .any(|w| w.len() == 13)
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! What the command-line tests share: `sidak serve` started as the README says, on a free port.
+//! What the command-line tests share: `sidak serve` started as the README says, on a free port,
+//! and the admin tool and a device run as a person (text) or a script (`--json`) runs them.
 
 #![allow(dead_code)]
 
@@ -72,4 +73,67 @@ pub fn serve_with(dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         addr,
         admin_password,
     }
+}
+
+/// Runs `cmd`, which must succeed; returns its standard output.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("sidak runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Reads `text` as one JSON document; panics, showing it, when it is not.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `sidak admin` against `server` as its admin, without `--json`.
+pub fn admin_cmd(server: &Server) -> Command {
+    let mut cmd = sidak();
+    cmd.args([
+        "admin",
+        "--server",
+        &format!("http://{}", server.addr),
+        "--password",
+        &server.admin_password,
+    ]);
+    cmd
+}
+
+/// An admin command with `--json`, read back.
+pub fn admin(server: &Server, args: &[&str]) -> serde_json::Value {
+    json(&run(admin_cmd(server).arg("--json").args(args)))
+}
+
+/// An admin command as a person runs it: its text.
+pub fn admin_text(server: &Server, args: &[&str]) -> String {
+    run(admin_cmd(server).args(args))
+}
+
+/// `sidak device --db <db> --json`.
+pub fn device_cmd(db: &Path) -> Command {
+    let mut cmd = sidak();
+    cmd.args(["device", "--db"]).arg(db).arg("--json");
+    cmd
+}
+
+/// A device command with `--json`, read back.
+pub fn device(db: &Path, args: &[&str]) -> serde_json::Value {
+    json(&run(device_cmd(db).args(args)))
+}
+
+/// A device command as a person runs it: its text.
+pub fn device_text(db: &Path, args: &[&str]) -> String {
+    run(sidak().args(["device", "--db"]).arg(db).args(args))
+}
+
+/// Whether `text` holds a 13-digit number (a time in epoch milliseconds).
+pub fn has_epoch_ms(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 13)
 }
