@@ -168,6 +168,57 @@ pub fn peak_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Watches a file's size on a thread until dropped; answers the largest size seen.
+struct SizeWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SizeWatch {
+    /// Samples `path` every 50 ms (a missing file counts as empty).
+    fn start(path: PathBuf) -> SizeWatch {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let peak = std::sync::Arc::new(AtomicU64::new(0));
+        let (s, p) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                p.fetch_max(len, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        SizeWatch { stop, peak }
+    }
+
+    /// The largest size seen so far, in MiB.
+    fn peak_mib(&self) -> f64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+    }
+}
+
+impl Drop for SizeWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A file's size in bytes (0 when missing).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// CPU seconds (user and system) a process has used so far, from `/proc/PID/stat`.
+pub fn cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in clock ticks of 1/100 s (USER_HZ) on every platform it runs on.
+    Some(ticks / 100.0)
+}
+
 /// Resets a process's peak resident memory to its current size (Linux `clear_refs` 5).
 pub(crate) fn reset_peak(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -325,10 +376,24 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     let (jsonl, gz) = gzip_len(records)?;
     let a_path = a.path().to_owned();
     drop(a);
+    // The server's file when it is the default SQLite one (not with --database).
+    let server_db = args
+        .database
+        .is_none()
+        .then(|| dir.path().join("server.sqlite"));
+    let wal = server_db
+        .as_ref()
+        .map(|db| SizeWatch::start(db.with_extension("sqlite-wal")));
     reset_peak(server.child.id());
+    let cpu0 = cpu_s(server.child.id());
     let t = Instant::now();
     let (r, client_peak) = sync_child(&a_path, &server)?;
     let wall = t.elapsed().as_secs_f64();
+    let server_cpu = cpu0
+        .zip(cpu_s(server.child.id()))
+        .map(|(a, b)| round(b - a));
+    let wal_peak = wal.as_ref().map(|w| round(w.peak_mib()));
+    drop(wal);
     if r["accepted"].as_u64() != Some(n as u64) {
         bail!("S1: {} of {n} accepted: {r}", r["accepted"]);
     }
@@ -341,6 +406,9 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
             "wire_up_over_gzip": round(r["bytes"]["up_wire"].as_f64().unwrap_or(0.0) / gz as f64),
             "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
             "requests": r["requests"], "retries": r["retries"],
+            "server_wal_peak_mib": wal_peak, "server_cpu_s": server_cpu, "client_cpu_s": r["process_cpu_s"],
+            "server_db_bytes_per_record": server_db.as_ref().map(|db| file_len(db) / n.max(1) as u64),
+            "device_bytes_per_record": file_len(&a_path) / n.max(1) as u64,
         })
     );
     if !run_s2 {
@@ -350,9 +418,13 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
     let b_path = b.path().to_owned();
     drop(b);
     reset_peak(server.child.id());
+    let cpu0 = cpu_s(server.child.id());
     let t = Instant::now();
     let (r, client_peak) = sync_child(&b_path, &server)?;
     let wall = t.elapsed().as_secs_f64();
+    let server_cpu = cpu0
+        .zip(cpu_s(server.child.id()))
+        .map(|(a, b)| round(b - a));
     let b = Store::open(&b_path)?;
     let identical = digest(&a)? == digest(&b)?;
     let pulled = r["pulled"].as_u64().unwrap_or(0);
@@ -362,7 +434,8 @@ async fn s1_s2(args: &BenchArgs, records: &[WorkerLine], run_s2: bool) -> Result
             "scenario": "S2", "n": n, "tls": args.tls, "wall_s": round(wall), "ops_per_s": (pulled as f64 / wall).round(),
             "pulled": pulled, "pages": r["pages"], "bytes": r["bytes"],
             "client_peak_mib": client_peak.map(round), "server_peak_mib": peak_mib(server.child.id()).map(round),
-            "replicas_identical": identical,
+            "replicas_identical": identical, "server_cpu_s": server_cpu, "client_cpu_s": r["process_cpu_s"],
+            "device_bytes_per_record": file_len(&b_path) / n.max(1) as u64,
         })
     );
     if !identical {

@@ -254,6 +254,7 @@ async fn run<T: Transport>(store: &mut Store, engine: &SyncEngine<T>, json: bool
                 let mut v = report_json(&r);
                 // Peak memory of this process, for `sidak bench` which runs syncs as child processes.
                 v["process_peak_rss_mib"] = json!(crate::bench::peak_mib(std::process::id()));
+                v["process_cpu_s"] = json!(crate::bench::cpu_s(std::process::id()));
                 println!("{v}");
             } else {
                 print_report(&r);

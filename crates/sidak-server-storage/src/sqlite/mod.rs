@@ -58,6 +58,13 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// WAL pages (4 KiB) beyond which the writer finishes the checkpoint itself before its next
+/// write, so the WAL restarts from its beginning instead of growing (see [`spawn_checkpointer`]).
+const CATCH_UP_PAGES: i64 = 16 * 1024;
+
+/// What SQLite keeps of a restarted WAL file on disk, in bytes.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Numbered schema migrations; `PRAGMA user_version` says how many ran.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -244,6 +251,8 @@ pub struct SqliteStorage {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     stop_checkpointer: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the checkpointer when the WAL outgrew [`CATCH_UP_PAGES`].
+    catch_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for SqliteStorage {
@@ -288,6 +297,7 @@ fn open_writer(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // Checkpoints run on the checkpointer thread, not inside a push's commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     Ok(conn)
 }
 
@@ -295,7 +305,21 @@ fn open_writer(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
 /// connection and thread, until `stop` is set. A passive checkpoint never blocks the
 /// writer or readers; left to SQLite's automatic checkpoints, the push whose commit
 /// crosses 1,000 WAL pages would do the copying (and its fsyncs) before answering.
-fn spawn_checkpointer(path: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
+///
+/// Under a steady stream of pushes a passive checkpoint never catches up: by the time it
+/// has copied the frames it saw, the writer has appended more, and the WAL only restarts
+/// from its beginning when every frame is copied. Left alone it grew to 2.5 GB in a
+/// million-record upload, and every page read searched a longer WAL index. So when a
+/// checkpoint leaves more than [`CATCH_UP_PAGES`] in the WAL, this sets `catch_up`; the
+/// writer then runs one more passive checkpoint itself, under its lock, before its next
+/// transaction: only the few frames appended since are left to copy, nothing is appended
+/// meanwhile, and that transaction starts the WAL afresh. The WAL stays within about
+/// `CATCH_UP_PAGES` plus what one background interval appends.
+fn spawn_checkpointer(
+    path: PathBuf,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    catch_up: Arc<std::sync::atomic::AtomicBool>,
+) {
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
         let conn = match Connection::open(&path) {
             Ok(c) => c,
@@ -307,8 +331,12 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
         let _ = conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()));
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(CHECKPOINT_EVERY);
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "checkpoint failed; will retry");
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                Ok(log) if log > CATCH_UP_PAGES => {
+                    catch_up.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
             }
         }
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -363,14 +391,16 @@ impl SqliteStorage {
         .map_err(|e| StorageError::Internal(e.to_string()))?
         .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let stop_checkpointer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let catch_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cursor_key = read_cursor_key(&conn)?;
-        spawn_checkpointer(path.clone(), stop_checkpointer.clone());
+        spawn_checkpointer(path.clone(), stop_checkpointer.clone(), catch_up.clone());
         Ok(SqliteStorage {
             path,
             cursor_key,
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
             stop_checkpointer,
+            catch_up,
         })
     }
 
@@ -386,10 +416,18 @@ impl SqliteStorage {
         F: FnOnce(&mut Connection) -> StorageResult<T> + Send + 'static,
     {
         let writer = self.writer.clone();
+        let catch_up = self.catch_up.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock poisons it; the connection itself is still
             // sound (an unfinished transaction rolls back when dropped), so keep using it.
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            if catch_up.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                // A reader on an old snapshot may keep some frames uncopied; the
+                // checkpointer sets the flag again and a later write finishes.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "catch-up checkpoint failed; will retry");
+                }
+            }
             f(&mut conn)
         })
         .await
@@ -613,6 +651,106 @@ fn stored_device(conn: &Connection, device: DeviceId) -> StorageResult<Option<St
     .transpose()
 }
 
+/// A JSON array of `keys`, bound as one parameter and read back by `json_each`: one
+/// statement looks up a whole batch's keys, instead of one statement per key.
+fn key_list<T: ToString>(keys: &[T]) -> StorageResult<String> {
+    json(&keys.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// What the merge of a batch needs to know from the store: the states of the records it
+/// touches, the ops it names already logged or set aside, the records waiting on the office,
+/// and the kinds of the records it references. One statement per question for the batch.
+fn known_for(tx: &Connection, needs: &ingest::Needs) -> StorageResult<Known> {
+    let mut known = Known::default();
+    let records = key_list(&needs.records)?;
+    {
+        let mut states = tx
+            .prepare_cached(
+                "SELECT id, state FROM records WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(db)?;
+        let mut rows = states.query([&records]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let id: String = r.get(0).map_err(db)?;
+            let state: String = r.get(1).map_err(db)?;
+            let id: RecordId = parse(&id)?;
+            let w: RecordV1 = unjson(&state)?;
+            let rec = w.decode().map_err(|e| {
+                StorageError::Internal(format!("stored record {id} unreadable: {e}"))
+            })?;
+            known.records.insert(id, rec);
+        }
+    }
+    let hlcs = key_list(&needs.hlcs)?;
+    {
+        let mut logged = tx
+            .prepare_cached(
+                "SELECT hlc, op FROM ops WHERE hlc IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(db)?;
+        let mut rows = logged.query([&hlcs]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let h: String = r.get(0).map_err(db)?;
+            let op: String = r.get(1).map_err(db)?;
+            known.logged.insert(parse(&h)?, unjson(&op)?);
+        }
+    }
+    {
+        let mut aside = tx
+            .prepare_cached(
+                "SELECT hlc, op, resolution FROM set_aside WHERE hlc IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(db)?;
+        let mut rows = aside.query([&hlcs]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let h: String = r.get(0).map_err(db)?;
+            let op: String = r.get(1).map_err(db)?;
+            let resolution: Option<String> = r.get(2).map_err(db)?;
+            known.set_aside.insert(
+                parse(&h)?,
+                ingest::SetAside {
+                    op: unjson(&op)?,
+                    resolution: resolution.as_deref().map(unjson).transpose()?,
+                },
+            );
+        }
+    }
+    {
+        let mut waiting = tx
+            .prepare_cached(
+                "SELECT DISTINCT record_id FROM set_aside \
+                 WHERE resolution IS NULL AND record_id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(db)?;
+        let mut rows = waiting.query([&records]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let id: String = r.get(0).map_err(db)?;
+            let id: RecordId = parse(&id)?;
+            if !known.records.contains_key(&id) {
+                known.waiting.insert(id);
+            }
+        }
+    }
+    if !needs.refs.is_empty() {
+        let refs = key_list(&needs.refs)?;
+        let mut kinds = tx
+            .prepare_cached(
+                "SELECT id, kind, region FROM records WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(db)?;
+        let mut rows = kinds.query([&refs]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let id: String = r.get(0).map_err(db)?;
+            let k: String = r.get(1).map_err(db)?;
+            let region: String = r.get(2).map_err(db)?;
+            if let Ok(k) = k.parse::<Kind>() {
+                known.kinds.insert(parse(&id)?, (k, region));
+            }
+        }
+    }
+    Ok(known)
+}
+
 fn push_batch_tx(
     conn: &mut Connection,
     device: &DeviceAuth,
@@ -656,74 +794,7 @@ fn push_batch_tx(
     }
 
     let needs = ingest::needs(batch);
-    let mut known = Known::default();
-    {
-        let mut get_state = tx.prepare_cached(st::RECORD_STATE.sqlite()).map_err(db)?;
-        for id in &needs.records {
-            let state: Option<String> = get_state
-                .query_row([id.to_string()], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            if let Some(s) = state {
-                let w: RecordV1 = unjson(&s)?;
-                let rec = w.decode().map_err(|e| {
-                    StorageError::Internal(format!("stored record {id} unreadable: {e}"))
-                })?;
-                known.records.insert(*id, rec);
-            }
-        }
-        let mut logged_op = tx
-            .prepare_cached("SELECT op FROM ops WHERE hlc = ?1")
-            .map_err(db)?;
-        let mut aside_op = tx
-            .prepare_cached("SELECT op, resolution FROM set_aside WHERE hlc = ?1")
-            .map_err(db)?;
-        for h in &needs.hlcs {
-            let key = h.to_string();
-            let op: Option<String> = logged_op
-                .query_row([&key], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            if let Some(op) = op {
-                known.logged.insert(*h, unjson(&op)?);
-            }
-            let aside: Option<(String, Option<String>)> = aside_op
-                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(db)?;
-            if let Some((op, resolution)) = aside {
-                known.set_aside.insert(
-                    *h,
-                    ingest::SetAside {
-                        op: unjson(&op)?,
-                        resolution: resolution.as_deref().map(unjson).transpose()?,
-                    },
-                );
-            }
-        }
-        let mut waiting = tx
-            .prepare_cached("SELECT 1 FROM set_aside WHERE record_id = ?1 AND resolution IS NULL")
-            .map_err(db)?;
-        for id in &needs.records {
-            if !known.records.contains_key(id) && waiting.exists([id.to_string()]).map_err(db)? {
-                known.waiting.insert(*id);
-            }
-        }
-        let mut kind_of = tx
-            .prepare_cached("SELECT kind, region FROM records WHERE id = ?1")
-            .map_err(db)?;
-        for id in &needs.refs {
-            let k: Option<(String, String)> = kind_of
-                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(db)?;
-            if let Some((k, region)) = k
-                && let Ok(k) = k.parse::<Kind>()
-            {
-                known.kinds.insert(*id, (k, region));
-            }
-        }
-    }
+    let known = known_for(&tx, &needs)?;
 
     let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
 

@@ -108,11 +108,8 @@ impl Batch {
                 Ok(op) => PushedOp::Op(op),
                 Err(e) => PushedOp::Malformed(e.to_string()),
             });
-            // serde_json's maps are sorted, so this is the same for any key order or spacing.
-            canonical.push(match serde_json::from_str::<serde_json::Value>(r) {
-                Ok(v) => v.to_string(),
-                Err(_) => (*r).to_owned(),
-            });
+            // The same for any key order or spacing (`canon`); what is not JSON, as sent.
+            canonical.push(super::canon::canonical(r).unwrap_or_else(|| (*r).to_owned()));
         }
         Batch::with_digest(batch_seq, ops, &canonical, status)
     }

@@ -1,11 +1,12 @@
 //! The sync side's pure decisions, shared by every backend: what each pushed op becomes
-//! ([`ingest`]), what a pull page holds ([`cursor`]), and region scopes ([`scope`]); plus
-//! the scan a backend runs for a page.
+//! ([`ingest`], a batch's digest over [`canon`]ical JSON), what a pull page holds
+//! ([`cursor`]), and region scopes ([`scope`]); plus the scan a backend runs for a page.
 
 use sidak_core::{DeviceId, OpV1};
 
 use cursor::{Cursor, Plan};
 
+pub mod canon;
 pub mod cursor;
 pub mod ingest;
 pub mod scope;
