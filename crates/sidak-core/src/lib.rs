@@ -38,4 +38,4 @@ pub use record::{ApplyError, Conflict, Record, Stamped};
 pub use schema::{Kind, Register};
 pub use validate::{Problem, Report, Severity};
 pub use value::Value;
-pub use wire::{DecodeError, OpV1, RecordV1};
+pub use wire::{DecodeError, OpV1, RecordV1, record_json};

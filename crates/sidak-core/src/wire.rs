@@ -525,6 +525,168 @@ impl From<&Record> for RecordV1 {
     }
 }
 
+/// The JSON text of [`RecordV1::from`]`(r)`, written straight from the record: the same bytes,
+/// without first building the wire form's maps, strings and values (the stored state's hot
+/// path, on the device and the server).
+pub fn record_json(r: &Record) -> serde_json::Result<String> {
+    let actors = Actors::of(r);
+    serde_json::to_string(&RecordOut { r, actors: &actors })
+}
+
+/// [`RecordV1`] borrowed from a record, serialized as it is.
+struct RecordOut<'a> {
+    r: &'a Record,
+    actors: &'a Actors,
+}
+
+impl Serialize for RecordOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.r;
+        let mut st = s.serialize_struct("RecordV1", 7)?;
+        st.serialize_field("id", &r.id)?;
+        st.serialize_field("kind", r.kind.as_str())?;
+        st.serialize_field("region", &r.region)?;
+        match &r.created {
+            Some(h) => st.serialize_field("created", h)?,
+            None => st.skip_field("created")?,
+        }
+        match &r.updated {
+            Some(h) => st.serialize_field("updated", h)?,
+            None => st.skip_field("updated")?,
+        }
+        st.serialize_field("actors", &self.actors.list)?;
+        st.serialize_field("fields", &FieldsOut(self))?;
+        st.end()
+    }
+}
+
+struct FieldsOut<'a>(&'a RecordOut<'a>);
+
+impl Serialize for FieldsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let actors = self.0.actors;
+        s.collect_map(
+            self.0
+                .r
+                .fields()
+                .map(|(name, state)| (name, FieldOut { state, actors })),
+        )
+    }
+}
+
+struct FieldOut<'a> {
+    state: &'a FieldState,
+    actors: &'a Actors,
+}
+
+impl Serialize for FieldOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let a = self.actors;
+        match self.state {
+            FieldState::Lww(reg) => {
+                struct Lww<'a>(&'a Value, StampOut<'a>);
+                impl Serialize for Lww<'_> {
+                    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                        let mut st = s.serialize_struct("StampedV1", 2)?;
+                        st.serialize_field("v", &ValueOut(self.0))?;
+                        st.serialize_field("at", &self.1)?;
+                        st.end()
+                    }
+                }
+                s.serialize_newtype_variant(
+                    "FieldV1",
+                    0,
+                    "lww",
+                    &Lww(&reg.val, StampOut(&reg.marker, a)),
+                )
+            }
+            FieldState::Mv(reg) => {
+                struct Clocked<'a>(&'a Value, StampOut<'a>, Vec<u64>);
+                impl Serialize for Clocked<'_> {
+                    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                        let mut st = s.serialize_struct("ClockedV1", 3)?;
+                        st.serialize_field("v", &ValueOut(self.0))?;
+                        st.serialize_field("at", &self.1)?;
+                        st.serialize_field("clock", &self.2)?;
+                        st.end()
+                    }
+                }
+                let entries: Vec<Clocked<'_>> = reg
+                    .entries()
+                    .iter()
+                    .map(|(c, st)| Clocked(&st.value, StampOut(&st.hlc, a), a.clock(c)))
+                    .collect();
+                s.serialize_newtype_variant("FieldV1", 1, "mv", &entries)
+            }
+            FieldState::Set(elems) => {
+                struct Presences<'a>(&'a MvRegister<Presence>, &'a Actors);
+                impl Serialize for Presences<'_> {
+                    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                        let a = self.1;
+                        s.collect_seq(self.0.entries().iter().map(|(c, p)| PresenceOut {
+                            on: p.present,
+                            at: StampOut(&p.hlc, a),
+                            clock: a.clock(c),
+                        }))
+                    }
+                }
+                struct PresenceOut<'a> {
+                    on: bool,
+                    at: StampOut<'a>,
+                    clock: Vec<u64>,
+                }
+                impl Serialize for PresenceOut<'_> {
+                    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                        let mut st = s.serialize_struct("PresenceV1", 3)?;
+                        st.serialize_field("on", &self.on)?;
+                        st.serialize_field("at", &self.at)?;
+                        st.serialize_field("clock", &self.clock)?;
+                        st.end()
+                    }
+                }
+                struct Set<'a>(&'a BTreeMap<String, MvRegister<Presence>>, &'a Actors);
+                impl Serialize for Set<'_> {
+                    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                        s.collect_map(self.0.iter().map(|(e, reg)| (e, Presences(reg, self.1))))
+                    }
+                }
+                s.serialize_newtype_variant("FieldV1", 2, "set", &Set(elems, a))
+            }
+        }
+    }
+}
+
+/// A value as [`Value::to_json`] gives it, without the copy.
+struct ValueOut<'a>(&'a Value);
+
+impl Serialize for ValueOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(n) => serde_json::Value::from(*n).serialize(s),
+            Value::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// A stamp as [`Actors::stamp`] writes it: `"<ms>.<counter>@<index>"`.
+struct StampOut<'a>(&'a Hlc, &'a Actors);
+
+impl Serialize for StampOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = self.0;
+        s.collect_str(&format_args!(
+            "{}.{}@{}",
+            h.ms,
+            h.counter,
+            self.1.index(&h.device)
+        ))
+    }
+}
+
 impl TryFrom<&RecordV1> for Record {
     type Error = DecodeError;
 

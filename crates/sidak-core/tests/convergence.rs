@@ -184,6 +184,7 @@ proptest! {
         for r in states[0].values() {
             let w = RecordV1::from(r);
             let json = serde_json::to_string(&w).unwrap();
+            prop_assert_eq!(&sidak_core::record_json(r).unwrap(), &json);
             let back: RecordV1 = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(&back.decode().unwrap(), r);
         }

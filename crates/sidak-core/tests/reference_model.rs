@@ -958,6 +958,14 @@ impl Sim {
             }
             done.push(r.clone());
             let json = serde_json::to_string(&RecordV1::from(r)).unwrap();
+            // The stored form's fast writer gives the same bytes.
+            let direct = sidak_core::record_json(r).unwrap();
+            if direct != json {
+                return Err(format!(
+                    "{}: record_json differs from RecordV1's JSON\n{direct}\n{json}",
+                    self.name(a)
+                ));
+            }
             let back = serde_json::from_str::<RecordV1>(&json)
                 .map_err(|e| {
                     format!(

@@ -102,7 +102,7 @@ pub(crate) fn entry(id: &str, state: &str, unsynced: i64, rejected: i64) -> Resu
 /// Writes a record's state and filter columns; `local_edits` more edits now wait for the server.
 pub(crate) fn save(conn: &Connection, r: &Record, local_edits: i64) -> Result<()> {
     let c = columns(r);
-    let state = serde_json::to_string(&RecordV1::from(r))
+    let state = sidak_core::record_json(r)
         .map_err(|e| StoreError::corrupt(format!("record {}", r.id), e))?;
     conn.prepare_cached(
         "INSERT INTO records (id, kind, region, status, ref_id, nik, name_lc, updated_ms, updated_counter, conflicts, unsynced, state)

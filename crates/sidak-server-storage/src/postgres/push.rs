@@ -338,7 +338,7 @@ pub(super) async fn write_records(
     let mut upd = Columns::default();
     let mut new = Columns::default();
     for rec in states {
-        let row = RecordRow::of(rec);
+        let row = RecordRow::of(rec)?;
         let seq = last_seq.get(&row.id).copied().unwrap_or(0);
         if existed.contains(&row.id) {
             upd.push(&row, seq)?;
@@ -446,7 +446,7 @@ impl Columns {
         self.id.push(row.id.to_string());
         self.kind.push(row.kind.as_str().to_owned());
         self.region.push(row.region.clone());
-        self.state.push(json(&row.state)?);
+        self.state.push(row.state.clone());
         self.status.push(row.status.clone());
         self.conflicts
             .push(i32::try_from(row.conflicts).unwrap_or(i32::MAX));

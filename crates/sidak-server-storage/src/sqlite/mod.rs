@@ -610,13 +610,13 @@ fn upsert_records(
         )
         .map_err(db)?;
     for rec in states {
-        let row = RecordRow::of(rec);
+        let row = RecordRow::of(rec)?;
         upsert
             .execute(params![
                 row.id.to_string(),
                 row.kind.as_str(),
                 row.region,
-                json(&row.state)?,
+                row.state,
                 row.status,
                 row.conflicts,
                 row.nik,

@@ -31,10 +31,11 @@ use std::collections::{HashMap, HashSet};
 use sidak_core::protocol::{DeviceStatus, OpResult, OpStatus, ProblemV1};
 use sidak_core::schema::FieldType;
 use sidak_core::validate::{self, References};
-use sidak_core::{Hlc, Kind, Op, OpV1, Record, RecordId, RecordV1};
+use sidak_core::{Hlc, Kind, Op, OpV1, Record, RecordId};
 
 use super::scope;
 use crate::model::DeviceAuth;
+use crate::{StorageError, StorageResult};
 
 /// One op of a push batch as the handler read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -577,8 +578,8 @@ pub struct RecordRow {
     pub kind: Kind,
     /// Its region code.
     pub region: String,
-    /// Its merged state.
-    pub state: RecordV1,
+    /// Its merged state, as `RecordV1` JSON.
+    pub state: String,
     /// Its `status` field (the latest value when in conflict).
     pub status: Option<String>,
     /// How many fields hold competing values.
@@ -593,13 +594,14 @@ pub struct RecordRow {
 
 impl RecordRow {
     /// The row for a record state.
-    pub fn of(r: &Record) -> RecordRow {
+    pub fn of(r: &Record) -> StorageResult<RecordRow> {
         let text = |f: &str| r.get_str(f).map(str::to_owned);
-        RecordRow {
+        Ok(RecordRow {
             id: r.id,
             kind: r.kind,
             region: r.region.clone(),
-            state: RecordV1::from(r),
+            state: sidak_core::record_json(r)
+                .map_err(|e| StorageError::Internal(format!("record {} state: {e}", r.id)))?,
             status: text("status"),
             conflicts: r.conflicts().len() as u32,
             nik: if r.kind == Kind::Worker {
@@ -613,7 +615,7 @@ impl RecordRow {
                 None
             },
             updated: r.updated,
-        }
+        })
     }
 }
 
@@ -621,7 +623,7 @@ impl RecordRow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use sidak_core::{DeviceId, Edit};
+    use sidak_core::{DeviceId, Edit, RecordV1};
 
     /// Issue 18: device health right after a sync counts this batch's refusals.
     #[test]
