@@ -81,6 +81,11 @@ async fn cases_of_a_branch(backend: Backend) {
         "the first finding was carried into the follow-up"
     );
     assert_eq!(cb["visits"][1]["follows"], vb1.to_string());
+    assert_eq!(cb["visits"][1]["stage"], "nota_2");
+    assert_eq!(
+        cb["visits"][1]["stage_label"],
+        "Nota pemeriksaan II / second inspection note"
+    );
     assert!(
         cb["waiting_on_text"]
             .as_str()

@@ -152,7 +152,7 @@ async fn the_overdue_list_shows_the_companies_past_their_deadline_and_what_each_
         "2026-01-24",
         &format!("{days_second} days overdue"),
         "the office: refer for enforcement",
-        "2025-12-01: nota_1 → 2026-01-10: nota_2",
+        "2025-12-01: Nota pemeriksaan I / first inspection note → 2026-01-10: Nota pemeriksaan II / second inspection note",
     ] {
         assert!(second_row.contains(want), "{want:?} missing: {second_row}");
     }

@@ -400,9 +400,14 @@ fn show(store: &Store, id: RecordId, json: bool) -> Result<()> {
     if json {
         println!("{}", output::entry_json(&entry));
     } else {
+        let named = |id: &str| {
+            let id: RecordId = id.parse().ok()?;
+            let e = store.get(id).ok()??;
+            output::record_name(&e.record)
+        };
         print!(
             "{}",
-            output::entry_text(&entry, store.identity().map(|i| i.device_id))
+            output::entry_text(&entry, &crate::names::Writers::of(store), &named)
         );
     }
     Ok(())
@@ -728,14 +733,14 @@ fn conflicts(store: &Store, json: bool) -> Result<()> {
     if all.is_empty() {
         println!("no conflicts");
     }
-    let own = store.identity().map(|i| i.device_id);
+    let who = crate::names::Writers::of(store);
     for e in &all {
         println!("{} {}", e.record.kind, e.record.id);
         for c in e.conflicts() {
             let vals: Vec<String> = c
                 .values
                 .iter()
-                .map(|s| format!("{} ({})", s.value, output::written_by(&s.hlc, own)))
+                .map(|s| format!("{} ({})", s.value, output::written_by(&s.hlc, &who)))
                 .collect();
             println!("  {}: {}", c.field, vals.join(" vs "));
         }

@@ -19,6 +19,7 @@ mod demo;
 mod device;
 mod fields;
 mod keys;
+mod names;
 mod output;
 mod photo_bench;
 mod progress;

@@ -45,17 +45,27 @@ pub fn local_instant(text: &str) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-/// Who wrote a value and when, for people: `this device, 2026-12-02 13:05 WITA` or
-/// `device 5213efef, 2026-12-02 13:05 WITA` (the device id's first 8 digits, as the office's
-/// device list begins; the device does not know other officers' names).
-pub fn written_by(hlc: &sidak_core::Hlc, own: Option<sidak_core::DeviceId>) -> String {
-    let who = if Some(hlc.device) == own {
+/// Who wrote a value and when, for people: `this device, 2026-12-02 13:05 WITA`, the officer
+/// (`Andi Rahman, 2026-12-02 13:05 WITA`, from the names kept after a sync, `names.rs`), or
+/// `device 5213efef, …` (the device id's first 8 digits, as the office's device list begins)
+/// when the device does not know the officer.
+pub fn written_by(hlc: &sidak_core::Hlc, who: &crate::names::Writers) -> String {
+    let name = if Some(hlc.device) == who.own {
         "this device".to_owned()
+    } else if let Some(officer) = who.name(&hlc.device) {
+        officer.to_owned()
     } else {
         let id = hlc.device.to_string();
         format!("device {}", id.get(..8).unwrap_or(&id))
     };
-    format!("{who}, {}", local_time(hlc.ms))
+    format!("{name}, {}", local_time(hlc.ms))
+}
+
+/// What people call a record: a company's or worker's name, if it has one.
+pub fn record_name(r: &sidak_core::Record) -> Option<String> {
+    r.get_str("name")
+        .or_else(|| r.get_str("full_name"))
+        .map(str::to_owned)
 }
 
 /// A clock difference for people: `on time`, `3 min ahead`, `2 h 5 min behind`.
@@ -154,24 +164,31 @@ pub fn entry_line(e: &Entry) -> String {
     format!("{}  {}  {}{}", r.id, r.region, main, flags)
 }
 
-/// A record in full, one field per line, for people.
-pub fn entry_text(e: &Entry, own: Option<sidak_core::DeviceId>) -> String {
+/// A record in full, one field per line, for people; `named` gives the name of a record it
+/// refers to (a visit's company), shown before the id.
+pub fn entry_text(
+    e: &Entry,
+    who: &crate::names::Writers,
+    named: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let r = &e.record;
     let mut out = format!("{} {} in {}\n", r.kind, r.id, r.region);
     for (name, v) in fields_json(r) {
-        let instant = r
-            .kind
-            .schema()
-            .field(&name)
-            .is_some_and(|f| matches!(f.ty, FieldType::DateTime));
+        let ty = r.kind.schema().field(&name).map(|f| &f.ty);
+        let instant = matches!(ty, Some(FieldType::DateTime));
+        let reference = matches!(ty, Some(FieldType::Ref(_)));
         let shown = match &v {
             Json::String(s) if instant => local_instant(s),
+            Json::String(s) if reference => match named(s) {
+                Some(label) => format!("{label} ({s})"),
+                None => s.clone(),
+            },
             Json::String(s) => s.clone(),
             Json::Object(o) if o.contains_key("conflict") => {
                 let vals: Vec<String> = r
                     .values(&name)
                     .iter()
-                    .map(|s| format!("{} ({})", s.value, written_by(&s.hlc, own)))
+                    .map(|s| format!("{} ({})", s.value, written_by(&s.hlc, who)))
                     .collect();
                 format!("CONFLICT: {}", vals.join(" vs "))
             }
@@ -226,13 +243,22 @@ mod time_tests {
         let me = sidak_core::DeviceId::from_u128(1);
         let other: sidak_core::DeviceId = "5213efef-aaf2-45b3-b45a-1cefbcbc0952".parse().unwrap();
         let at = |d| sidak_core::Hlc::new(1_796_187_900_000, 0, d);
+        let mut who = crate::names::Writers {
+            own: Some(me),
+            names: Default::default(),
+        };
         assert_eq!(
-            written_by(&at(me), Some(me)),
+            written_by(&at(me), &who),
             "this device, 2026-12-02 13:05 WITA"
         );
         assert_eq!(
-            written_by(&at(other), Some(me)),
+            written_by(&at(other), &who),
             "device 5213efef, 2026-12-02 13:05 WITA"
+        );
+        who.names.insert(other, "Andi Rahman".into());
+        assert_eq!(
+            written_by(&at(other), &who),
+            "Andi Rahman, 2026-12-02 13:05 WITA"
         );
     }
 }

@@ -248,6 +248,15 @@ async fn run<T: Transport>(store: &mut Store, engine: &SyncEngine<T>, json: bool
     };
     let result = engine.sync(store, &mut on_progress).await;
     spinner.finish_and_clear();
+    if result.is_ok() {
+        // Names for `conflicts` and `show`; a failure keeps the names held (they are not
+        // evidence, and the sync itself has finished).
+        if let Ok(Some(writers)) = engine.writers(store).await
+            && let Err(e) = crate::names::save(store, &writers)
+        {
+            tracing::warn!(error = %e, "cannot keep the officers' names beside the device file");
+        }
+    }
     match result {
         Ok(r) => {
             if json {
@@ -288,7 +297,9 @@ pub async fn wipe(
         .map(|i| i.server_url.clone())
         .context("this device is not enrolled")?;
     let path = store.path().display().to_string();
+    let db = store.path().to_owned();
     let report = sidak_client::wipe(&HttpTransport::with_tls(&server, tls)?, store, order).await?;
+    crate::names::remove(&db);
     if json {
         println!("{}", json!({"wiped": path, "report": report}));
         return Ok(());

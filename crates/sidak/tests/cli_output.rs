@@ -188,22 +188,31 @@ fn people_read_names_and_wita_times_and_scripts_get_the_json_they_had() {
     }
 
     // device conflicts: the competing headcounts, who and when in WITA; the other phone by
-    // the start of its id (a phone does not know other officers' names), never the whole id.
+    // its officer's name (kept from the server's /v1/writers at the last sync), never its id.
+    let conflict_line = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("workers_observed:"))
+            .unwrap_or_else(|| panic!("no conflict line: {text}"))
+            .to_owned()
+    };
     let text = device_text(&a, &["conflicts"]);
     assert!(text.starts_with(&format!("visit {visit}\n")), "{text}");
-    let line = text
-        .lines()
-        .find(|l| l.contains("workers_observed:"))
-        .unwrap_or_else(|| panic!("no conflict line: {text}"));
-    for want in [
-        "40 (this device, ",
-        &format!("45 (device {}, ", &b_id[..8]),
-        " WITA)",
-    ] {
+    let line = conflict_line(&text);
+    for want in ["40 (this device, ", "45 (Budi Santoso, ", " WITA)"] {
         assert!(line.contains(want), "{want:?} missing: {line}");
     }
-    assert!(!text.contains(&b_id), "{text}");
+    assert!(!text.contains(&b_id[..8]), "{text}");
     assert!(!has_epoch_ms(&text), "{text}");
+    // Without the names (never synced since, or the file lost) the start of the id, not all.
+    let names = dir.path().join("a.sqlite.names.json");
+    std::fs::remove_file(&names).expect("the names are kept beside the device file");
+    let text = device_text(&a, &["conflicts"]);
+    let line = conflict_line(&text);
+    assert!(
+        line.contains(&format!("45 (device {}, ", &b_id[..8])),
+        "{line}"
+    );
+    assert!(!text.contains(&b_id), "{text}");
     let conflicts = device(&a, &["conflicts"]);
     let conflicts = conflicts.as_array().expect("a list");
     assert_eq!(conflicts.len(), 1);
@@ -234,6 +243,14 @@ fn people_read_names_and_wita_times_and_scripts_get_the_json_they_had() {
         .unwrap_or_else(|| panic!("no start: {text}"));
     assert!(started.trim_end().ends_with(" WITA"), "{started}");
     assert!(!has_utc_instant(&text), "times in WITA, not UTC: {text}");
+    let at = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("company"))
+        .unwrap_or_else(|| panic!("no company: {text}"));
+    assert!(
+        at.contains(&format!("CV Laut Biru ({company})")),
+        "the company by name, its id beside: {at}"
+    );
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("workers_observed"))

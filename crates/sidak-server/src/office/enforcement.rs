@@ -50,6 +50,8 @@ pub struct Step {
     pub status: Option<String>,
     /// The stage it recorded.
     pub stage: &'static str,
+    /// The same for people.
+    pub stage_label: &'static str,
     /// The visit it follows up.
     pub follows: Option<RecordId>,
     /// Workers seen.
@@ -250,6 +252,7 @@ pub async fn list(
                     date: v.date.clone(),
                     status: v.status.clone(),
                     stage: v.stage,
+                    stage_label: stage_label(v.stage),
                     follows: v.follows,
                     workers_observed: v.workers_observed,
                     workers_registered: v.workers_registered,

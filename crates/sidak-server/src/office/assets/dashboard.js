@@ -342,7 +342,7 @@ async function loadCases() {
     el('td', {}, fmt.format(c.open_findings)),
     el('td', { class: c.overdue_days ? 'bad' : '' }, show(c.deadline), c.overdue_days ? el('small', {}, ` lewat ${c.overdue_days} hari / ${c.overdue_days} days overdue`) : null),
     el('td', { class: c.overdue_days ? 'bad waiting' : 'waiting' }, c.waiting_on_text),
-    el('td', {}, c.visits.map((v) => `${v.date || '—'}: ${v.stage}`).join(' → '))));
+    el('td', {}, c.visits.map((v) => `${v.date || '—'}: ${v.stage_label}`).join(' → '))));
   if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Tidak ada / None')));
   $('cases-body').replaceChildren(...rows);
   $('cases-total').textContent = `${fmt.format(q.total)} kasus / cases · ${fmt.format(q.overdue_total)} lewat batas waktu / overdue`;
