@@ -2,7 +2,7 @@
 //!
 //! Lists page by a **keyset cursor**, never by an offset: a page asks for the rows after the
 //! previous page's last row in the list's order, `(updated_ms, updated_counter, id)` newest
-//! first, which the `records_kind_updated` index holds in that order. So a page reads the page
+//! first, which the `records_kind_updated` index holds (read backwards). So a page reads the page
 //! (plus the rows its filters reject on the way), however deep it is, and a sync committing
 //! between two pages moves the records it changes to the front without shifting the others:
 //! see [`ListQuery::after`] for what a walk guarantees.
@@ -131,7 +131,7 @@ fn check_limit(limit: u32) -> Result<()> {
 /// The columns a page reads: the entry, then the row's place in the list.
 const COLUMNS: &str = "id, state, unsynced, rejected, updated_ms, updated_counter";
 
-/// The list's order, which `records_kind_updated` holds (after `kind`) as it is.
+/// The list's order: `records_kind_updated` (after `kind`) read backwards.
 const ORDER: &str = "ORDER BY updated_ms DESC, updated_counter DESC, id DESC";
 
 /// The SQL and arguments of the page of `q` after `after` (its first page without),
