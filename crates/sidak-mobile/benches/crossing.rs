@@ -98,7 +98,7 @@ fn main() {
         visit_id: None,
         unsynced_only: false,
         conflicts_only: false,
-        offset: 0,
+        after: None,
         limit: 50,
     };
     let sdk_list = median_us(|| drop(device.list(filter.clone()).expect("list")), runs);

@@ -660,7 +660,8 @@ public protocol FieldDeviceProtocol: AnyObject, Sendable {
     func finishVisit(visitId: String, summary: String?) throws  -> Edited
     
     /**
-     * One page of a list.
+     * One page of a list, newest change first; the next page is the same filter with
+     * `after` set to this page's `next` ([`ListFilter::after`] says what a walk guarantees).
      */
     func list(filter: ListFilter) throws  -> RecordPage
     
@@ -1024,7 +1025,8 @@ open func finishVisit(visitId: String, summary: String?)throws  -> Edited  {
 }
     
     /**
-     * One page of a list.
+     * One page of a list, newest change first; the next page is the same filter with
+     * `after` set to this page's `next` ([`ListFilter::after`] says what a walk guarantees).
      */
 open func list(filter: ListFilter)throws  -> RecordPage  {
     return try  FfiConverterTypeRecordPage_lift(try rustCallWithError(FfiConverterTypeSidakError_lift) {
@@ -2732,9 +2734,15 @@ public struct ListFilter: Equatable, Hashable {
      */
     public var conflictsOnly: Bool
     /**
-     * Rows to skip.
+     * Where the page starts: `None` for the first page, else the `next` of the previous
+     * [`RecordPage`] of this same list (same kind and filters; `limit` may change). An
+     * opaque token: do not build, parse or keep it beyond the walk. One that is not the
+     * `next` of this list is refused (`invalid_cursor`): list from the first page then.
+     * Every record not changed while the app pages through is listed exactly once,
+     * whatever syncs commit between the pages; a record a sync changes meanwhile moves to
+     * the top of a fresh list (and is not shown again on later pages of this one).
      */
-    public var offset: UInt32
+    public var after: String?
     /**
      * Rows per page, 1 to 500.
      */
@@ -2765,8 +2773,14 @@ public struct ListFilter: Equatable, Hashable {
          * Only records in conflict.
          */conflictsOnly: Bool, 
         /**
-         * Rows to skip.
-         */offset: UInt32, 
+         * Where the page starts: `None` for the first page, else the `next` of the previous
+         * [`RecordPage`] of this same list (same kind and filters; `limit` may change). An
+         * opaque token: do not build, parse or keep it beyond the walk. One that is not the
+         * `next` of this list is refused (`invalid_cursor`): list from the first page then.
+         * Every record not changed while the app pages through is listed exactly once,
+         * whatever syncs commit between the pages; a record a sync changes meanwhile moves to
+         * the top of a fresh list (and is not shown again on later pages of this one).
+         */after: String?, 
         /**
          * Rows per page, 1 to 500.
          */limit: UInt32) {
@@ -2777,7 +2791,7 @@ public struct ListFilter: Equatable, Hashable {
         self.visitId = visitId
         self.unsyncedOnly = unsyncedOnly
         self.conflictsOnly = conflictsOnly
-        self.offset = offset
+        self.after = after
         self.limit = limit
     }
 
@@ -2804,7 +2818,7 @@ public struct FfiConverterTypeListFilter: FfiConverterRustBuffer {
                 visitId: FfiConverterOptionString.read(from: &buf), 
                 unsyncedOnly: FfiConverterBool.read(from: &buf), 
                 conflictsOnly: FfiConverterBool.read(from: &buf), 
-                offset: FfiConverterUInt32.read(from: &buf), 
+                after: FfiConverterOptionString.read(from: &buf), 
                 limit: FfiConverterUInt32.read(from: &buf)
         )
     }
@@ -2817,7 +2831,7 @@ public struct FfiConverterTypeListFilter: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.visitId, into: &buf)
         FfiConverterBool.write(value.unsyncedOnly, into: &buf)
         FfiConverterBool.write(value.conflictsOnly, into: &buf)
-        FfiConverterUInt32.write(value.offset, into: &buf)
+        FfiConverterOptionString.write(value.after, into: &buf)
         FfiConverterUInt32.write(value.limit, into: &buf)
     }
 }
@@ -3402,9 +3416,14 @@ public struct RecordPage: Equatable, Hashable {
      */
     public var items: [RecordSummary]
     /**
-     * Whether more rows follow (ask again with `offset + limit`).
+     * Whether more rows follow (`next` is set).
      */
     public var more: Bool
+    /**
+     * The cursor of the next page: set it as the filter's `after` (opaque); `None` after the
+     * last page.
+     */
+    public var next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3413,10 +3432,15 @@ public struct RecordPage: Equatable, Hashable {
          * The rows, newest change first.
          */items: [RecordSummary], 
         /**
-         * Whether more rows follow (ask again with `offset + limit`).
-         */more: Bool) {
+         * Whether more rows follow (`next` is set).
+         */more: Bool, 
+        /**
+         * The cursor of the next page: set it as the filter's `after` (opaque); `None` after the
+         * last page.
+         */next: String?) {
         self.items = items
         self.more = more
+        self.next = next
     }
 
     
@@ -3436,13 +3460,15 @@ public struct FfiConverterTypeRecordPage: FfiConverterRustBuffer {
         return
             try RecordPage(
                 items: FfiConverterSequenceTypeRecordSummary.read(from: &buf), 
-                more: FfiConverterBool.read(from: &buf)
+                more: FfiConverterBool.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: RecordPage, into buf: inout [UInt8]) {
         FfiConverterSequenceTypeRecordSummary.write(value.items, into: &buf)
         FfiConverterBool.write(value.more, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
     }
 }
 
@@ -5090,7 +5116,8 @@ public enum SidakError: Swift.Error, Equatable, Hashable, Foundation.LocalizedEr
     
     /**
      * The edit or query was refused and nothing was written: `invalid_edit` (see
-     * `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `not_found`,
+     * `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `invalid_cursor` (a list's
+     * `after` that is not the `next` of this list: list from the first page), `not_found`,
      * `wrong_kind`, `already_exists`, `out_of_scope`, `not_enrolled`, `not_refused`.
      */
     case Edit(
@@ -5915,7 +5942,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sidak_mobile_checksum_method_fielddevice_finish_visit() != 4974) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sidak_mobile_checksum_method_fielddevice_list() != 58894) {
+    if (uniffi_sidak_mobile_checksum_method_fielddevice_list() != 13553) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sidak_mobile_checksum_method_fielddevice_record() != 20444) {

@@ -147,8 +147,14 @@ pub struct ListFilter {
     pub unsynced_only: bool,
     /// Only records in conflict.
     pub conflicts_only: bool,
-    /// Rows to skip.
-    pub offset: u32,
+    /// Where the page starts: `None` for the first page, else the `next` of the previous
+    /// [`RecordPage`] of this same list (same kind and filters; `limit` may change). An
+    /// opaque token: do not build, parse or keep it beyond the walk. One that is not the
+    /// `next` of this list is refused (`invalid_cursor`): list from the first page then.
+    /// Every record not changed while the app pages through is listed exactly once,
+    /// whatever syncs commit between the pages; a record a sync changes meanwhile moves to
+    /// the top of a fresh list (and is not shown again on later pages of this one).
+    pub after: Option<String>,
     /// Rows per page, 1 to 500.
     pub limit: u32,
 }
@@ -575,7 +581,8 @@ impl FieldDevice {
         })
     }
 
-    /// One page of a list.
+    /// One page of a list, newest change first; the next page is the same filter with
+    /// `after` set to this page's `next` ([`ListFilter::after`] says what a walk guarantees).
     pub fn list(&self, filter: ListFilter) -> Result<RecordPage, SidakError> {
         let mut q = ListQuery::new(filter.kind.into());
         q.status = filter.status;
@@ -595,12 +602,13 @@ impl FieldDevice {
             .transpose()?;
         q.unsynced_only = filter.unsynced_only;
         q.conflicts_only = filter.conflicts_only;
-        q.offset = filter.offset;
+        q.after = filter.after;
         q.limit = filter.limit;
         let page = self.with_store(|s| Ok(s.list(&q)?))?;
         Ok(RecordPage {
             items: page.items.iter().map(views::summary).collect(),
             more: page.more,
+            next: page.next,
         })
     }
 

@@ -15,7 +15,8 @@ use crate::values::Problem;
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum SidakError {
     /// The edit or query was refused and nothing was written: `invalid_edit` (see
-    /// `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `not_found`,
+    /// `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `invalid_cursor` (a list's
+    /// `after` that is not the `next` of this list: list from the first page), `not_found`,
     /// `wrong_kind`, `already_exists`, `out_of_scope`, `not_enrolled`, `not_refused`.
     #[error("{code}: {reason}")]
     Edit {
@@ -122,6 +123,7 @@ impl From<StoreError> for SidakError {
             | StoreError::BadChange(_)
             | StoreError::OutOfScope { .. }
             | StoreError::BadQuery(_)
+            | StoreError::BadCursor(_)
             | StoreError::Attachment(_)
             | StoreError::EmptyBlob
             | StoreError::BlobTooLarge { .. }

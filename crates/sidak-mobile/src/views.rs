@@ -191,8 +191,11 @@ pub struct RecordSummary {
 pub struct RecordPage {
     /// The rows, newest change first.
     pub items: Vec<RecordSummary>,
-    /// Whether more rows follow (ask again with `offset + limit`).
+    /// Whether more rows follow (`next` is set).
     pub more: bool,
+    /// The cursor of the next page: set it as the filter's `after` (opaque); `None` after the
+    /// last page.
+    pub next: Option<String>,
 }
 
 /// An own edit the server refused, kept on the device for the officer.

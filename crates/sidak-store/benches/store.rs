@@ -1,9 +1,11 @@
 //! Store benchmarks (issue 3): local edits, applying remote pages, the plain-SQLite
-//! floor, open + first filtered page, and file size per record.
+//! floor, open + first filtered page, a deep list page and a walk of every page (by cursor,
+//! and by offset as lists paged before schema 6), and file size per record.
 //!
 //! `cargo bench -p sidak-store --bench store` runs every scenario three times and
 //! prints the median, one line per figure (and one JSON line for scripts).
-//! `SIDAK_BENCH_N=10000` shrinks the data set for a quick look.
+//! `SIDAK_BENCH_N=10000` shrinks the data set for a quick look; `SIDAK_BENCH_ONLY=remote,deep`
+//! runs only the pulled pages, the list figures and the deep page and walks.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -204,6 +206,22 @@ struct Figures {
     enc_local_one: Vec<f64>,
     enc_local_batched: Vec<f64>,
     enc_remote: Vec<f64>,
+    /// Page `N / 1000` of `N / 100` (page 100 of 1,000 at 100,000 workers), 100 rows: by
+    /// cursor, and by offset on schema 5's index with the query lists used before.
+    deep_cursor_ms: Vec<f64>,
+    deep_offset_ms: Vec<f64>,
+    /// Every worker, pages of 500, both ways.
+    walk_cursor_s: Vec<f64>,
+    walk_offset_s: Vec<f64>,
+    /// Pulled pages applied with schema 5's list index, and the file size per record then.
+    remote_before: Vec<f64>,
+    bytes_remote_before: Vec<f64>,
+    /// Bytes per record of the list index as the pulls left it, then rebuilt packed
+    /// (`REINDEX`): schema 6 (with the id) and schema 5.
+    index_bytes: Vec<f64>,
+    index_bytes_packed: Vec<f64>,
+    index_bytes_before: Vec<f64>,
+    index_bytes_before_packed: Vec<f64>,
 }
 
 /// The key of the encrypted runs: raw, as an app's keystore gives it.
@@ -341,6 +359,147 @@ fn remote(ops: &[OpV1], f: &mut Figures, dir: &Path) {
     let found = s.find_workers("hasnah", 50).unwrap();
     f.find_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     assert!(!found.is_empty());
+    drop(s);
+    if only("deep") {
+        deep(&path, ops, f, dir);
+    }
+}
+
+/// Times of one deep page (median of this many).
+const DEEP_REPEATS: usize = 21;
+/// Rows of the deep page.
+const DEEP_ROWS: u32 = 100;
+
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    let v: Vec<f64> = (0..DEEP_REPEATS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    median(&v)
+}
+
+/// Bytes of the list index per record (`dbstat`), NaN if this SQLite lacks it.
+fn index_bytes(c: &Connection, n: usize) -> f64 {
+    c.query_row(
+        "SELECT sum(pgsize) FROM dbstat WHERE name = 'records_kind_updated'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(f64::NAN, |b| b as f64 / n as f64)
+}
+
+/// Schema 5's list index, without the id (what lists used before the keyset cursor).
+const SCHEMA_5_INDEX: &str = "DROP INDEX records_kind_updated;
+    CREATE INDEX records_kind_updated ON records (kind, updated_ms DESC, updated_counter DESC, status, region);";
+
+/// A deep list page and a walk of every page of the store at `path` (`ops` pulled): by cursor,
+/// as lists page now; and by offset as they paged before, on a store that pulled the same
+/// pages with schema 5's index in place, with the query of then and each state decoded as
+/// `Store::list` decodes it. Also what the id costs in that index and in pulls.
+fn deep(path: &Path, ops: &[OpV1], f: &mut Figures, dir: &Path) {
+    let n = ops.len();
+    let page = (n / 1000).max(2); // 1-based: page 100 of 1,000 at 100,000
+    let s = Store::open(path).unwrap();
+    let mut q = ListQuery::new(Kind::Worker);
+    q.limit = DEEP_ROWS;
+    for _ in 1..page {
+        q.after = s.list(&q).unwrap().next;
+    }
+    f.deep_cursor_ms.push(median_ms(|| {
+        assert_eq!(s.list(&q).unwrap().items.len(), DEEP_ROWS as usize);
+    }));
+    let t = Instant::now();
+    let mut q = ListQuery::new(Kind::Worker);
+    q.limit = sidak_store::MAX_PAGE;
+    let mut walked = 0;
+    loop {
+        let p = s.list(&q).unwrap();
+        walked += p.items.len();
+        match p.next {
+            Some(next) => q.after = Some(next),
+            None => break,
+        }
+    }
+    f.walk_cursor_s.push(t.elapsed().as_secs_f64());
+    assert_eq!(walked, n);
+    drop(s);
+    let now = Connection::open(path).unwrap();
+    f.index_bytes.push(index_bytes(&now, n));
+
+    // Before: the same pulls into a store with schema 5's index.
+    let before = dir.join("remote-schema5.db");
+    let mut s = Store::open(&before).unwrap();
+    s.set_identity(identity(2)).unwrap();
+    drop(s);
+    Connection::open(&before)
+        .unwrap()
+        .execute_batch(SCHEMA_5_INDEX)
+        .unwrap();
+    let mut s = Store::open(&before).unwrap();
+    let pages = pages_of(ops);
+    let t = Instant::now();
+    for p in &pages {
+        s.apply_page(p).unwrap();
+    }
+    f.remote_before.push(rate(n, t.elapsed()));
+    drop(s);
+    f.bytes_remote_before
+        .push(checkpointed_size(&before) as f64 / n as f64);
+    let c = Connection::open(&before).unwrap();
+    f.index_bytes_before.push(index_bytes(&c, n));
+    {
+        let mut stmt = c
+            .prepare(
+                "SELECT id, state, unsynced, rejected FROM records WHERE kind = ?
+                 ORDER BY updated_ms DESC, updated_counter DESC, id DESC LIMIT ? OFFSET ?",
+            )
+            .unwrap();
+        let mut offset_page = |offset: usize, limit: u32| -> usize {
+            let rows = stmt
+                .query_map(params!["worker", limit + 1, offset as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .unwrap();
+            let mut got = 0;
+            for row in rows {
+                let (state, _, _) = row.unwrap();
+                let wire: sidak_core::RecordV1 = serde_json::from_str(&state).unwrap();
+                std::hint::black_box(wire.decode().unwrap());
+                got += 1;
+            }
+            got
+        };
+        let deep_offset = (page - 1) * DEEP_ROWS as usize;
+        f.deep_offset_ms.push(median_ms(|| {
+            assert_eq!(offset_page(deep_offset, DEEP_ROWS), DEEP_ROWS as usize + 1);
+        }));
+        let t = Instant::now();
+        let mut offset = 0;
+        loop {
+            let got = offset_page(offset, sidak_store::MAX_PAGE);
+            offset += got.min(sidak_store::MAX_PAGE as usize);
+            if got <= sidak_store::MAX_PAGE as usize {
+                break;
+            }
+        }
+        f.walk_offset_s.push(t.elapsed().as_secs_f64());
+        assert_eq!(offset, n);
+    }
+    // Both indexes rebuilt packed: the id's own cost, apart from how full pulls leave pages.
+    for (conn, out) in [
+        (&now, &mut f.index_bytes_packed),
+        (&c, &mut f.index_bytes_before_packed),
+    ] {
+        conn.execute_batch("REINDEX records_kind_updated").unwrap();
+        out.push(index_bytes(conn, n));
+    }
 }
 
 /// Local creates (one per transaction and 1,000 per transaction) and pulled pages, as above,
@@ -453,7 +612,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(RUNS);
-    for _ in 0..if benching { runs } else { 1 } {
+    let runs = if benching { runs } else { 1 };
+    for _ in 0..runs {
         run(&ws, &ops, &mut f);
     }
     let lines = [
@@ -519,6 +679,43 @@ fn main() {
         ),
         ("find workers by name prefix (ms)", median(&f.find_ms)),
         (
+            "deep page (page N/1000 of N/100, 100 rows) by cursor (ms)",
+            median(&f.deep_cursor_ms),
+        ),
+        (
+            "  the same page by offset, as before schema 6 (ms)",
+            median(&f.deep_offset_ms),
+        ),
+        (
+            "walk of every worker in pages of 500, by cursor (s)",
+            median(&f.walk_cursor_s),
+        ),
+        (
+            "  the same walk by offset, as before schema 6 (s)",
+            median(&f.walk_offset_s),
+        ),
+        (
+            "remote ops applied with schema 5's list index (ops/s)",
+            median(&f.remote_before),
+        ),
+        (
+            "  file bytes per record pulled, schema 5's list index",
+            median(&f.bytes_remote_before),
+        ),
+        (
+            "list index bytes per record as pulled, schema 6 (with the id)",
+            median(&f.index_bytes),
+        ),
+        (
+            "  as pulled, schema 5 (without the id)",
+            median(&f.index_bytes_before),
+        ),
+        ("  rebuilt packed, schema 6", median(&f.index_bytes_packed)),
+        (
+            "  rebuilt packed, schema 5",
+            median(&f.index_bytes_before_packed),
+        ),
+        (
             "state JSON bytes per record (RecordV1)",
             median(&f.state_json),
         ),
@@ -531,10 +728,7 @@ fn main() {
             median(&f.bytes_local),
         ),
     ];
-    println!(
-        "sidak-store bench: N = {n}, median of {} run(s)",
-        f.plain.len()
-    );
+    println!("sidak-store bench: N = {n}, median of {runs} run(s)");
     for (what, v) in &lines {
         println!("  {what:<62} {v:>12.1}");
     }

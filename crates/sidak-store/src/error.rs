@@ -115,6 +115,10 @@ pub enum StoreError {
     /// A query's filter or paging is out of range.
     #[error("invalid query: {0}")]
     BadQuery(String),
+    /// A list cursor that this store did not hand out for this list: malformed, altered, of
+    /// another format, or the `next` of another kind or other filters.
+    #[error("invalid list cursor: {0}")]
+    BadCursor(String),
     /// A push answer does not fit the batch in flight.
     #[error("push answer does not match the batch in flight: {0}")]
     BatchMismatch(String),
@@ -209,6 +213,7 @@ impl StoreError {
             StoreError::Invalid { .. } => "invalid_edit",
             StoreError::OutOfScope { .. } => "out_of_scope",
             StoreError::BadQuery(_) => "invalid_query",
+            StoreError::BadCursor(_) => "invalid_cursor",
             StoreError::BatchMismatch(_) => "batch_mismatch",
             StoreError::BadPage(_) => "bad_page",
             StoreError::Attachment(e) => e.code(),

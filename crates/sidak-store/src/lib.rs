@@ -4,7 +4,8 @@
 //! - `migrate`: the schema and its forward migrations (`PRAGMA user_version`).
 //! - `edit`: [`Changes`] and the [`Writer`] that validates an edit and writes op + record together.
 //! - `records`: materialized records (state as `RecordV1` JSON plus filter columns), [`Entry`].
-//! - `query`: lists with filters and paging, worker search, home-screen [`Counts`].
+//! - `query`: lists with filters, paged by keyset cursor ([`ListQuery::after`]), worker search,
+//!   home-screen [`Counts`]; `cursor`: the opaque cursor tokens.
 //! - `sync`: push batches that survive crashes, push answers, pulled pages, cursor, purge.
 //! - `recover`: a record's base and rebuild; stamping again after a wrong clock, re-queueing
 //!   refused ops, re-offering acknowledged ops after a server restore, quarantined pulled ops.
@@ -20,6 +21,7 @@
 //! test checks this). `docs/store.md` lists every guarantee.
 
 mod blobs;
+mod cursor;
 mod edit;
 mod error;
 mod identity;

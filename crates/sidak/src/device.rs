@@ -211,9 +211,10 @@ pub struct ListArgs {
     /// Page size.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// Records to skip.
-    #[arg(long, default_value_t = 0)]
-    pub offset: u32,
+    /// Start after this cursor: the `next` printed with the previous page of the same list
+    /// (an opaque token; the filters must be the same).
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
 }
 
 /// Worker registration commands.
@@ -420,17 +421,20 @@ fn list(store: &Store, kind: Kind, a: &ListArgs, json: bool) -> Result<()> {
     q.unsynced_only = a.unsynced;
     q.conflicts_only = a.conflicts;
     q.limit = a.limit;
-    q.offset = a.offset;
+    q.after = a.after.clone();
     let page = store.list(&q)?;
     if json {
         let items: Vec<_> = page.items.iter().map(output::entry_json).collect();
-        println!("{}", json!({"items": items, "more": page.more}));
+        println!(
+            "{}",
+            json!({"items": items, "more": page.more, "next": page.next})
+        );
     } else {
         for e in &page.items {
             println!("{}", output::entry_line(e));
         }
-        if page.more {
-            println!("… more: use --offset {}", a.offset + a.limit);
+        if let Some(next) = &page.next {
+            println!("… more: the same command with --after {next}");
         }
     }
     Ok(())
@@ -645,16 +649,20 @@ fn visit(store: &mut Store, cmd: &VisitCommand, json: bool) -> Result<()> {
             show(store, *id, json)?;
             let mut q = ListQuery::new(Kind::Finding);
             q.visit = Some(*id);
-            q.limit = 500;
-            let findings = store.list(&q)?;
+            // Every finding, not the first page of them.
+            let mut findings = Vec::new();
+            each_page(store, &q, |e| {
+                findings.push(e.clone());
+                Ok(())
+            })?;
             if json {
                 println!(
                     "{}",
-                    json!({"findings": findings.items.iter().map(output::entry_json).collect::<Vec<_>>()})
+                    json!({"findings": findings.iter().map(output::entry_json).collect::<Vec<_>>()})
                 );
             } else {
                 println!("findings:");
-                for f in &findings.items {
+                for f in &findings {
                     println!("  {}", output::entry_line(f));
                 }
             }
@@ -689,8 +697,11 @@ fn finding(store: &mut Store, cmd: &FindingCommand, json: bool) -> Result<()> {
     }
 }
 
-/// Calls `f` with every record of every kind that `shape` selects (its kind is replaced),
-/// page by page, so that no list is cut at one page.
+/// Calls `f` with every record of every kind that `shape` selects (its kind, cursor and page
+/// size are replaced), page by page by cursor, so that no list is cut at one page and the
+/// walk reads each row once however many records there are. A record that a sync commits
+/// meanwhile may be passed over (it moved to the front) but never makes another be skipped
+/// or passed twice (`ListQuery::after`).
 pub fn each_record(
     store: &Store,
     shape: &ListQuery,
@@ -699,20 +710,31 @@ pub fn each_record(
     for kind in Kind::ALL {
         let mut q = shape.clone();
         q.kind = kind;
-        q.offset = 0;
-        q.limit = sidak_store::MAX_PAGE;
-        loop {
-            let page = store.list(&q)?;
-            for e in &page.items {
-                f(e)?;
-            }
-            if !page.more {
-                break;
-            }
-            q.offset += q.limit;
-        }
+        each_page(store, &q, &mut f)?;
     }
     Ok(())
+}
+
+/// Calls `f` with every record of the list `shape` (of its kind), from the first page to the
+/// last, pages of [`sidak_store::MAX_PAGE`].
+fn each_page(
+    store: &Store,
+    shape: &ListQuery,
+    mut f: impl FnMut(&sidak_store::Entry) -> Result<()>,
+) -> Result<()> {
+    let mut q = shape.clone();
+    q.after = None;
+    q.limit = sidak_store::MAX_PAGE;
+    loop {
+        let page = store.list(&q)?;
+        for e in &page.items {
+            f(e)?;
+        }
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 fn conflicts(store: &Store, json: bool) -> Result<()> {

@@ -643,3 +643,103 @@ fn an_encrypted_device_store_works_only_with_its_key_and_a_lost_phone_is_wiped()
         "{shown}"
     );
 }
+
+/// Issue 13: `device worker list` pages by cursor: each page prints the `next` cursor (JSON)
+/// or the command for the next page (text); `--after` goes on from it, and a cursor that is
+/// not one says so.
+#[test]
+fn a_list_pages_by_cursor_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let url = format!("http://{}", server.addr);
+    admin(
+        &server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73",
+        ],
+    );
+    let db = dir.path().join("a.sqlite");
+    let code = admin(&server, &["code", "ani"]);
+    device(
+        &db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            code["code"].as_str().unwrap(),
+        ],
+    );
+    let workload = dir.path().join("workload");
+    run(sidak()
+        .args([
+            "bench",
+            "--n",
+            "7",
+            "--s3-records",
+            "3",
+            "--s3-edits",
+            "1",
+            "--s3-overlap",
+            "1",
+            "--write-workload",
+        ])
+        .arg(&workload));
+    run(sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["import", "--records"])
+        .arg(workload.join("records.jsonl")));
+
+    let mut ids = Vec::new();
+    let mut args = vec![
+        "worker".to_owned(),
+        "list".into(),
+        "--limit".into(),
+        "3".into(),
+    ];
+    let mut pages = 0;
+    loop {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let page = device(&db, &argv);
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            ids.push(item["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(page["more"], page["next"].is_string(), "{page}");
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        args.truncate(4);
+        args.extend(["--after".into(), next.to_owned()]);
+    }
+    assert_eq!(pages, 3);
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (7, 7));
+
+    let text = run(sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["worker", "list", "--limit", "3"]));
+    let line = text.lines().last().unwrap();
+    assert!(
+        line.starts_with("… more: the same command with --after "),
+        "{text}"
+    );
+
+    let out = sidak()
+        .args(["device", "--db"])
+        .arg(&db)
+        .args(["worker", "list", "--after", "not-a-cursor"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid list cursor"), "{err}");
+}

@@ -57,10 +57,10 @@ pub fn states(store: &Store) -> BTreeMap<String, Json> {
                     serde_json::to_value(RecordV1::from(&e.record)).unwrap(),
                 );
             }
-            if !page.more {
-                break;
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
             }
-            q.offset += q.limit;
         }
     }
     out

@@ -57,10 +57,10 @@ fn device_records(
                     ),
                 );
             }
-            if !page.more {
-                break;
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
             }
-            q.offset += q.limit;
         }
     }
     Ok(out)

@@ -26,7 +26,7 @@ def main():
     device = sdk.FieldDevice.open(path, None)
     page = sdk.ListFilter(kind=sdk.RecordKind.WORKER, status=None, region_prefix=None,
                           company_id=None, visit_id=None, unsynced_only=False,
-                          conflicts_only=False, offset=0, limit=50)
+                          conflicts_only=False, after=None, limit=50)
     assert len(device.list(page).items) == 50
     listed = median_us(lambda: device.list(page), runs)
     n = [0]

@@ -154,4 +154,4 @@ def new_company(name):
 def every(kind):
     return sdk.ListFilter(kind=kind, status=None, region_prefix=None, company_id=None,
                           visit_id=None, unsynced_only=False, conflicts_only=False,
-                          offset=0, limit=500)
+                          after=None, limit=500)

@@ -262,6 +262,55 @@ def test_a_sync_killed_midway_loses_nothing(enroll, tmp_path):
     assert len(created) == 60
 
 
+def test_a_list_pages_by_cursor_while_a_sync_commits_between_pages(enroll):
+    source = enroll("Kartika Sari")
+    for n in range(800, 830):
+        source.register_worker(new_worker(n))
+    source.sync_once(None, None)
+    device = enroll("Lukman Hakim")
+    own = [device.register_worker(new_worker(n)).id for n in range(830, 840)]
+
+    page = every(sdk.RecordKind.WORKER)
+    page.limit = 3
+    first = device.list(page)
+    assert first.more and first.next is not None and len(first.items) == 3
+    # A sync commits between two pages: the 30 pulled workers, the 10 own ones acknowledged.
+    report = device.sync_once(None, None)
+    assert report.pulled >= 30
+    listed = [w.id for w in first.items]
+    cursor = first.next
+    while cursor is not None:
+        page.after = cursor
+        p = device.list(page)
+        listed += [w.id for w in p.items]
+        cursor = p.next
+        assert p.more == (cursor is not None)
+    assert len(listed) == len(set(listed)), "nothing listed twice"
+    assert set(own) <= set(listed), "every record there before the sync listed once"
+    # A fresh walk holds everything, the pulled workers too.
+    page.after = None
+    fresh = []
+    while True:
+        p = device.list(page)
+        fresh += [w.id for w in p.items]
+        if p.next is None:
+            break
+        page.after = p.next
+    assert len(fresh) == len(set(fresh)) >= 40 and set(own) <= set(fresh)
+
+    # Cursors the SDK did not hand out for this list.
+    for bad in ("", "garbage", "0" * len(first.next), first.next[:-1] + "x"):
+        page.after = bad
+        with pytest.raises(sdk.SidakError.Edit) as e:
+            device.list(page)
+        assert e.value.code == "invalid_cursor"
+    companies = every(sdk.RecordKind.COMPANY)
+    companies.after = first.next
+    with pytest.raises(sdk.SidakError.Edit) as e:
+        device.list(companies)
+    assert e.value.code == "invalid_cursor"
+
+
 def test_errors_carry_stable_codes(enroll, tmp_path):
     device = enroll("Indah Permata")
     with pytest.raises(sdk.SidakError.Edit) as e:

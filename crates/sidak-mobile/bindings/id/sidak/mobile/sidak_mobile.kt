@@ -990,7 +990,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_finish_visit() != 4974) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_list() != 58894) {
+    if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_list() != 13553) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_sidak_mobile_checksum_method_fielddevice_record() != 20444) {
@@ -1592,7 +1592,8 @@ public interface FieldDeviceInterface {
     fun `finishVisit`(`visitId`: kotlin.String, `summary`: kotlin.String?): Edited
     
     /**
-     * One page of a list.
+     * One page of a list, newest change first; the next page is the same filter with
+     * `after` set to this page's `next` ([`ListFilter::after`] says what a walk guarantees).
      */
     fun `list`(`filter`: ListFilter): RecordPage
     
@@ -2049,7 +2050,8 @@ open class FieldDevice: Disposable, AutoCloseable, FieldDeviceInterface
 
     
     /**
-     * One page of a list.
+     * One page of a list, newest change first; the next page is the same filter with
+     * `after` set to this page's `next` ([`ListFilter::after`] says what a walk guarantees).
      */
     @Throws(SidakException::class)override fun `list`(`filter`: ListFilter): RecordPage {
             return FfiConverterTypeRecordPage.lift(
@@ -3769,9 +3771,15 @@ data class ListFilter (
     var `conflictsOnly`: kotlin.Boolean
     , 
     /**
-     * Rows to skip.
+     * Where the page starts: `None` for the first page, else the `next` of the previous
+     * [`RecordPage`] of this same list (same kind and filters; `limit` may change). An
+     * opaque token: do not build, parse or keep it beyond the walk. One that is not the
+     * `next` of this list is refused (`invalid_cursor`): list from the first page then.
+     * Every record not changed while the app pages through is listed exactly once,
+     * whatever syncs commit between the pages; a record a sync changes meanwhile moves to
+     * the top of a fresh list (and is not shown again on later pages of this one).
      */
-    var `offset`: kotlin.UInt
+    var `after`: kotlin.String?
     , 
     /**
      * Rows per page, 1 to 500.
@@ -3800,7 +3808,7 @@ public object FfiConverterTypeListFilter: FfiConverterRustBuffer<ListFilter> {
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterUInt.read(buf),
         )
     }
@@ -3813,7 +3821,7 @@ public object FfiConverterTypeListFilter: FfiConverterRustBuffer<ListFilter> {
             FfiConverterOptionalString.allocationSize(value.`visitId`) +
             FfiConverterBoolean.allocationSize(value.`unsyncedOnly`) +
             FfiConverterBoolean.allocationSize(value.`conflictsOnly`) +
-            FfiConverterUInt.allocationSize(value.`offset`) +
+            FfiConverterOptionalString.allocationSize(value.`after`) +
             FfiConverterUInt.allocationSize(value.`limit`)
     )
 
@@ -3825,7 +3833,7 @@ public object FfiConverterTypeListFilter: FfiConverterRustBuffer<ListFilter> {
             FfiConverterOptionalString.write(value.`visitId`, buf)
             FfiConverterBoolean.write(value.`unsyncedOnly`, buf)
             FfiConverterBoolean.write(value.`conflictsOnly`, buf)
-            FfiConverterUInt.write(value.`offset`, buf)
+            FfiConverterOptionalString.write(value.`after`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
     }
 }
@@ -4245,9 +4253,15 @@ data class RecordPage (
     var `items`: List<RecordSummary>
     , 
     /**
-     * Whether more rows follow (ask again with `offset + limit`).
+     * Whether more rows follow (`next` is set).
      */
     var `more`: kotlin.Boolean
+    , 
+    /**
+     * The cursor of the next page: set it as the filter's `after` (opaque); `None` after the
+     * last page.
+     */
+    var `next`: kotlin.String?
     
 ){
     
@@ -4266,17 +4280,20 @@ public object FfiConverterTypeRecordPage: FfiConverterRustBuffer<RecordPage> {
         return RecordPage(
             FfiConverterSequenceTypeRecordSummary.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: RecordPage) = (
             FfiConverterSequenceTypeRecordSummary.allocationSize(value.`items`) +
-            FfiConverterBoolean.allocationSize(value.`more`)
+            FfiConverterBoolean.allocationSize(value.`more`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
     )
 
     override fun write(value: RecordPage, buf: ByteBuffer) {
             FfiConverterSequenceTypeRecordSummary.write(value.`items`, buf)
             FfiConverterBoolean.write(value.`more`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
     }
 }
 
@@ -5757,7 +5774,8 @@ sealed class SidakException: kotlin.Exception() {
     
     /**
      * The edit or query was refused and nothing was written: `invalid_edit` (see
-     * `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `not_found`,
+     * `problems`), `invalid_change`, `empty_edit`, `invalid_query`, `invalid_cursor` (a list's
+     * `after` that is not the `next` of this list: list from the first page), `not_found`,
      * `wrong_kind`, `already_exists`, `out_of_scope`, `not_enrolled`, `not_refused`.
      */
     class Edit(
