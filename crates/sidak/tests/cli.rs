@@ -8,7 +8,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
-use common::{admin, device, has_epoch_ms, json, run, serve, serve_with, sidak};
+use common::{
+    admin, device, enrolled_ani, has_epoch_ms, json, run, serve, serve_with, sidak, workload,
+};
 
 /// A plain HTTP GET over a socket (no client library: this is what a load balancer's probe does).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
@@ -283,46 +285,8 @@ fn the_demo_runs_a_field_day_and_everything_converges() {
 fn importing_a_bad_records_file_says_which_line_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let url = format!("http://{}", server.addr);
-    admin(
-        &server,
-        &[
-            "officer-add",
-            "--id",
-            "ani",
-            "--name",
-            "Ani",
-            "--scope",
-            "73",
-        ],
-    );
-    let db = dir.path().join("a.sqlite");
-    let code = admin(&server, &["code", "ani"]);
-    device(
-        &db,
-        &[
-            "enroll",
-            "--server",
-            &url,
-            "--code",
-            code["code"].as_str().unwrap(),
-        ],
-    );
-    let workload = dir.path().join("workload");
-    run(sidak()
-        .args([
-            "bench",
-            "--n",
-            "3",
-            "--s3-records",
-            "3",
-            "--s3-edits",
-            "1",
-            "--s3-overlap",
-            "1",
-            "--write-workload",
-        ])
-        .arg(&workload));
+    let db = enrolled_ani(&server, dir.path());
+    let workload = workload(dir.path(), 3);
     let good = std::fs::read_to_string(workload.join("records.jsonl")).unwrap();
     let cases = [
         (format!("{good}{{not json\n"), "bad.jsonl:4: not JSON"),
@@ -651,46 +615,8 @@ fn an_encrypted_device_store_works_only_with_its_key_and_a_lost_phone_is_wiped()
 fn a_list_pages_by_cursor_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let url = format!("http://{}", server.addr);
-    admin(
-        &server,
-        &[
-            "officer-add",
-            "--id",
-            "ani",
-            "--name",
-            "Ani",
-            "--scope",
-            "73",
-        ],
-    );
-    let db = dir.path().join("a.sqlite");
-    let code = admin(&server, &["code", "ani"]);
-    device(
-        &db,
-        &[
-            "enroll",
-            "--server",
-            &url,
-            "--code",
-            code["code"].as_str().unwrap(),
-        ],
-    );
-    let workload = dir.path().join("workload");
-    run(sidak()
-        .args([
-            "bench",
-            "--n",
-            "7",
-            "--s3-records",
-            "3",
-            "--s3-edits",
-            "1",
-            "--s3-overlap",
-            "1",
-            "--write-workload",
-        ])
-        .arg(&workload));
+    let db = enrolled_ani(&server, dir.path());
+    let workload = workload(dir.path(), 7);
     run(sidak()
         .args(["device", "--db"])
         .arg(&db)

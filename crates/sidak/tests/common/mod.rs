@@ -137,3 +137,36 @@ pub fn has_epoch_ms(text: &str) -> bool {
     text.split(|c: char| !c.is_ascii_digit())
         .any(|w| w.len() == 13)
 }
+
+/// A device file `a.sqlite` in `dir`, enrolled for a new officer `ani` (scope 73).
+pub fn enrolled_ani(server: &Server, dir: &Path) -> std::path::PathBuf {
+    admin(
+        server,
+        &[
+            "officer-add",
+            "--id",
+            "ani",
+            "--name",
+            "Ani",
+            "--scope",
+            "73",
+        ],
+    );
+    let db = dir.join("a.sqlite");
+    let code = admin(server, &["code", "ani"]);
+    let url = format!("http://{}", server.addr);
+    let code = code["code"].as_str().expect("an enrollment code");
+    device(&db, &["enroll", "--server", &url, "--code", code]);
+    db
+}
+
+/// The bench's generated workload of `n` records (and a small S3 edit set) in `dir/workload`.
+pub fn workload(dir: &Path, n: usize) -> std::path::PathBuf {
+    let out = dir.join("workload");
+    let n = n.to_string();
+    run(sidak()
+        .args(["bench", "--n", &n, "--s3-records", "3", "--s3-edits", "1"])
+        .args(["--s3-overlap", "1", "--write-workload"])
+        .arg(&out));
+    out
+}
