@@ -230,7 +230,6 @@ impl Store {
         // While a rebuild after a restored server is under way, bases stay.
         let rebuilding = crate::recover::rebuilding(&tx)?;
         let mut undo = Vec::new();
-        let mut settled = std::collections::BTreeSet::new();
         let mut keep_base = std::collections::HashSet::new();
         let mut check: Option<sidak_core::Hlc> = None;
         // Acknowledged ops per record: one row update per record, not one per op.
@@ -270,8 +269,7 @@ impl Store {
                     {
                         check = check.max(Some(op.hlc));
                     }
-                    settled.insert(op.id);
-                    acked.entry(op.id).and_modify(|n| *n += 1).or_insert(1);
+                    *acked.entry(op.id).or_insert(0) += 1;
                 }
                 OpStatus::Rejected | OpStatus::SetAside => {
                     let outcome = if status == OpStatus::Rejected {
@@ -318,7 +316,7 @@ impl Store {
         // replacing one of them is still to come). One update per record: the counters and
         // the base together (SET sees the row as it was, hence `unsynced - ?2`).
         for (id, n) in &acked {
-            let drop_base = !rebuilding && settled.contains(id) && !keep_base.contains(id);
+            let drop_base = !rebuilding && !keep_base.contains(id);
             tx.prepare_cached(
                 "UPDATE records SET unsynced = unsynced - ?2, \
                    base = CASE WHEN ?3 AND unsynced - ?2 + rejected <= 0 THEN NULL ELSE base END, \

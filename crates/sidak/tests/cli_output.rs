@@ -213,6 +213,15 @@ fn people_read_names_and_wita_times_and_scripts_get_the_json_they_had() {
         "{line}"
     );
     assert!(!text.contains(&b_id), "{text}");
+    // A damaged names file is no names, never a failed command.
+    for junk in ["{not json", "[1,2]", "{\"not-a-device\":\"X\"}"] {
+        std::fs::write(&names, junk).expect("write");
+        let line = conflict_line(&device_text(&a, &["conflicts"]));
+        assert!(
+            line.contains(&format!("45 (device {}, ", &b_id[..8])),
+            "{junk}: {line}"
+        );
+    }
     let conflicts = device(&a, &["conflicts"]);
     let conflicts = conflicts.as_array().expect("a list");
     assert_eq!(conflicts.len(), 1);
