@@ -292,12 +292,18 @@ impl<T: Transport> Session<'_, T> {
     /// `cursor_reset`: a restore or a new database) starts the pull over and offers every
     /// acknowledged op again. Anything else is returned.
     fn recover(&mut self, store: &mut Store, e: SyncError) -> Result<(), SyncError> {
-        let SyncError::Refused { code, .. } = &e else {
-            return Err(e);
-        };
         if self.recoveries >= MAX_RECOVERIES {
             return Err(e);
         }
+        if let SyncError::Chain { head, .. } = &e {
+            // The batch continues the chain from the server's copy; the server flags the break.
+            store.rebase_chain(head)?;
+            self.recoveries += 1;
+            return Ok(());
+        }
+        let SyncError::Refused { code, .. } = &e else {
+            return Err(e);
+        };
         match code.as_str() {
             "batch_mismatch" => {
                 store.renumber_batch()?;
@@ -385,6 +391,7 @@ impl<T: Transport> Session<'_, T> {
                 quarantined_ops: self.quarantined_ops,
             }),
             check: store.acknowledged_check()?,
+            chain: batch.chain.clone(),
         })
     }
 
@@ -611,6 +618,21 @@ fn classify(
         return None;
     }
     let err: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    if let Some(ErrorBody {
+        code,
+        message,
+        chain: Some(head),
+    }) = &err
+        && status == 409
+        && matches!(code.as_str(), "chain_gap" | "chain_fork")
+    {
+        return Some(Failure::Stop(SyncError::Chain {
+            path,
+            code: code.clone(),
+            message: message.clone(),
+            head: head.clone(),
+        }));
+    }
     let (code, message) = match err {
         Some(e) => (e.code, e.message),
         None => (

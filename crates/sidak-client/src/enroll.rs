@@ -45,6 +45,8 @@ pub async fn enroll_with<T: Transport>(
         device_name,
         // A store with edits of its own keeps its id, so those edits stay its own.
         keep: store.keep_identity()?,
+        // A new key each enrollment; the store adopts it once this succeeds.
+        public_key: Some(store.enrollment_key()?),
     };
     let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadResponse {
         path: PATH,
@@ -70,6 +72,7 @@ pub async fn enroll_with<T: Transport>(
         let e: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or(ErrorBody {
             code: String::new(),
             message: String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned(),
+            chain: None,
         });
         return Err(if e.code == "unsupported_protocol" {
             SyncError::ProtocolRefused(e.message)

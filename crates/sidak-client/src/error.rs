@@ -43,6 +43,19 @@ pub enum SyncError {
         /// The server's message.
         message: String,
     },
+    /// The server's copy of this device's chain ends elsewhere than the batch starts
+    /// (`chain_gap`: the server was restored; `chain_fork`: this store was restored or copied).
+    #[error("the server refused {path} with {code}: {message}")]
+    Chain {
+        /// The endpoint.
+        path: &'static str,
+        /// `chain_gap` or `chain_fork`.
+        code: String,
+        /// The server's message.
+        message: String,
+        /// Where the server's copy ends.
+        head: sidak_core::protocol::ChainHead,
+    },
     /// A successful status with a body that is not the expected message (a captive portal, a proxy).
     #[error(
         "the answer from {path} is not a sidak message ({reason}); check the server address or the network"
@@ -95,6 +108,7 @@ impl SyncError {
             SyncError::Unauthorized(_) => "unauthorized",
             SyncError::ProtocolRefused(_) => "unsupported_protocol",
             SyncError::Refused { .. } => "refused",
+            SyncError::Chain { .. } => "chain",
             SyncError::BadResponse { .. } => "bad_response",
             SyncError::GaveUp { .. } => "network",
             SyncError::Deadline(..) => "deadline",

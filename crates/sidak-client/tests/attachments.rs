@@ -84,6 +84,7 @@ fn error(status: u16, code: &str) -> (u16, Vec<u8>) {
         &ErrorBody {
             code: code.into(),
             message: format!("{code} (fake)"),
+            chain: None,
         },
     )
 }

@@ -209,6 +209,7 @@ impl Transport for Fake {
                 let body = serde_json::to_vec(&ErrorBody {
                     code: code.into(),
                     message: format!("fault {code}"),
+                    chain: None,
                 })
                 .unwrap();
                 Ok(reply(status, body, retry_after))

@@ -6,6 +6,8 @@
 //! - [`record`]: a record's merged state, one register per field, and the merge engine.
 //! - [`edit`]: turning a local edit into an [`Op`] with the causal context it needs.
 //! - [`validate`]: NIK, region codes, phones, dates, enums, ranges and per-kind rules.
+//! - [`canon`]: canonical JSON, the text digests and hashes are made of.
+//! - [`chain`]: device-signed chains of ops, the server log's chain and the seals over them.
 //! - [`wire`]: the versioned JSON form of ops and record states (see `proto/`).
 //! - [`protocol`]: the sync protocol v1 messages (enroll, push, pull, sync, errors).
 //! - [`region`]: the Kemendagri region reference shipped in `data/`.
@@ -14,6 +16,8 @@
 //! Nothing here reads a file, a socket or the wall clock: callers pass time in.
 
 pub mod attachment;
+pub mod canon;
+pub mod chain;
 pub mod edit;
 #[doc(hidden)]
 pub mod fuzzing;

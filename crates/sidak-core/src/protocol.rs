@@ -50,6 +50,10 @@ pub struct EnrollRequest {
     /// The identity a store enrolled before asks to keep, because it holds edits made under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<KeepIdentity>,
+    /// The device's new Ed25519 public key (64 hex), which seals its pushes from now on
+    /// (docs/evidence.md); enrolling again rotates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// What a device enrolled again sends so its edits stay its own (docs/protocol.md, *Enrollment*).
@@ -154,6 +158,36 @@ pub struct PushRequest {
     /// server that no longer holds it answers `409 cursor_reset` before taking the batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<crate::Hlc>,
+    /// Where the batch's ops sit in the device's signed chain, and the seal over them
+    /// (docs/evidence.md); absent only from a device with no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainV1>,
+}
+
+/// A push batch's place in its device's chain: its ops are positions `n`, `n + 1`, …
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainV1 {
+    /// The position of the batch's first op (from 1).
+    pub n: u64,
+    /// The link before it (64 hex; zeros before position 1).
+    pub prev: String,
+    /// The device's Ed25519 signature over the link at the batch's last op (128 hex).
+    pub seal: String,
+    /// The device's public key (64 hex), sent by a device enrolled before keys existed so the
+    /// server can register it once; ignored when the server already holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The end of a device's chain as the server holds it: sent with `409 chain_gap` and
+/// `409 chain_fork`, so the device continues its chain from there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The last position the server holds (0: none).
+    pub n: u64,
+    /// The link at it (64 hex).
+    pub link: String,
 }
 
 /// What happened to one pushed op.
@@ -297,6 +331,9 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong and what to do, for a person.
     pub message: String,
+    /// With `chain_gap` and `chain_fork`: where the server's copy of the device's chain ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainHead>,
 }
 
 /// `GET /v1/info`: the server's clock, protocol version and limits.
@@ -316,6 +353,9 @@ pub struct InfoResponse {
     pub max_clock_skew_ms: u64,
     /// The server's software version.
     pub version: String,
+    /// The server's Ed25519 public key (64 hex), which seals evidence bundles (docs/evidence.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
 }
 
 /// Most bytes of one upload chunk (`PUT /v1/blobs/{hash}/chunks`).

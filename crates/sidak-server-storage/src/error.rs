@@ -24,6 +24,10 @@ pub enum StorageError {
     /// An enrollment code cannot be used.
     #[error(transparent)]
     Enroll(#[from] EnrollError),
+    /// A push batch's chain header does not prove it (`crate::sync::chain`); nothing of the
+    /// batch was applied, and the break is flagged on the device.
+    #[error(transparent)]
+    Chain(#[from] crate::sync::chain::Refusal),
     /// The database cannot be reached (the request may succeed later).
     #[error("database unavailable: {0}")]
     Unavailable(String),

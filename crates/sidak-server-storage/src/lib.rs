@@ -17,6 +17,9 @@
 //!   database's side of them ([`BlobIndex`], part of [`Storage`]); [`attachments::Blobs`], the
 //!   upload, download and garbage-collection rules over both.
 //!
+//! - [`evidence`]: the log's links, writers' seals and keys ([`EvidenceStore`], part of
+//!   [`Storage`]) and the audit that walks the log.
+//!
 //! `docs/architecture.md` gives each layer's invariant.
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use std::sync::Arc;
 pub mod attachments;
 pub mod blobs;
 pub mod error;
+pub mod evidence;
 pub mod model;
 pub mod office;
 pub mod port;
@@ -34,6 +38,7 @@ pub mod sync;
 pub mod testing;
 
 pub use error::{EnrollError, StorageError, StorageResult, Thing};
+pub use evidence::EvidenceStore;
 pub use model::{
     DeviceAuth, DeviceInfo, EnrollPlan, NewDevice, Officer, Role, StoredDevice, User, UserRecord,
     WipeOrder, WipeState,

@@ -86,6 +86,8 @@ pub struct NewDevice {
     pub now_ms: u64,
     /// The identity the device asks to keep (it holds edits made under it).
     pub keep: Option<sidak_core::protocol::KeepIdentity>,
+    /// The device's new public key (64 hex, already checked), which seals its pushes.
+    pub public_key: Option<String>,
 }
 
 /// How an enrollment settles the device's id (the same rule for every backend).

@@ -262,6 +262,6 @@ pub trait BlobIndex: Send + Sync + 'static {
 
 /// Everything the server needs of a database: the sync side, the office side and blobs.
 /// Every backend implements all three; handlers hold an `Arc<dyn Storage>`.
-pub trait Storage: SyncStore + OfficeStore + BlobIndex {}
+pub trait Storage: SyncStore + OfficeStore + BlobIndex + crate::EvidenceStore {}
 
-impl<T: SyncStore + OfficeStore + BlobIndex> Storage for T {}
+impl<T: SyncStore + OfficeStore + BlobIndex + crate::EvidenceStore> Storage for T {}

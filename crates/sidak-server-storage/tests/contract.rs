@@ -18,6 +18,8 @@
 
 #[path = "contract/blob_stories.rs"]
 mod blob_stories;
+#[path = "contract/chain_stories.rs"]
+mod chain_stories;
 #[path = "contract/harness.rs"]
 mod harness;
 #[path = "contract/office_stories.rs"]
@@ -74,6 +76,8 @@ contract! {
     blob_stories::blob_upload_in_chunks,
     blob_stories::blob_references_and_scope,
     blob_stories::blob_gc_keeps_what_is_referenced,
+    chain_stories::sealed_pushes_and_the_audit,
+    chain_stories::chain_refusals,
 }
 
 /// The SQLite and PostgreSQL schemas declare the same tables and columns (see `schema.rs`

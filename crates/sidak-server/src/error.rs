@@ -20,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do.
     pub message: String,
+    /// With `chain_gap` and `chain_fork`: where the server's copy of the device's chain ends.
+    pub chain: Option<sidak_core::protocol::ChainHead>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            chain: None,
         }
     }
 
@@ -156,6 +159,7 @@ impl ApiError {
         ErrorBody {
             code: self.code.to_owned(),
             message: self.message.clone(),
+            chain: self.chain.clone(),
         }
     }
 }
@@ -198,6 +202,17 @@ impl From<StorageError> for ApiError {
                 ),
             ),
             StorageError::DeviceRevoked(_) => ApiError::device_revoked(),
+            StorageError::Chain(r) => {
+                // A break asks the device to continue from the head; a proof that fails is refused.
+                let status = match r.code {
+                    "chain_gap" | "chain_fork" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError {
+                    chain: r.head,
+                    ..ApiError::new(status, r.code, r.message)
+                }
+            }
             StorageError::Enroll(e) => {
                 let code = match e {
                     EnrollError::UnknownCode => "invalid_code",

@@ -200,6 +200,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     tracing::info!(addr = ?listener.local_addr().ok(), storage = state.storage.engine(), "serving");
     let _gc = BlobCollector::spawn(&state);
+    let _sealer = LogSealer::spawn(&state);
     // The listener gives hyper's own answers to unreadable requests our error body.
     axum::serve(limits::JsonErrorListener(listener), app(state))
         .with_graceful_shutdown(shutdown)
@@ -230,6 +231,7 @@ pub async fn serve_tls(
     let listener = tls::TlsListener::new(listener, tls)?;
     tracing::info!(addr = ?axum::serve::Listener::local_addr(&listener).ok(), storage = state.storage.engine(), "serving https");
     let _gc = BlobCollector::spawn(&state);
+    let _sealer = LogSealer::spawn(&state);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -259,6 +261,35 @@ impl BlobCollector {
                 }
             }
         })))
+    }
+}
+
+/// Links the log every few seconds ([`sidak_server_storage::EvidenceStore::log_root`]): on
+/// PostgreSQL the links are filled after commit, so the log's end stays close to its last op;
+/// on SQLite ops are linked when appended and this only reads the end. Stopped when dropped.
+struct LogSealer(tokio::task::JoinHandle<()>);
+
+/// How often the log is linked.
+const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl LogSealer {
+    fn spawn(state: &AppState) -> LogSealer {
+        let state = state.clone();
+        LogSealer(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SEAL_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.storage.log_root().await {
+                    tracing::warn!(error = %e, "linking the log failed; will retry");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LogSealer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

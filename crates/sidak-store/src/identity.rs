@@ -100,6 +100,7 @@ pub(crate) fn write(conn: &Connection, id: &Identity) -> Result<()> {
              UPDATE device SET pull_cursor = '', next_batch_seq = 1, pulled_ms = 0, pulled_counter = 0,
                  server_time_ms = NULL, check_hlc = NULL, curable_cursor = NULL WHERE one = 1;",
         )?;
+        crate::chain::reset(conn)?;
     }
     let scope =
         serde_json::to_string(&id.scope).map_err(|e| StoreError::corrupt("device scope", e))?;

@@ -10,6 +10,7 @@
 //! - `recover`: a record's base and rebuild; stamping again after a wrong clock, re-queueing
 //!   refused ops, re-offering acknowledged ops after a server restore, quarantined pulled ops.
 //! - `key`: encryption at rest ([`StoreKey`], SQLCipher), opening an encrypted file, changing its key.
+//! - `chain`: the device's signing key and its chain of sent ops; each push batch's seal.
 //! - `identity`: the device's [`Identity`], given on enrollment.
 //! - `blobs`: attachments' bytes in chunk rows of the same file ([`Store::attach`]), the upload
 //!   queue, reading ([`BlobReader`]), downloads verified before they are kept, quota and eviction.
@@ -21,6 +22,7 @@
 //! test checks this). `docs/store.md` lists every guarantee.
 
 mod blobs;
+mod chain;
 mod cursor;
 mod edit;
 mod error;

@@ -17,7 +17,7 @@ use crate::key::{self, StoreKey};
 pub(crate) const APPLICATION_ID: i32 = 0x5344_4B53;
 
 /// Migration `n` (1-based) brings the file from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -183,6 +183,19 @@ const V6: &str = r#"
 -- about half that ascending).
 DROP INDEX records_kind_updated;
 CREATE INDEX records_kind_updated ON records (kind, updated_ms, updated_counter, id, status, region);
+"#;
+
+const V7: &str = r#"
+-- The device's signing key and its chain of sent ops (docs/evidence.md): the Ed25519 secret that
+-- seals every push batch, the one an enrollment in progress proposed, and where the chain ends.
+-- A batch keeps its place in the chain, so a resend carries the same positions and links.
+ALTER TABLE device ADD COLUMN sign_key BLOB;
+ALTER TABLE device ADD COLUMN pending_key BLOB;
+ALTER TABLE device ADD COLUMN chain_n INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device ADD COLUMN chain_link BLOB;
+ALTER TABLE batch ADD COLUMN chain_n INTEGER;
+ALTER TABLE batch ADD COLUMN chain_prev BLOB;
+ALTER TABLE batch ADD COLUMN chain_last BLOB;
 "#;
 
 /// Opens the file (with `key` if it is encrypted), sets the connection up and brings the

@@ -109,6 +109,7 @@ impl Store {
     pub fn set_identity(&mut self, id: Identity) -> Result<()> {
         let tx = self.conn.transaction()?;
         identity::write(&tx, &id)?;
+        crate::chain::adopt_pending(&tx)?;
         tx.commit()?;
         let last = self.clock.last();
         self.clock = HlcClock::resume(Hlc::new(last.ms, last.counter, id.device_id));

@@ -39,6 +39,8 @@ pub struct Batch {
     pub bytes: usize,
     /// Whether this batch was handed out before (a resend after a lost answer or a crash).
     pub resent: bool,
+    /// Its place in the device's signed chain, sealed (`None` before enrollment).
+    pub chain: Option<sidak_core::protocol::ChainV1>,
 }
 
 /// What a push answer did to the batch.
@@ -132,14 +134,20 @@ impl Store {
         let in_flight: Option<i64> = tx
             .query_row("SELECT batch_seq FROM batch", [], |r| r.get(0))
             .optional()?;
+        let device = self.identity.as_ref().map(|i| i.device_id);
         if let Some(seq) = in_flight {
             let ops = batch_ops(&tx, seq)?;
             let bytes = ops.iter().map(|(_, _, n)| *n).sum();
+            let chain = device
+                .map(|d| crate::chain::header(&tx, d, seq))
+                .transpose()?;
+            tx.commit()?;
             return Ok(Some(Batch {
                 batch_seq: u64_of(seq, "batch")?,
                 ops: ops.into_iter().map(|(s, op, _)| (s, op)).collect(),
                 bytes,
                 resent: true,
+                chain,
             }));
         }
         let mut chosen = Vec::new();
@@ -179,6 +187,13 @@ impl Store {
             "INSERT INTO batch (batch_seq, first_seq, last_seq, created_ms) VALUES (?1, ?2, ?3, ?4)",
             params![batch_seq, first, last, i64::try_from((self.wall)()).unwrap_or(0)],
         )?;
+        let chain = match device {
+            Some(d) => {
+                crate::chain::place(&tx, d, batch_seq, None)?;
+                Some(crate::chain::header(&tx, d, batch_seq)?)
+            }
+            None => None,
+        };
         tx.commit()?;
         Ok(Some(Batch {
             batch_seq: u64_of(batch_seq, "batch")?,
@@ -188,6 +203,7 @@ impl Store {
                 .collect::<Result<_>>()?,
             bytes,
             resent: false,
+            chain,
         }))
     }
 

@@ -52,6 +52,7 @@
 //! together do not race) in [`schema`].
 
 mod blobs;
+mod evidence;
 mod office;
 mod push;
 mod schema;
@@ -752,6 +753,19 @@ impl SyncStore for PostgresStorage {
             )
             .await
             .map_err(db)?;
+        }
+        if let Some(key) = &device.public_key {
+            let chosen = chosen.to_string();
+            for (sql, args) in [
+                (
+                    st::SET_DEVICE_KEY.pg(),
+                    vec![&chosen as &(dyn tokio_postgres::types::ToSql + Sync), key],
+                ),
+                (st::RETIRE_KEYS.pg(), vec![&chosen, &now, key]),
+                (st::INSERT_KEY.pg(), vec![&chosen, key, &now, &"enrollment"]),
+            ] {
+                tx.execute(sql, &args).await.map_err(db)?;
+            }
         }
         let officer = get_officer(&tx, &officer_id)
             .await?

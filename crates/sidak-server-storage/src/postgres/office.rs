@@ -47,6 +47,7 @@ use crate::sql::office::{
 use crate::sql::rows::{ActionRow, SetAsideRow, SummaryRow, to_action, to_set_aside, to_summary};
 use crate::sql::statements as st;
 use crate::sql::{Arg, Dialect};
+use crate::sync::chain;
 
 /// Ops indexed per refresh transaction: a large catch-up is done in steps, so the
 /// watermark row is never locked for long.
@@ -555,7 +556,8 @@ async fn office_write_attempt(
     };
     let now = now_ms as i64;
     let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
-    let (seqs, last_seq) = push::append_ops(&tx, &plan.ops, &actor, &officer, now).await?;
+    let texts = seal_office(&tx, &actor, &write.actor.username, &plan.ops, now).await?;
+    let (seqs, last_seq) = push::append_ops(&tx, &plan.ops, &texts, &actor, &officer, now).await?;
     // Same columns as the push path writes, so sync and office see one state.
     push::write_records(&tx, &plan.states, &existed, &last_seq).await?;
     let note = plan.note.as_deref();
@@ -882,4 +884,75 @@ impl crate::OfficeStore for PostgresStorage {
             "office write kept conflicting with concurrent writes ({MAX_ATTEMPTS} attempts): {last}"
         )))
     }
+}
+
+/// Seals an office write's ops with the actor's key (made on its first write; two instances
+/// making it at once lose a unique race, and the loser retries), as the next run of the
+/// actor's chain; answers each op's text and position.
+async fn seal_office(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: &str,
+    username: &str,
+    ops: &[OpV1],
+    now: i64,
+) -> Result<Vec<(String, Option<u64>)>, Attempt> {
+    let texts: Vec<String> = ops.iter().map(sidak_core::chain::op_text).collect();
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let row = tx
+        .query_opt(&format!("{} FOR UPDATE", st::OFFICE_KEY.pg()), &[&actor])
+        .await
+        .map_err(pg)?;
+    let (secret, n, link): (Vec<u8>, i64, Option<String>) = match row {
+        Some(r) => (
+            r.try_get(0).map_err(pg)?,
+            r.try_get(1).map_err(pg)?,
+            r.try_get(2).map_err(pg)?,
+        ),
+        None => {
+            let secret = chain::fresh_secret();
+            let key = sidak_core::chain::SigningKey::from_seed(&secret);
+            tx.execute(
+                st::INSERT_OFFICE_KEY.pg(),
+                &[
+                    &actor,
+                    &username,
+                    &secret.to_vec(),
+                    &key.public().to_hex(),
+                    &now,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+            push::register_key(tx, actor, &key.public().to_hex(), "office", now).await?;
+            (secret.to_vec(), 0, None)
+        }
+    };
+    let secret: [u8; 32] = secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| StorageError::Internal("an office key is not 32 bytes".into()))?;
+    let key = sidak_core::chain::SigningKey::from_seed(&secret);
+    let mut held = chain::held(None, n, link.as_deref())?;
+    held.key = Some(key.public());
+    let writer: sidak_core::DeviceId = parse(actor)?;
+    let hashes: Vec<_> = texts
+        .iter()
+        .map(|t| sidak_core::chain::hash_text(t))
+        .collect();
+    let sealed = chain::seal_run(writer, &key, &held, &hashes)
+        .ok_or_else(|| StorageError::Internal("an office actor's chain is full".into()))?;
+    push::keep_seal(tx, actor, &sealed, &hashes, now).await?;
+    tx.execute(
+        st::SET_OFFICE_CHAIN.pg(),
+        &[&actor, &(sealed.last as i64), &hex::encode(sealed.end)],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, Some(sealed.first + i as u64)))
+        .collect())
 }

@@ -34,6 +34,7 @@ use tokio_postgres::error::SqlState;
 use super::{db, json, pool_error, stored_device, unjson};
 use crate::blobs::BlobRef;
 use crate::sql::statements as st;
+use crate::sync::chain;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{DeviceAuth, StorageError, StorageResult};
 
@@ -172,6 +173,34 @@ async fn attempt(
         return Ok(reply);
     }
 
+    // 2a. The chain header proves the batch, or nothing of it is applied; the break is flagged
+    // in a transaction of its own (this one, holding the claim, is rolled back).
+    let held = held_chain(&tx, &dev).await?;
+    let sealed = match chain::check(device.device, &held, batch.chain.as_ref(), &batch.hashes) {
+        Ok(s) => s,
+        Err(refusal) => {
+            tx.rollback().await.map_err(pg)?;
+            let problem = chain::problem(
+                &refusal,
+                &held,
+                batch.chain.as_ref(),
+                batch.batch_seq,
+                now_ms,
+            );
+            client
+                .execute(st::FLAG_CHAIN.pg(), &[&dev, &json(&problem)?])
+                .await
+                .map_err(pg)?;
+            return Err(StorageError::from(refusal).into());
+        }
+    };
+    if let Some(s) = &sealed {
+        keep_seal(&tx, &dev, s, &batch.hashes, now).await?;
+        if s.registers_key {
+            register_key(&tx, &dev, &s.key.to_hex(), "first_push", now).await?;
+        }
+    }
+
     // 3. What ingest needs, with the edited records locked.
     let needs = ingest::needs(batch);
     let mut known = Known::default();
@@ -253,7 +282,9 @@ async fn attempt(
 
     // 5. The writes. Reserve, then number, as late as possible: the reservation holds back
     // every pull's watermark until this transaction ends (see the module docs of `super`).
-    let (_, last_seq) = append_ops(&tx, &out.accepted, &dev, &device.officer_id, now).await?;
+    let texts = batch.texts_for(&out.accepted);
+    let (_, last_seq) =
+        append_ops(&tx, &out.accepted, &texts, &dev, &device.officer_id, now).await?;
 
     write_records(&tx, &out.states, &existed, &last_seq).await?;
 
@@ -496,6 +527,7 @@ async fn status_after(
 pub(super) async fn append_ops(
     tx: &deadpool_postgres::Transaction<'_>,
     ops: &[sidak_core::OpV1],
+    texts: &[(String, Option<u64>)],
     device_id: &str,
     officer_id: &str,
     now: i64,
@@ -510,20 +542,24 @@ pub(super) async fn append_ops(
     let mut region = Vec::with_capacity(ops.len());
     let mut hlc = Vec::with_capacity(ops.len());
     let mut op = Vec::with_capacity(ops.len());
-    for (w, seq) in ops.iter().zip(&seqs) {
+    let mut dev_n: Vec<Option<i64>> = Vec::with_capacity(ops.len());
+    for ((w, seq), (text, n)) in ops.iter().zip(&seqs).zip(texts) {
         record_id.push(w.id.to_string());
         kind.push(w.kind.clone());
         region.push(w.region.clone());
         hlc.push(w.hlc.to_string());
-        op.push(json(w)?);
+        op.push(text.clone());
+        dev_n.push(n.map(|n| n as i64));
         last_seq.insert(w.id, *seq);
     }
+    // The log links are filled in log order by the sealer (`super::seal_log`), once every
+    // op before them has committed: pushes on several instances stay concurrent.
     let ins = tx
         .prepare_cached(
-            "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-             SELECT s, r, k, g, $5, $6, h, o, $9 \
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[]) \
-             AS t(s, r, k, g, h, o)",
+            "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms, dev_n) \
+             SELECT s, r, k, g, $5, $6, h, o, $9, n \
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $7::text[], $8::text[], $10::bigint[]) \
+             AS t(s, r, k, g, h, o, n)",
         )
         .await
         .map_err(pg)?;
@@ -539,12 +575,85 @@ pub(super) async fn append_ops(
             &hlc,
             &op,
             &now,
+            &dev_n,
         ],
     )
     .await
     .map_err(pg)?;
     index_refs(tx, &crate::blobs::refs::of_appended(ops, &seqs)).await?;
     Ok((seqs, last_seq))
+}
+
+/// A writer's chain as held: its key and where its chain ends.
+pub(super) async fn held_chain(
+    tx: &deadpool_postgres::Transaction<'_>,
+    dev: &str,
+) -> Result<chain::Held, Attempt> {
+    let row = tx
+        .query_opt(st::DEVICE_CHAIN.pg(), &[&dev])
+        .await
+        .map_err(pg)?;
+    let (key, n, link): (Option<String>, i64, Option<String>) = match row {
+        Some(r) => (
+            r.try_get(0).map_err(pg)?,
+            r.try_get(1).map_err(pg)?,
+            r.try_get(2).map_err(pg)?,
+        ),
+        None => (None, 0, None),
+    };
+    Ok(chain::held(key.as_deref(), n, link.as_deref())?)
+}
+
+/// Stores a sealed run of `writer`'s chain and moves the chain's end past it.
+pub(super) async fn keep_seal(
+    tx: &deadpool_postgres::Transaction<'_>,
+    writer: &str,
+    s: &chain::Sealed,
+    hashes: &[sidak_core::chain::Hash32],
+    now: i64,
+) -> Result<(), Attempt> {
+    tx.execute(
+        st::INSERT_SEAL.pg(),
+        &[
+            &writer,
+            &(s.last as i64),
+            &(s.first as i64),
+            &hex::encode(s.prev),
+            &chain::packed(hashes),
+            &hex::encode(s.seal),
+            &s.key.to_hex(),
+            &now,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    tx.execute(
+        st::SET_DEVICE_CHAIN.pg(),
+        &[&writer, &(s.last as i64), &hex::encode(s.end)],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+/// Makes `key` the writer's key from now on (`how`: `enrollment`, `first_push`, `office`).
+pub(super) async fn register_key(
+    tx: &deadpool_postgres::Transaction<'_>,
+    writer: &str,
+    key: &str,
+    how: &str,
+    now: i64,
+) -> Result<(), Attempt> {
+    tx.execute(st::SET_DEVICE_KEY.pg(), &[&writer, &key])
+        .await
+        .map_err(pg)?;
+    tx.execute(st::RETIRE_KEYS.pg(), &[&writer, &now, &key])
+        .await
+        .map_err(pg)?;
+    tx.execute(st::INSERT_KEY.pg(), &[&writer, &key, &now, &how])
+        .await
+        .map_err(pg)?;
+    Ok(())
 }
 
 /// Key of the advisory lock between garbage collection and writes adding references (ASCII

@@ -229,6 +229,48 @@ FROM ops o, jsonb_array_elements(o.op::jsonb -> 'changes') c
 WHERE o.op LIKE '%"attachments"%' AND c->>'op' = 'add' AND c->>'field' = 'attachments'
 ON CONFLICT DO NOTHING;
 "#,
+    // 7: signed chains and the log's links (SQLite's migration 6, docs/evidence.md). The links
+    // are filled by the sealer (`super::seal_log`), older rows included.
+    r#"
+ALTER TABLE devices ADD COLUMN public_key TEXT;
+ALTER TABLE devices ADD COLUMN chain_n BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN chain_link TEXT;
+ALTER TABLE devices ADD COLUMN chain_breaks BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN chain_problem TEXT;
+CREATE TABLE device_keys (
+    device_id      TEXT NOT NULL,
+    public_key     TEXT NOT NULL,
+    registered_ms  BIGINT NOT NULL,
+    registered_by  TEXT NOT NULL,
+    retired_ms     BIGINT,
+    PRIMARY KEY (device_id, public_key)
+);
+CREATE TABLE seals (
+    writer       TEXT NOT NULL,
+    last_n       BIGINT NOT NULL,
+    first_n      BIGINT NOT NULL,
+    prev         TEXT NOT NULL,
+    hashes       BYTEA NOT NULL,
+    seal         TEXT NOT NULL,
+    public_key   TEXT NOT NULL,
+    received_ms  BIGINT NOT NULL,
+    PRIMARY KEY (writer, last_n)
+);
+CREATE TABLE office_keys (
+    actor       TEXT PRIMARY KEY,
+    username    TEXT NOT NULL,
+    secret      BYTEA NOT NULL,
+    public_key  TEXT NOT NULL,
+    chain_n     BIGINT NOT NULL DEFAULT 0,
+    chain_link  TEXT,
+    created_ms  BIGINT NOT NULL
+);
+ALTER TABLE ops ADD COLUMN dev_n BIGINT;
+ALTER TABLE ops ADD COLUMN link BYTEA;
+CREATE INDEX ops_unlinked ON ops(seq) WHERE link IS NULL;
+INSERT INTO server_meta (key, value)
+VALUES ('server_key', replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''));
+"#,
 ];
 
 /// Runs the migrations not yet applied, under the migration lock; returns how many ran.

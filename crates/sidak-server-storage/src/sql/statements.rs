@@ -116,6 +116,81 @@ pub static DEVICE_PUSHED: Statement = Statement::new(
 pub static DEVICE_STATUS: Statement =
     Statement::new("UPDATE devices SET last_status = COALESCE($2, last_status) WHERE id = $1");
 
+// --- Chains and keys (docs/evidence.md) ---
+
+/// A device's key and where its chain ends: `$1` id.
+pub static DEVICE_CHAIN: Statement =
+    Statement::new("SELECT public_key, chain_n, chain_link FROM devices WHERE id = $1");
+/// A device's chain moved: `$1` id, `$2` last position, `$3` link at it (hex).
+pub static SET_DEVICE_CHAIN: Statement =
+    Statement::new("UPDATE devices SET chain_n = $2, chain_link = $3 WHERE id = $1");
+/// A chain header refused: `$1` id, `$2` what happened (JSON).
+pub static FLAG_CHAIN: Statement = Statement::new(
+    "UPDATE devices SET chain_breaks = chain_breaks + 1, chain_problem = $2 WHERE id = $1",
+);
+/// A device's key from now on: `$1` id, `$2` key (hex).
+pub static SET_DEVICE_KEY: Statement =
+    Statement::new("UPDATE devices SET public_key = $2 WHERE id = $1");
+/// Records a key: `$1` writer, `$2` key, `$3` now, `$4` how (`enrollment`, `first_push`, `office`).
+pub static INSERT_KEY: Statement = Statement::new(
+    "INSERT INTO device_keys (device_id, public_key, registered_ms, registered_by) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+);
+/// Retires a writer's other keys: `$1` writer, `$2` now, `$3` the key that stays.
+pub static RETIRE_KEYS: Statement = Statement::new(
+    "UPDATE device_keys SET retired_ms = $2 WHERE device_id = $1 AND retired_ms IS NULL AND public_key <> $3",
+);
+/// Stores a sealed run: `$1` writer, `$2` last position, `$3` first, `$4` link before (hex),
+/// `$5` the op hashes (32 bytes each), `$6` seal (hex), `$7` key (hex), `$8` now.
+pub static INSERT_SEAL: Statement = Statement::new(
+    "INSERT INTO seals (writer, last_n, first_n, prev, hashes, seal, public_key, received_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+);
+/// The sealed run holding position `$2` of writer `$1`.
+pub static SEAL_COVERING: Statement = Statement::new(
+    "SELECT last_n, first_n, prev, hashes, seal, public_key FROM seals \
+     WHERE writer = $1 AND last_n >= $2 AND first_n <= $2 ORDER BY last_n LIMIT 1",
+);
+/// An office actor's key and chain: `$1` actor id.
+pub static OFFICE_KEY: Statement =
+    Statement::new("SELECT secret, chain_n, chain_link FROM office_keys WHERE actor = $1");
+/// A new office actor key: `$1` actor id, `$2` user, `$3` secret, `$4` public key, `$5` now.
+pub static INSERT_OFFICE_KEY: Statement = Statement::new(
+    "INSERT INTO office_keys (actor, username, secret, public_key, created_ms) VALUES ($1, $2, $3, $4, $5)",
+);
+/// An office actor's chain moved: `$1` actor, `$2` last position, `$3` link (hex).
+pub static SET_OFFICE_CHAIN: Statement =
+    Statement::new("UPDATE office_keys SET chain_n = $2, chain_link = $3 WHERE actor = $1");
+/// Every writer's keys with their holders, for evidence: `$1` writers (one per row via the caller).
+pub static WRITER_KEYS: Statement = Statement::new(
+    "SELECT k.public_key, k.registered_ms, k.registered_by, k.retired_ms, \
+       COALESCE(d.officer_id, f.username, ''), COALESCE(o.name, f.username, ''), d.name, d.revoked_ms \
+     FROM device_keys k LEFT JOIN devices d ON d.id = k.device_id LEFT JOIN officers o ON o.id = d.officer_id \
+       LEFT JOIN office_keys f ON f.actor = k.device_id \
+     WHERE k.device_id = $1 ORDER BY k.registered_ms",
+);
+/// Logged ops after `$1`, at most `$2`, with their links and the link before each.
+pub static LOG_ROWS: Statement = Statement::new(
+    "SELECT o.seq, o.device_id, o.dev_n, o.op, o.link, \
+       (SELECT p.link FROM ops p WHERE p.seq < o.seq ORDER BY p.seq DESC LIMIT 1) \
+     FROM ops o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2",
+);
+/// A record's logged ops with their links and the link before each: `$1` record.
+pub static RECORD_LOG: Statement = Statement::new(
+    "SELECT o.seq, o.device_id, o.dev_n, o.op, o.link, \
+       (SELECT p.link FROM ops p WHERE p.seq < o.seq ORDER BY p.seq DESC LIMIT 1) \
+     FROM ops o WHERE o.record_id = $1 ORDER BY o.seq",
+);
+/// The last linked op.
+pub static LOG_END: Statement =
+    Statement::new("SELECT seq, link FROM ops WHERE link IS NOT NULL ORDER BY seq DESC LIMIT 1");
+/// Each device's chain health.
+pub static DEVICE_CHAINS: Statement =
+    Statement::new("SELECT id, public_key, chain_n, chain_breaks, chain_problem FROM devices");
+/// The server's own key (hex secret).
+pub static SERVER_KEY: Statement =
+    Statement::new("SELECT value FROM server_meta WHERE key = 'server_key'");
+
 // --- Sync ---
 
 /// The stored reply of a batch: `$1` device, `$2` batch number.

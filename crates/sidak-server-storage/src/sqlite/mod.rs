@@ -33,6 +33,7 @@ use sidak_core::{DeviceId, Kind, Record, RecordId, RecordV1};
 use crate::sql::rows::{devices_in_order, json, officers_in_order, parse, unjson, wipe_state};
 use crate::sql::statements as st;
 use crate::sync::PageCut;
+use crate::sync::chain;
 use crate::sync::ingest::{self, Batch, Known, RecordRow};
 use crate::{
     DeviceAuth, DeviceInfo, EnrollError, EnrollPlan, NewDevice, Officer, Page, PageRequest, Role,
@@ -41,6 +42,7 @@ use crate::{
 };
 
 mod blobs;
+mod evidence;
 mod office;
 
 /// Read connections kept open between requests; more are opened under load and closed after.
@@ -220,6 +222,48 @@ FROM ops o, json_each(o.op, '$.changes') c
 WHERE o.op LIKE '%"attachments"%' AND json_extract(c.value, '$.op') = 'add'
   AND json_extract(c.value, '$.field') = 'attachments';
 "#,
+    // 6: signed chains and the log's links (docs/evidence.md): each device's key and where its
+    // chain ends, every key a writer held, the sealed runs, each logged op's place in its
+    // writer's chain and its log link (filled for older rows at open), office actors' keys,
+    // and the server's own key (it seals evidence bundles).
+    r#"
+ALTER TABLE devices ADD COLUMN public_key TEXT;
+ALTER TABLE devices ADD COLUMN chain_n INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN chain_link TEXT;
+ALTER TABLE devices ADD COLUMN chain_breaks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN chain_problem TEXT;    -- JSON: the last refused chain header
+CREATE TABLE device_keys (
+    device_id      TEXT NOT NULL,                    -- a device, or an office actor
+    public_key     TEXT NOT NULL,
+    registered_ms  INTEGER NOT NULL,
+    registered_by  TEXT NOT NULL,                    -- 'enrollment', 'first_push' or 'office'
+    retired_ms     INTEGER,
+    PRIMARY KEY (device_id, public_key)
+);
+CREATE TABLE seals (
+    writer       TEXT NOT NULL,
+    last_n       INTEGER NOT NULL,
+    first_n      INTEGER NOT NULL,
+    prev         TEXT NOT NULL,
+    hashes       BLOB NOT NULL,                      -- 32 bytes per position
+    seal         TEXT NOT NULL,
+    public_key   TEXT NOT NULL,
+    received_ms  INTEGER NOT NULL,
+    PRIMARY KEY (writer, last_n)
+);
+CREATE TABLE office_keys (
+    actor       TEXT PRIMARY KEY,
+    username    TEXT NOT NULL,
+    secret      BLOB NOT NULL,
+    public_key  TEXT NOT NULL,
+    chain_n     INTEGER NOT NULL DEFAULT 0,
+    chain_link  TEXT,
+    created_ms  INTEGER NOT NULL
+);
+ALTER TABLE ops ADD COLUMN dev_n INTEGER;             -- position in its writer's chain
+ALTER TABLE ops ADD COLUMN link BLOB;                 -- the log link (sidak_core::chain::log_link)
+INSERT INTO server_meta (key, value) VALUES ('server_key', lower(hex(randomblob(32))));
+"#,
 ];
 
 /// Reads the cursor key made by migration 3.
@@ -381,15 +425,29 @@ impl SqliteStorage {
     ) -> StorageResult<SqliteStorage> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
-            let mut c = open_writer(&p, sync)?;
-            migrate(&mut c)?;
-            office::prepare(&c)?;
-            Ok(c)
-        })
-        .await
-        .map_err(|e| StorageError::Internal(e.to_string()))?
-        .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let (conn, filled) =
+            tokio::task::spawn_blocking(move || -> StorageResult<(Connection, u64)> {
+                let opened = |c: rusqlite::Result<()>| {
+                    c.map_err(|e| {
+                        StorageError::Unavailable(format!("cannot open {}: {e}", p.display()))
+                    })
+                };
+                let mut c = open_writer(&p, sync).map_err(|e| {
+                    StorageError::Unavailable(format!("cannot open {}: {e}", p.display()))
+                })?;
+                opened(migrate(&mut c))?;
+                opened(office::prepare(&c))?;
+                let filled = fill_links(&mut c)?;
+                Ok((c, filled))
+            })
+            .await
+            .map_err(|e| StorageError::Internal(e.to_string()))??;
+        if filled > 0 {
+            tracing::info!(
+                filled,
+                "log links filled for ops logged before they existed"
+            );
+        }
         let stop_checkpointer = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let catch_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cursor_key = read_cursor_key(&conn)?;
@@ -543,41 +601,129 @@ fn prefix_range(col: &str, prefix: &str, args: &mut Vec<Sql>) -> String {
 }
 
 /// Appends `ops` to the log, numbered in order, as written by `device_id` for `officer_id` at
-/// `now`; answers their sequence numbers and each record's last one. The push path and
-/// office writes both use it, so every op is logged alike.
+/// `now`, each with its canonical text and position in its writer's chain (`texts`, one per
+/// op) and its log link; answers their sequence numbers and each record's last one. The push
+/// path and office writes both use it, so every op is logged alike.
 fn append_ops(
     tx: &rusqlite::Transaction<'_>,
     ops: &[sidak_core::OpV1],
+    texts: &[(String, Option<u64>)],
     device_id: &str,
     officer_id: &str,
     now: i64,
 ) -> StorageResult<(Vec<i64>, HashMap<RecordId, i64>)> {
-    let mut ins = tx
-        .prepare_cached(
-            "INSERT INTO ops (record_id, kind, region, device_id, officer_id, hlc, op, received_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .map_err(db)?;
     let mut seqs = Vec::with_capacity(ops.len());
     let mut last_seq = HashMap::new();
-    for w in ops {
+    if ops.is_empty() {
+        return Ok((seqs, last_seq));
+    }
+    let mut link = last_link(tx)?;
+    let mut next: i64 = tx
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'ops'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?
+        .unwrap_or(0)
+        + 1;
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO ops (seq, record_id, kind, region, device_id, officer_id, hlc, op, received_ms, dev_n, link) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db)?;
+    for (w, (text, n)) in ops.iter().zip(texts) {
+        link = sidak_core::chain::log_link(&link, next as u64, &sidak_core::chain::hash_text(text));
         ins.execute(params![
+            next,
             w.id.to_string(),
             w.kind,
             w.region,
             device_id,
             officer_id,
             w.hlc.to_string(),
-            json(w)?,
-            now
+            text,
+            now,
+            n.map(|n| n as i64),
+            link.as_slice()
         ])
         .map_err(db)?;
-        let seq = tx.last_insert_rowid();
-        seqs.push(seq);
-        last_seq.insert(w.id, seq);
+        seqs.push(next);
+        last_seq.insert(w.id, next);
+        next += 1;
     }
     blobs::index_refs(tx, &crate::blobs::refs::of_appended(ops, &seqs))?;
     Ok((seqs, last_seq))
+}
+
+/// The log link of the last logged op ([`sidak_core::chain::GENESIS`] for an empty log).
+fn last_link(conn: &Connection) -> StorageResult<sidak_core::chain::Hash32> {
+    let link: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT link FROM ops ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(db)?;
+    match link {
+        None => Ok(sidak_core::chain::GENESIS),
+        Some(Some(l)) => l
+            .as_slice()
+            .try_into()
+            .map_err(|_| StorageError::Internal("a log link is not 32 bytes".into())),
+        Some(None) => Err(StorageError::Internal(
+            "the last logged op has no log link (the links were not filled at open)".into(),
+        )),
+    }
+}
+
+/// Fills the log links of ops logged before links existed (schema 6), in log order.
+fn fill_links(conn: &mut Connection) -> StorageResult<u64> {
+    let first: Option<i64> = conn
+        .query_row("SELECT min(seq) FROM ops WHERE link IS NULL", [], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    let Some(first) = first else { return Ok(0) };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut link: sidak_core::chain::Hash32 = tx
+        .query_row(
+            "SELECT link FROM ops WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+            [first],
+            |r| r.get::<_, Option<Vec<u8>>>(0),
+        )
+        .optional()
+        .map_err(db)?
+        .flatten()
+        .and_then(|l| l.try_into().ok())
+        .unwrap_or(sidak_core::chain::GENESIS);
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT seq, op FROM ops WHERE seq >= ?1 ORDER BY seq")
+        .and_then(|mut s| {
+            s.query_map([first], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(db)?;
+    let mut filled = 0;
+    {
+        let mut up = tx
+            .prepare("UPDATE ops SET op = ?2, link = ?3 WHERE seq = ?1")
+            .map_err(db)?;
+        for (seq, op) in rows {
+            let text = sidak_core::canon::canonical(&op).unwrap_or(op);
+            link = sidak_core::chain::log_link(
+                &link,
+                seq as u64,
+                &sidak_core::chain::hash_text(&text),
+            );
+            up.execute(params![seq, text, link.as_slice()])
+                .map_err(db)?;
+            filled += 1;
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(filled)
 }
 
 /// Stores the device's status as it stands once its batch is answered (`Batch::status_after`).
@@ -752,6 +898,64 @@ fn known_for(tx: &Connection, needs: &ingest::Needs) -> StorageResult<Known> {
     Ok(known)
 }
 
+/// A writer's chain as held: its key and where its chain ends.
+fn held_chain(tx: &Connection, dev: &str) -> StorageResult<chain::Held> {
+    let row: Option<(Option<String>, i64, Option<String>)> = tx
+        .prepare_cached(st::DEVICE_CHAIN.sqlite())
+        .and_then(|mut s| {
+            s.query_row([dev], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(db)?;
+    let (key, n, link) = row.unwrap_or((None, 0, None));
+    chain::held(key.as_deref(), n, link.as_deref())
+}
+
+/// Stores a sealed run of `writer`'s chain and moves the chain's end past it.
+fn keep_seal(
+    tx: &Connection,
+    writer: &str,
+    s: &chain::Sealed,
+    hashes: &[sidak_core::chain::Hash32],
+    now: i64,
+) -> StorageResult<()> {
+    tx.prepare_cached(st::INSERT_SEAL.sqlite())
+        .and_then(|mut q| {
+            q.execute(params![
+                writer,
+                s.last as i64,
+                s.first as i64,
+                hex::encode(s.prev),
+                chain::packed(hashes),
+                hex::encode(s.seal),
+                s.key.to_hex(),
+                now
+            ])
+        })
+        .map_err(db)?;
+    tx.prepare_cached(st::SET_DEVICE_CHAIN.sqlite())
+        .and_then(|mut q| q.execute(params![writer, s.last as i64, hex::encode(s.end)]))
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Makes `key` the writer's key from now on (`how`: `enrollment`, `first_push`, `office`).
+fn register_key(
+    tx: &Connection,
+    writer: &str,
+    key: &str,
+    how: &str,
+    now: i64,
+) -> StorageResult<()> {
+    tx.execute(st::SET_DEVICE_KEY.sqlite(), params![writer, key])
+        .map_err(db)?;
+    tx.execute(st::RETIRE_KEYS.sqlite(), params![writer, now, key])
+        .map_err(db)?;
+    tx.execute(st::INSERT_KEY.sqlite(), params![writer, key, now, how])
+        .map_err(db)?;
+    Ok(())
+}
+
 fn push_batch_tx(
     conn: &mut Connection,
     device: &DeviceAuth,
@@ -794,13 +998,39 @@ fn push_batch_tx(
         return Ok(reply);
     }
 
+    // The chain header proves the batch, or nothing of it is applied (the break is flagged).
+    let held = held_chain(&tx, &dev)?;
+    let sealed = match chain::check(device.device, &held, batch.chain.as_ref(), &batch.hashes) {
+        Ok(s) => s,
+        Err(refusal) => {
+            let problem = chain::problem(
+                &refusal,
+                &held,
+                batch.chain.as_ref(),
+                batch.batch_seq,
+                now_ms,
+            );
+            tx.execute(st::FLAG_CHAIN.sqlite(), params![dev, json(&problem)?])
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+            return Err(refusal.into());
+        }
+    };
+    if let Some(s) = &sealed {
+        keep_seal(&tx, &dev, s, &batch.hashes, now)?;
+        if s.registers_key {
+            register_key(&tx, &dev, &s.key.to_hex(), "first_push", now)?;
+        }
+    }
+
     let needs = ingest::needs(batch);
     let known = known_for(&tx, &needs)?;
 
     let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
 
     {
-        let (_, last_seq) = append_ops(&tx, &out.accepted, &dev, &device.officer_id, now)?;
+        let texts = batch.texts_for(&out.accepted);
+        let (_, last_seq) = append_ops(&tx, &out.accepted, &texts, &dev, &device.officer_id, now)?;
         upsert_records(&tx, &out.states, &last_seq)?;
         let mut aside = tx
             .prepare_cached(
@@ -1219,6 +1449,9 @@ impl SyncStore for SqliteStorage {
                 params![code_hash, id.to_string(), device.now_ms as i64],
             )
             .map_err(db)?;
+            if let Some(key) = &device.public_key {
+                register_key(&tx, &id.to_string(), key, "enrollment", device.now_ms as i64)?;
+            }
             let officer =
                 get_officer(&tx, &officer_id)?.ok_or_else(|| StorageError::NotFound(Thing::Officer(officer_id.to_owned())))?;
             tx.commit().map_err(db)?;

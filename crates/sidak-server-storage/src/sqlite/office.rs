@@ -40,6 +40,7 @@ use crate::sql::office::{
 use crate::sql::rows::{ActionRow, SetAsideRow, SummaryRow, to_action, to_set_aside, to_summary};
 use crate::sql::statements as st;
 use crate::sql::{Arg, Args, Dialect};
+use crate::sync::chain;
 
 /// Ops indexed per write transaction when the office index catches up: about 50 ms of
 /// work, so pushes queued behind it wait little.
@@ -314,6 +315,73 @@ fn load_record(tx: &Connection, id: RecordId) -> StorageResult<Option<sidak_core
         .transpose()
 }
 
+/// Seals an office write's ops with the actor's key (made on its first write), as the next
+/// run of the actor's chain; answers each op's text and position.
+fn seal_office(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &str,
+    username: &str,
+    ops: &[sidak_core::OpV1],
+    now: i64,
+) -> StorageResult<Vec<(String, Option<u64>)>> {
+    let texts: Vec<String> = ops.iter().map(sidak_core::chain::op_text).collect();
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let row: Option<(Vec<u8>, i64, Option<String>)> = tx
+        .prepare_cached(st::OFFICE_KEY.sqlite())
+        .and_then(|mut s| {
+            s.query_row([actor], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(db)?;
+    let (secret, n, link) = match row {
+        Some(r) => r,
+        None => {
+            let secret = chain::fresh_secret();
+            let key = sidak_core::chain::SigningKey::from_seed(&secret);
+            tx.execute(
+                st::INSERT_OFFICE_KEY.sqlite(),
+                params![
+                    actor,
+                    username,
+                    secret.as_slice(),
+                    key.public().to_hex(),
+                    now
+                ],
+            )
+            .map_err(db)?;
+            super::register_key(tx, actor, &key.public().to_hex(), "office", now)?;
+            (secret.to_vec(), 0, None)
+        }
+    };
+    let secret: [u8; 32] = secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| StorageError::Internal("an office key is not 32 bytes".into()))?;
+    let key = sidak_core::chain::SigningKey::from_seed(&secret);
+    let mut held = chain::held(None, n, link.as_deref())?;
+    held.key = Some(key.public());
+    let writer: sidak_core::DeviceId = parse(actor)?;
+    let hashes: Vec<_> = texts
+        .iter()
+        .map(|t| sidak_core::chain::hash_text(t))
+        .collect();
+    let sealed = chain::seal_run(writer, &key, &held, &hashes)
+        .ok_or_else(|| StorageError::Internal("an office actor's chain is full".into()))?;
+    super::keep_seal(tx, actor, &sealed, &hashes, now)?;
+    tx.execute(
+        st::SET_OFFICE_CHAIN.sqlite(),
+        params![actor, sealed.last as i64, hex::encode(sealed.end)],
+    )
+    .map_err(db)?;
+    Ok(texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, Some(sealed.first + i as u64)))
+        .collect())
+}
+
 fn office_write_tx(
     conn: &mut Connection,
     write: &OfficeWrite,
@@ -359,7 +427,8 @@ fn office_write_tx(
     };
     let now = now_ms as i64;
     let officer = format!("{OFFICE_OFFICER_PREFIX}{}", write.actor.username);
-    let (seqs, last_seq) = super::append_ops(&tx, &plan.ops, &actor, &officer, now)?;
+    let texts = seal_office(&tx, &actor, &write.actor.username, &plan.ops, now)?;
+    let (seqs, last_seq) = super::append_ops(&tx, &plan.ops, &texts, &actor, &officer, now)?;
     // Same columns as the push path writes, so sync and office see one state.
     super::upsert_records(&tx, &plan.states, &last_seq)?;
     let mut action_ids = Vec::with_capacity(plan.actions.len());

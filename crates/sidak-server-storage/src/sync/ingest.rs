@@ -57,6 +57,12 @@ pub struct Batch {
     pub status: Option<DeviceStatus>,
     /// A digest of the ops, to recognise a resent batch and refuse a reused number.
     pub digest: String,
+    /// Each op's canonical JSON as sent (what its hash is over, and what the log keeps).
+    pub texts: Vec<String>,
+    /// Each op's hash ([`sidak_core::chain::hash_text`] of its text).
+    pub hashes: Vec<sidak_core::chain::Hash32>,
+    /// The batch's place in the device's chain and its seal, as sent.
+    pub chain: Option<sidak_core::protocol::ChainV1>,
 }
 
 impl Batch {
@@ -91,17 +97,45 @@ impl Batch {
         let canonical: Vec<String> = ops
             .iter()
             .map(|op| match op {
-                PushedOp::Op(o) => serde_json::to_string(o).unwrap_or_default(),
+                PushedOp::Op(o) => sidak_core::chain::op_text(o),
                 PushedOp::Malformed(m) => m.clone(),
             })
             .collect();
-        Batch::with_digest(batch_seq, ops, &canonical, status)
+        Batch::with_digest(batch_seq, ops, canonical, status)
+    }
+
+    /// The same batch, sealed in the chain as `chain` says.
+    pub fn sealed(mut self, chain: sidak_core::protocol::ChainV1) -> Batch {
+        self.chain = Some(chain);
+        self
+    }
+
+    /// The canonical texts (as sent) and positions in the device's chain of `ops`, a
+    /// subsequence of this batch's ops in order (what ingest accepted or set aside); an op the
+    /// batch does not hold gets its own canonical form and no position.
+    pub fn texts_for(&self, ops: &[OpV1]) -> Vec<(String, Option<u64>)> {
+        let mut at = 0;
+        ops.iter()
+            .map(|op| {
+                let found = (at..self.ops.len())
+                    .find(|&i| matches!(&self.ops[i], PushedOp::Op(o) if o.hlc == op.hlc));
+                match found {
+                    Some(i) => {
+                        at = i + 1;
+                        let n = self.chain.as_ref().map(|c| c.n.saturating_add(i as u64));
+                        (self.texts[i].clone(), n)
+                    }
+                    None => (sidak_core::chain::op_text(op), None),
+                }
+            })
+            .collect()
     }
 
     /// A batch read from the wire: each op as sent (raw JSON) and as parsed. The digest is
     /// over each op's canonical JSON as sent, never over how this build judged it, so a resend
     /// to a newer or older server build (a rolling upgrade) is still recognised.
     pub fn from_wire(batch_seq: u64, raw: &[&str], status: Option<DeviceStatus>) -> Batch {
+        // (The chain header, if any, is added with [`Batch::sealed`].)
         let mut ops = Vec::with_capacity(raw.len());
         let mut canonical = Vec::with_capacity(raw.len());
         for r in raw {
@@ -112,25 +146,32 @@ impl Batch {
             // The same for any key order or spacing (`canon`); what is not JSON, as sent.
             canonical.push(super::canon::canonical(r).unwrap_or_else(|| (*r).to_owned()));
         }
-        Batch::with_digest(batch_seq, ops, &canonical, status)
+        Batch::with_digest(batch_seq, ops, canonical, status)
     }
 
     fn with_digest(
         batch_seq: u64,
         ops: Vec<PushedOp>,
-        canonical: &[String],
+        canonical: Vec<String>,
         status: Option<DeviceStatus>,
     ) -> Batch {
         let mut h = blake3::Hasher::new();
-        for c in canonical {
+        for c in &canonical {
             h.update(c.as_bytes());
             h.update(b"\n");
         }
+        let hashes = canonical
+            .iter()
+            .map(|c| sidak_core::chain::hash_text(c))
+            .collect();
         Batch {
             batch_seq,
             ops,
             status,
             digest: h.finalize().to_hex().to_string(),
+            texts: canonical,
+            hashes,
+            chain: None,
         }
     }
 }

@@ -6,7 +6,8 @@ use sidak_core::{DeviceId, OpV1};
 
 use cursor::{Cursor, Plan};
 
-pub mod canon;
+pub use sidak_core::canon;
+pub mod chain;
 pub mod cursor;
 pub mod ingest;
 pub mod scope;

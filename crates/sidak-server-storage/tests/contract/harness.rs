@@ -213,6 +213,7 @@ pub fn new_device(n: u128, now: u64, keep: Option<KeepIdentity>) -> NewDevice {
         name: Some(format!("phone {n}")),
         now_ms: now,
         keep,
+        public_key: None,
     }
 }
 

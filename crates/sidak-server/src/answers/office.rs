@@ -801,9 +801,29 @@ pub struct DeviceHealth {
     pub clock_warning: bool,
     /// The wipe ordered for it (`null`: none).
     pub wipe: Option<super::admin::Wipe>,
+    /// Whether it seals its pushes with a registered key (docs/evidence.md).
+    pub signed: bool,
+    /// The last position of its signed chain the server holds.
+    pub chain_n: u64,
+    /// How many of its batches had a chain header refused (a break: forged, altered, a gap
+    /// after a server restore, or a fork after its store was restored or copied).
+    pub chain_breaks: u64,
+    /// The last refusal: its code, when, and the positions held and sent (`null`: none).
+    pub chain_problem: Option<serde_json::Value>,
 }
 
 impl DeviceHealth {
+    /// The same, with the device's chain as the server holds it.
+    pub fn with_chain(mut self, c: Option<&sidak_server_storage::evidence::DeviceChain>) -> Self {
+        if let Some(c) = c {
+            self.signed = c.public_key.is_some();
+            self.chain_n = c.chain_n;
+            self.chain_breaks = c.chain_breaks;
+            self.chain_problem = c.chain_problem.clone();
+        }
+        self
+    }
+
     /// `d` with its officer's name and the judgements the page shows.
     pub fn new(
         d: DeviceInfo,
@@ -828,6 +848,10 @@ impl DeviceHealth {
             silent,
             clock_warning,
             wipe: d.wipe.map(super::admin::Wipe::from),
+            signed: false,
+            chain_n: 0,
+            chain_breaks: 0,
+            chain_problem: None,
         }
     }
 }

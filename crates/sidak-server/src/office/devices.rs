@@ -46,12 +46,20 @@ pub async fn health(
         .map(|o| (o.id, o.name))
         .collect();
     let devices = state.storage.devices().await?;
+    let chains: HashMap<String, _> = state
+        .storage
+        .device_chains()
+        .await?
+        .into_iter()
+        .map(|c| (c.device_id.clone(), c))
+        .collect();
     let devices = devices
         .into_iter()
         .map(|d| {
             let (silent, warning) = (is_silent(&d, now), clock_warning(&d));
             let officer_name = officers.get(&d.officer_id).cloned();
-            DeviceHealth::new(d, officer_name, silent, warning)
+            let chain = chains.get(&d.device_id.to_string());
+            DeviceHealth::new(d, officer_name, silent, warning).with_chain(chain)
         })
         .collect();
     Ok(axum::Json(DeviceHealthList {

@@ -35,6 +35,7 @@ mod dashboard;
 mod devices;
 mod duplicates;
 mod enforcement;
+mod evidence;
 mod export;
 mod login_limit;
 mod openapi;
@@ -101,6 +102,16 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/office/records/{id}/report.pdf",
         "A visit's printable inspection report (PDF)",
+    ),
+    r(
+        "GET",
+        "/v1/office/records/{id}/evidence",
+        "A record's evidence bundle: ops, seals, keys, decisions, attachment hashes and the log root, sealed by the server (`sidak verify` checks it)",
+    ),
+    r(
+        "GET",
+        "/v1/office/log/root",
+        "The server log's end (last sequence number and link) and the server's public key",
     ),
     r(
         "POST",
@@ -182,6 +193,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/office/records/{id}", get(records::detail))
         .route("/v1/office/records/{id}/history", get(records::history))
         .route("/v1/office/records/{id}/report.pdf", get(report::pdf))
+        .route("/v1/office/records/{id}/evidence", get(evidence::bundle))
+        .route("/v1/office/log/root", get(evidence::root))
         .route(
             "/v1/office/records/{id}/attachments/{hash}",
             get(attachments::bytes),

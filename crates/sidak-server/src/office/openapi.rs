@@ -232,6 +232,18 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}},
                 "attachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}}),
         ),
+        ("GET", "/v1/office/records/{id}/evidence") => (
+            vec![id_param("Record id")],
+            None,
+            json!({"$ref": "#/components/schemas/EvidenceBundle"}),
+        ),
+        ("GET", "/v1/office/log/root") => (
+            vec![],
+            None,
+            json!({"type": "object", "required": ["seq", "link", "at_ms", "server_key"], "properties": {
+                "seq": {"type": "integer", "minimum": 0}, "link": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "at_ms": {"type": "integer"}, "server_key": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}),
+        ),
         ("GET", "/v1/office/records/{id}/report.pdf") => (
             vec![id_param("Visit id")],
             None,
@@ -475,6 +487,8 @@ fn details(method: &str, path: &str) -> (Vec<Json>, Option<Json>, Json) {
                 "devices": {"type": "array", "items": {"type": "object", "properties": {
                 "device_id": {"type": "string"}, "name": {"type": ["string", "null"]}, "enrolled_ms": {"type": "integer"},
                 "app_version": {"type": ["string", "null"]},
+                "signed": {"type": "boolean"}, "chain_n": {"type": "integer", "minimum": 0},
+                "chain_breaks": {"type": "integer", "minimum": 0}, "chain_problem": {"type": ["object", "null"]},
                 "officer_id": {"type": "string"}, "officer_name": {"type": ["string", "null"]},
                 "last_sync_ms": {"type": ["integer", "null"]}, "pending_ops": {"type": ["integer", "null"]},
                 "rejected_ops": {"type": ["integer", "null"]}, "clock_offset_ms": {"type": ["integer", "null"]},

@@ -27,6 +27,21 @@ pub async fn enroll(
     State(state): State<AppState>,
     Body(req): Body<EnrollRequest>,
 ) -> Result<axum::Json<EnrollResponse>, ApiError> {
+    // The key that will seal the device's pushes: checked before the code is used.
+    let public_key = req
+        .public_key
+        .as_deref()
+        .map(|k| {
+            sidak_core::chain::PublicKey::parse(k).map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_key",
+                    format!("public_key: {e}; the app makes a new key when it enrolls again"),
+                )
+            })
+        })
+        .transpose()?
+        .map(|k| k.to_hex());
     let token = secrets::new_token(secrets::DEVICE_TOKEN_PREFIX);
     let device_id = DeviceId(uuid::Uuid::new_v4());
     let now = state.now_ms();
@@ -39,6 +54,7 @@ pub async fn enroll(
             .filter(|n| !n.trim().is_empty()),
         now_ms: now,
         keep: req.keep,
+        public_key,
     };
     let (device_id, officer) = state
         .storage

@@ -35,5 +35,12 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoResponse> {
         max_page_ops: c.max_page_ops,
         max_clock_skew_ms: c.max_clock_skew_ms,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        // Public: anyone checking an evidence bundle may compare its server key with this.
+        server_key: state
+            .storage
+            .server_key()
+            .await
+            .ok()
+            .map(|k| k.public().to_hex()),
     })
 }

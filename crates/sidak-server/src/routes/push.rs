@@ -30,6 +30,9 @@ pub struct PushIn {
     /// The latest op of this device the server acknowledged (see `pull::verify_check`).
     #[serde(default)]
     pub check: Option<sidak_core::Hlc>,
+    /// The batch's place in the device's chain and its seal.
+    #[serde(default)]
+    pub chain: Option<sidak_core::protocol::ChainV1>,
 }
 
 impl Message for PushIn {
@@ -57,7 +60,10 @@ pub async fn push(
     }
     super::pull::verify_check(state, device, req.check.as_ref()).await?;
     let raw: Vec<&str> = req.ops.iter().map(|r| r.get()).collect();
-    let batch = Batch::from_wire(req.batch_seq, &raw, req.status);
+    let mut batch = Batch::from_wire(req.batch_seq, &raw, req.status);
+    if let Some(chain) = req.chain {
+        batch = batch.sealed(chain);
+    }
     let reply = state
         .storage
         .push_batch(

@@ -1,4 +1,4 @@
-//! Canonical JSON of a pushed op, the text a batch's digest is made of.
+//! Canonical JSON of an op: the text a batch's digest and an op's hash ([`crate::chain`]) are made of.
 //!
 //! The canonical form is what `serde_json::Value` prints for the op as sent: object keys
 //! sorted, no spaces, strings and numbers as serde_json writes them, the last of repeated
