@@ -539,6 +539,26 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds(wire:
     assert_eq!(states(&fresh), states(&a));
     assert_eq!(states(&fresh), states(&b));
     assert!(a.refused().unwrap().is_empty() && b.refused().unwrap().is_empty());
+    // The phones' chains went on past what the backup held: each was told `chain_gap`,
+    // continued from the restored end, and the break shows in device health.
+    let health = server
+        .admin_ok("GET", "/v1/office/devices", serde_json::json!(null))
+        .await;
+    for dev in [&a, &b] {
+        let id = dev.device_id().unwrap().to_string();
+        let d = health["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id.as_str())
+            .unwrap();
+        assert_eq!(d["chain_problem"]["code"], "chain_gap", "{d}");
+        assert!(d["chain_breaks"].as_u64().unwrap() >= 1, "{d}");
+        assert_eq!(d["signed"], true, "{d}");
+    }
+    // And the audit of the restored log passes: a restore breaks no link.
+    let audit = server.admin_ok("GET", "/v1/admin/audit", serde_json::json!(null)).await;
+    assert!(audit["first_bad"].is_null(), "{audit}");
 }
 
 /// Issue 10, items 3 and 7: a phone a day ahead creates a record and edits it; both are set

@@ -66,6 +66,9 @@ const REGRESSION_SEEDS: &[u64] = &[
     5801, // restores + office: converged (edits of a record whose creation the restore lost kept
     //       the state shown before, with an office decision the restore lost)
     // Found by CI on the final code of issue 10 (1 run in ~6: device ids are not seeded):
+    // Found on the first code of issue 15 (signed chains):
+    206, // raw_ops: converged (a batch with one stamp twice, the first refused: the log kept the
+    //      refused op's text for the accepted one, and every device quarantined it)
     9854, // restores + raw_ops: converged (an edit that saw the rogue's op, which the restore lost
           //       for good, refused `unknown_context` at every sync: held back forever)
 ];

@@ -166,7 +166,9 @@ pub fn bundle_digest(bundle: &Bundle) -> [u8; 32] {
     if let Some(map) = value.as_object_mut() {
         map.remove("server_seal");
     }
-    let text = serde_json::to_string(&value).unwrap_or_default();
+    // Canonical whatever serde_json's map type: keys sorted by `canon`, not by luck.
+    let plain = serde_json::to_string(&value).unwrap_or_default();
+    let text = sidak_core::canon::canonical(&plain).unwrap_or(plain);
     let mut h = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
     h.update(text.as_bytes());
     *h.finalize().as_bytes()

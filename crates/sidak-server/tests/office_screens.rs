@@ -460,5 +460,17 @@ async fn a_visits_report_downloads_from_its_page_as_a_pdf_that_names_the_company
         assert!(flat.contains(want), "the report lacks {want:?}:\n{text}");
     }
     screenshot(&c, "visit-report.png").await;
+    // The evidence bundle from the same page: saved, and it checks with no server.
+    click(&c, "#evidence-btn").await;
+    let name = format!("bukti-{}.json", &visit_id.to_string()[..8]);
+    let bytes = wait_download(downloads.path(), &name).await;
+    let bundle: sidak_evidence::Bundle = serde_json::from_slice(&bytes).expect("a bundle");
+    assert_eq!(bundle.subject, visit_id);
+    assert!(
+        bundle.records.iter().any(|r| r.role == "finding"),
+        "a visit's bundle holds its findings"
+    );
+    let verdict = sidak_evidence::verify(&bundle, None);
+    assert!(verdict.passed(), "{:#?}", verdict.checks);
     c.close().await;
 }

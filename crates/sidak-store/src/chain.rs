@@ -127,10 +127,13 @@ pub(crate) fn place(
     Ok(())
 }
 
+/// A placed batch's first position, the link before it, the link at its end, and its ops.
+type Placed = (i64, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 /// The chain header of batch `batch_seq`, sealed with the device's current key (placing the
 /// batch first if it was made before keys existed).
 pub(crate) fn header(conn: &Connection, device: DeviceId, batch_seq: i64) -> Result<ChainV1> {
-    let row = |conn: &Connection| -> Result<Option<(i64, Option<Vec<u8>>, Option<Vec<u8>>, i64)>> {
+    let row = |conn: &Connection| -> Result<Option<Placed>> {
         Ok(conn
             .query_row(
                 "SELECT b.chain_n, b.chain_prev, b.chain_last, \

@@ -79,6 +79,9 @@ pub enum AdminCommand {
         /// Device id.
         device: String,
     },
+    /// Check the server's whole log: every op's log link, every signed op against its
+    /// writer's seal, every seal's signature. Exits 1 naming the first bad entry.
+    AuditVerify,
     /// Create an office user.
     UserAdd {
         /// User name.
@@ -217,6 +220,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             .await?
         }
         AdminCommand::Devices => s.call(Method::GET, "/v1/admin/devices", none).await?,
+        AdminCommand::AuditVerify => s.call(Method::GET, "/v1/admin/audit", none).await?,
         AdminCommand::Revoke { device } => {
             s.call(
                 Method::POST,
@@ -251,8 +255,12 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             .await?
         }
     };
+    let bad_log = matches!(args.command, AdminCommand::AuditVerify) && !out["first_bad"].is_null();
     if args.json {
         println!("{out}");
+        if bad_log {
+            bail!("the log does not verify");
+        }
         return Ok(());
     }
     let names = match &args.command {
@@ -263,7 +271,32 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         _ => std::collections::HashMap::new(),
     };
     print!("{}", text(&args.command, &out, &names, now_ms()));
+    if bad_log {
+        bail!("the log does not verify: see the entry named above");
+    }
     Ok(())
+}
+
+/// What an audit found, for people.
+fn audit_text(out: &Json) -> String {
+    let n = |k: &str| out[k].as_u64().unwrap_or(0);
+    let mut t = format!(
+        "ops walked: {}\n  sealed by their writer: {}\n  unsigned (devices enrolled before keys): {}\n",
+        n("ops"),
+        n("sealed"),
+        n("unsigned")
+    );
+    if n("unlinked") > 0 {
+        t += &format!("  not linked yet (committed during the walk): {}\n", n("unlinked"));
+    }
+    if let (Some(seq), Some(link)) = (out["root"][0].as_u64(), out["root"][1].as_str()) {
+        t += &format!("log root: op {seq}, link {link}\n");
+    }
+    match (out["first_bad"][0].as_u64(), out["first_bad"][1].as_str()) {
+        (Some(seq), Some(why)) => t += &format!("FAIL first bad entry: op {seq}: {why}\n"),
+        _ => t += "ok   every link and every seal checks\n",
+    }
+    t
 }
 
 fn now_ms() -> u64 {
@@ -313,6 +346,7 @@ fn text(
 ) -> String {
     let s = |v: &Json| v.as_str().unwrap_or("?").to_owned();
     match command {
+        AdminCommand::AuditVerify => audit_text(out),
         AdminCommand::OfficerAdd { .. } => format!("officer created: {}", officer_line(out)),
         AdminCommand::OfficerScope { .. } => format!("scope changed: {}", officer_line(out)),
         AdminCommand::Officers => {

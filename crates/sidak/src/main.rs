@@ -27,6 +27,7 @@ mod serve;
 mod sizes;
 mod sync;
 mod tls;
+mod verify;
 mod workload;
 
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Write a self-signed certificate and key for `serve --tls-cert/--tls-key`, and print the pin phones carry.
     TlsCert(tls::TlsCertArgs),
+    /// Check an evidence bundle with no server: every op, seal, key, log link and record state.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,8 @@ fn main() -> ExitCode {
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
         Command::TlsCert(args) => tls::run(args),
+        // Its own exit codes: 1 when a check failed, 2 when the file is not a bundle.
+        Command::Verify(args) => return verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -282,7 +282,7 @@ async fn attempt(
 
     // 5. The writes. Reserve, then number, as late as possible: the reservation holds back
     // every pull's watermark until this transaction ends (see the module docs of `super`).
-    let texts = batch.texts_for(&out.accepted);
+    let texts = batch.texts_at(&out.accepted_at);
     let (_, last_seq) =
         append_ops(&tx, &out.accepted, &texts, &dev, &device.officer_id, now).await?;
 

@@ -618,7 +618,7 @@ fn append_ops(
         return Ok((seqs, last_seq));
     }
     let mut link = last_link(tx)?;
-    let mut next: i64 = tx
+    let first: i64 = tx
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'ops'",
             [],
@@ -634,7 +634,7 @@ fn append_ops(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(db)?;
-    for (w, (text, n)) in ops.iter().zip(texts) {
+    for (next, (w, (text, n))) in (first..).zip(ops.iter().zip(texts)) {
         link = sidak_core::chain::log_link(&link, next as u64, &sidak_core::chain::hash_text(text));
         ins.execute(params![
             next,
@@ -652,7 +652,6 @@ fn append_ops(
         .map_err(db)?;
         seqs.push(next);
         last_seq.insert(w.id, next);
-        next += 1;
     }
     blobs::index_refs(tx, &crate::blobs::refs::of_appended(ops, &seqs))?;
     Ok((seqs, last_seq))
@@ -1029,7 +1028,7 @@ fn push_batch_tx(
     let out = ingest::ingest(device, batch, known, now_ms, max_skew_ms);
 
     {
-        let texts = batch.texts_for(&out.accepted);
+        let texts = batch.texts_at(&out.accepted_at);
         let (_, last_seq) = append_ops(&tx, &out.accepted, &texts, &dev, &device.officer_id, now)?;
         upsert_records(&tx, &out.states, &last_seq)?;
         let mut aside = tx

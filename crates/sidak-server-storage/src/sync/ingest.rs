@@ -110,23 +110,19 @@ impl Batch {
         self
     }
 
-    /// The canonical texts (as sent) and positions in the device's chain of `ops`, a
-    /// subsequence of this batch's ops in order (what ingest accepted or set aside); an op the
-    /// batch does not hold gets its own canonical form and no position.
-    pub fn texts_for(&self, ops: &[OpV1]) -> Vec<(String, Option<u64>)> {
-        let mut at = 0;
-        ops.iter()
-            .map(|op| {
-                let found = (at..self.ops.len())
-                    .find(|&i| matches!(&self.ops[i], PushedOp::Op(o) if o.hlc == op.hlc));
-                match found {
-                    Some(i) => {
-                        at = i + 1;
-                        let n = self.chain.as_ref().map(|c| c.n.saturating_add(i as u64));
-                        (self.texts[i].clone(), n)
-                    }
-                    None => (sidak_core::chain::op_text(op), None),
-                }
+    /// The canonical texts (as sent) and positions in the device's chain of the batch's ops at
+    /// `indexes` (what ingest accepted: [`Outcome::accepted_at`]). Two ops of a batch may carry
+    /// one stamp (the second refused or accepted as the same edit), so ops are found by index.
+    pub fn texts_at(&self, indexes: &[usize]) -> Vec<(String, Option<u64>)> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let n = self.chain.as_ref().map(|c| c.n.saturating_add(i as u64));
+                let text = self.texts.get(i).cloned().unwrap_or_else(|| match &self.ops[i] {
+                    PushedOp::Op(o) => sidak_core::chain::op_text(o),
+                    PushedOp::Malformed(m) => m.clone(),
+                });
+                (text, n)
             })
             .collect()
     }
@@ -220,6 +216,8 @@ pub struct Outcome {
     pub results: Vec<OpResult>,
     /// Ops to append to the log, in order.
     pub accepted: Vec<OpV1>,
+    /// Where each of [`Outcome::accepted`] sits in the batch (its index among the batch's ops).
+    pub accepted_at: Vec<usize>,
     /// New states of the records the accepted ops changed.
     pub states: Vec<Record>,
     /// Ops to keep aside (stamped too far ahead).
@@ -304,8 +302,10 @@ pub fn ingest(
         max_skew_ms,
         out: Outcome::default(),
         changed: Vec::new(),
+        at: 0,
     };
-    for pushed in &batch.ops {
+    for (i, pushed) in batch.ops.iter().enumerate() {
+        j.at = i;
         let result = match pushed {
             PushedOp::Malformed(m) => rejected("invalid_op", format!("not a valid op: {m}")),
             PushedOp::Op(w) => j.one(w),
@@ -359,6 +359,8 @@ struct Judge<'a> {
     max_skew_ms: u64,
     out: Outcome,
     changed: Vec<RecordId>,
+    /// The index in the batch of the op being judged.
+    at: usize,
 }
 
 impl Judge<'_> {
@@ -601,6 +603,7 @@ impl Judge<'_> {
             self.changed.push(op.id);
         }
         self.out.accepted.push(w.clone());
+        self.out.accepted_at.push(self.at);
         OpResult {
             status: OpStatus::Accepted,
             code: None,

@@ -313,3 +313,25 @@ pub async fn chain_refusals(s: &dyn Storage) -> Vec<(&'static str, u64)> {
     assert_eq!((r.first_bad, r.unsigned, r.sealed), (None, 1, 3));
     codes
 }
+
+/// Two ops of one batch with one stamp, the first refused: the log keeps the text of the op
+/// accepted, not of the first op with that stamp (found by the simulation, seed 206).
+pub async fn one_stamp_twice_in_a_batch_logs_the_accepted_text(s: &dyn Storage) -> Vec<String> {
+    create_officer(s, "off-1", &[MAKASSAR], T0).await;
+    let mut phone = Phone::enroll(s, 1, "off-1", T0).await;
+    let v = village(MAKASSAR, 0);
+    let w = phone.worker(&v, "Siti Aminah", 1, "submitted", T0);
+    phone.push_accepted(s, T0 + 1).await;
+    phone.set(w, "phone", "081234567890", T0 + 2);
+    let good = phone.pending[0].clone();
+    let mut bad = good.clone();
+    bad.changes[0].value = serde_json::json!("not a phone");
+    phone.pending = vec![bad, good.clone()];
+    let reply = phone.push(s, T0 + 3).await;
+    let statuses: Vec<_> = reply.results.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![OpStatus::Rejected, OpStatus::Accepted]);
+    let rows = s.record_log(w).await.unwrap();
+    let logged: sidak_core::OpV1 = serde_json::from_str(&rows[1].text).unwrap();
+    assert_eq!(logged, good, "the accepted op's own text is logged");
+    rows.into_iter().map(|r| r.text).collect()
+}

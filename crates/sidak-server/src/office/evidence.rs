@@ -63,7 +63,7 @@ pub async fn bundle(
     crate::extract::PathId(id): crate::extract::PathId,
 ) -> Result<Response, ApiError> {
     let id = record_id(&id)?;
-    let bundle = build(&state, id).await?;
+    let bundle = consistent(&state, id).await?;
     tracing::info!(record = %id, user = %who.0.username, ops = bundle.ops.len(), "evidence bundle");
     let body = serde_json::to_vec_pretty(&bundle).map_err(ApiError::internal)?;
     let mut res = body.into_response();
@@ -80,6 +80,24 @@ pub async fn bundle(
 
 async fn state_of(state: &AppState, id: RecordId) -> Result<Option<RecordV1>, ApiError> {
     Ok(state.storage.record(id).await?)
+}
+
+/// How many times a bundle is made again when a push landed while it was read.
+const ATTEMPTS: usize = 3;
+
+/// The bundle of `id`, read again when it does not check: the states, the ops and the root
+/// are separate reads, so an op pushed between them (or, on PostgreSQL, linked after them)
+/// leaves a bundle that disagrees with itself. A bundle that still fails is returned as it is:
+/// then the database itself disagrees, and that is what the bundle must show.
+async fn consistent(state: &AppState, id: RecordId) -> Result<Bundle, ApiError> {
+    let mut bundle = build(state, id).await?;
+    for _ in 1..ATTEMPTS {
+        if sidak_evidence::verify(&bundle, None).passed() {
+            break;
+        }
+        bundle = build(state, id).await?;
+    }
+    Ok(bundle)
 }
 
 /// Assembles and seals the bundle of record `id`.
@@ -124,7 +142,6 @@ pub async fn build(state: &AppState, id: RecordId) -> Result<Bundle, ApiError> {
         }
     }
 
-    let root = state.storage.log_root().await?;
     let mut ops = Vec::new();
     let mut wanted: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for r in &records {
@@ -145,6 +162,8 @@ pub async fn build(state: &AppState, id: RecordId) -> Result<Bundle, ApiError> {
     }
     ops.sort_by_key(|o| o.seq);
     ops.dedup_by_key(|o| o.seq);
+    // After the ops: the root is at or after every one of them.
+    let root = state.storage.log_root().await?;
 
     let mut seals: Vec<SealEntry> = Vec::new();
     let mut keys: Vec<KeyEntry> = Vec::new();

@@ -577,6 +577,11 @@ const PROTO: &[(&str, &str, &str)] = &[
         include_str!("../../../../proto/schema/error.v1.json"),
     ),
     (
+        "EvidenceBundle",
+        "evidence-bundle.v1.json",
+        include_str!("../../../../proto/schema/evidence-bundle.v1.json"),
+    ),
+    (
         "InfoResponse",
         "info-response.v1.json",
         include_str!("../../../../proto/schema/info-response.v1.json"),
@@ -987,6 +992,18 @@ fn server_paths() -> Map<String, Json> {
             "List devices (admin, supervisor)",
             None,
             ok("200", json!({"type": "array", "items": device.clone()})),
+        ),
+    );
+    put(
+        "/v1/admin/audit",
+        "get",
+        admin(
+            "Walk the whole log (admin): each log link, each signed op in its writer's sealed run, each seal; names the first bad entry",
+            None,
+            ok("200", json!({"type": "object", "required": ["ops", "sealed", "unsigned", "unlinked"], "properties": {
+                "ops": {"type": "integer"}, "sealed": {"type": "integer"}, "unsigned": {"type": "integer"},
+                "unlinked": {"type": "integer"},
+                "root": {"type": ["array", "null"]}, "first_bad": {"type": ["array", "null"]}}})),
         ),
     );
     let mut revoke = admin(

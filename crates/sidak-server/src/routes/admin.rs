@@ -204,6 +204,21 @@ pub async fn list_devices(
     Ok(axum::Json(devices.into_iter().map(Device::from).collect()))
 }
 
+/// Walks the whole log (docs/evidence.md, *Audit*): each op's log link, each signed op's hash
+/// in its writer's sealed run, each seal's signature; names the first bad entry.
+pub async fn audit(
+    State(state): State<AppState>,
+    office: Office,
+) -> Result<axum::Json<sidak_server_storage::evidence::AuditReport>, ApiError> {
+    office.require(ADMINS)?;
+    let report = sidak_server_storage::evidence::audit(state.storage.as_ref()).await?;
+    match &report.first_bad {
+        Some((seq, why)) => tracing::warn!(seq, why = %why, "audit found a bad log entry"),
+        None => tracing::info!(ops = report.ops, "audit passed"),
+    }
+    Ok(axum::Json(report))
+}
+
 /// Revokes a device: its token stops working at once (401 `device_revoked`).
 pub async fn revoke_device(
     State(state): State<AppState>,

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
             post(admin::issue_code),
         )
         .route("/v1/admin/devices", get(admin::list_devices))
+        .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
         .route("/v1/admin/devices/{id}/lost", post(wipe::lost))
         .route("/v1/admin/devices/{id}/retire", post(wipe::retire))

@@ -551,6 +551,22 @@ async function downloadReport(id) {
   }
 }
 
+// A record's evidence bundle (its ops with the devices' seals, keys, decisions and the log's
+// root, sealed by the server), saved as a JSON file that `sidak verify` checks offline.
+async function downloadEvidence(id) {
+  try {
+    const url = await blobUrl(`/v1/office/records/${id}/evidence`);
+    const link = el('a', { href: url, download: `bukti-${id.slice(0, 8)}.json` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    flash('Bukti diunduh; periksa dengan `sidak verify` / Evidence downloaded; check it with `sidak verify`');
+  } catch (e) {
+    if (e.status !== 401) flash(e.message, true);
+  }
+}
+
 function attachmentCard(a) {
   const state = { stored: '', uploading: `mengunggah / uploading ${bytesText(a.received)} of ${bytesText(a.size)}`, not_uploaded: 'belum diunggah / not uploaded yet' }[a.state];
   let preview;
@@ -616,6 +632,9 @@ async function openRecord(id) {
     }
     if (r && r.kind === 'visit') {
       actions.push(el('button', { type: 'button', class: 'secondary', id: 'report-btn', onclick: () => downloadReport(id) }, 'Unduh laporan (PDF) / Download report'));
+    }
+    if (r) {
+      actions.push(el('button', { type: 'button', class: 'secondary', id: 'evidence-btn', onclick: () => downloadEvidence(id) }, 'Unduh bukti / Download evidence'));
     }
     $('detail-actions').replaceChildren(...actions);
     $('detail-attachments').replaceChildren(...(detail.attachments.length ? detail.attachments.map(attachmentCard) : [el('span', { class: 'empty' }, 'Tidak ada / None')]));
