@@ -83,3 +83,29 @@ pub fn content_ref(data: &[u8]) {
         assert!(r.check().is_ok(), "a parsed reference breaks the rules");
     }
 }
+
+/// Reads bytes as a push's chain header and checks it over some op hashes drawn from the
+/// same bytes: every step a server runs on a header, none may panic.
+pub fn chain_header(data: &[u8]) {
+    use crate::chain::{self, PublicKey};
+    let Ok(h) = serde_json::from_slice::<crate::protocol::ChainV1>(data) else {
+        return;
+    };
+    let hashes: Vec<chain::Hash32> = data
+        .chunks_exact(32)
+        .take(64)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    let writer = crate::DeviceId(uuid::Uuid::from_bytes([7; 16]));
+    let prev = chain::parse_hex::<32>(&h.prev, "prev").unwrap_or(chain::GENESIS);
+    let Ok((last, end)) = chain::segment_end(writer, h.n, &prev, &hashes) else {
+        return;
+    };
+    assert!(last >= h.n, "a run ends before it starts");
+    if let (Some(Ok(key)), Ok(seal)) = (
+        h.key.as_deref().map(PublicKey::parse),
+        chain::parse_hex::<64>(&h.seal, "seal"),
+    ) {
+        let _ = key.check_seal(writer, last, &end, &seal);
+    }
+}

@@ -6,6 +6,8 @@
 //! - `testing` (feature `testing`): a real sample bundle for tests.
 
 pub mod bundle;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

@@ -78,6 +78,7 @@ contract! {
     blob_stories::blob_gc_keeps_what_is_referenced,
     chain_stories::sealed_pushes_and_the_audit,
     chain_stories::chain_refusals,
+    chain_stories::rotation_and_replays,
     chain_stories::one_stamp_twice_in_a_batch_logs_the_accepted_text,
 }
 

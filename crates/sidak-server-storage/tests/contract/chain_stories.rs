@@ -335,3 +335,91 @@ pub async fn one_stamp_twice_in_a_batch_logs_the_accepted_text(s: &dyn Storage) 
     assert_eq!(logged, good, "the accepted op's own text is logged");
     rows.into_iter().map(|r| r.text).collect()
 }
+
+/// Enrolling again rotates the key: the old one is retired, a batch sealed with it is refused
+/// `key_mismatch`, the chain goes on under the new one; and replays are refused: another
+/// device's op in a sealed batch (`wrong_device`), an own op sent again with another value
+/// (`hlc_reused`), an old sealed batch sent again at its old positions (`chain_fork`).
+pub async fn rotation_and_replays(s: &dyn Storage) -> Vec<String> {
+    create_officer(s, "off-1", &[MAKASSAR], T0).await;
+    let mut first = Signer::new(21);
+    let mut phone = enroll_with_key(s, 1, "off-1", &first.key).await;
+    let mut other_signer = Signer::new(22);
+    let mut other = enroll_with_key(s, 2, "off-1", &other_signer.key).await;
+    let v = village(MAKASSAR, 0);
+    let w = phone.worker(&v, "Siti Aminah", 1, "submitted", T0);
+    let sent = phone.pending.clone();
+    assert_eq!(
+        push_sealed(s, &mut phone, &mut first, T0 + 1).await,
+        vec![OpStatus::Accepted]
+    );
+
+    // Enrolled again, keeping its id (it holds edits): a new key.
+    let mut second = Signer::new(23);
+    second.n = first.n;
+    second.link = first.link;
+    let code = issue_code(s, 3, "off-1", T0).await;
+    let mut again = new_device(
+        3,
+        T0 + 2,
+        Some(sidak_core::protocol::KeepIdentity {
+            device_id: phone.id,
+            officer_id: "off-1".into(),
+            unsent: false,
+        }),
+    );
+    again.public_key = Some(second.key.public().to_hex());
+    s.enroll(&code, again).await.unwrap();
+    phone.token = "token-3".into();
+    let keys = s.writer_keys(&phone.id.to_string()).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys[0].retired_ms.is_some() && keys[1].retired_ms.is_none(),
+        "{keys:?}"
+    );
+    phone.set(w, "occupation", "farmer", T0 + 3);
+    let auth = phone.auth(s).await;
+    let pending = phone.pending.clone();
+    let b = phone.batch(T0 + 4);
+    let h = first.header(&phone, &b, first.n + 1, first.link);
+    let mut codes = Vec::new();
+    match s.push_batch(&auth, b.sealed(h), T0 + 4, SKEW).await {
+        Err(StorageError::Chain(c)) => codes.push(c.code.to_owned()),
+        other => panic!("old key: {other:?}"),
+    }
+    phone.pending = pending;
+    assert_eq!(
+        push_sealed(s, &mut phone, &mut second, T0 + 5).await,
+        vec![OpStatus::Accepted]
+    );
+
+    // Another device's op, sealed into this phone's batch.
+    other.worker(&v, "Nur Hayati", 2, "submitted", T0 + 6);
+    phone.pending = other.pending.clone();
+    let r = push_sealed(s, &mut phone, &mut second, T0 + 7).await;
+    assert_eq!(r, vec![OpStatus::Rejected]);
+    // Its own first op again, with another value, sealed anew.
+    let mut changed = sent[0].clone();
+    changed.changes[1].value = serde_json::json!("Siti Aminah Binti");
+    phone.pending = vec![changed];
+    let auth = phone.auth(s).await;
+    let b = phone.batch(T0 + 8);
+    let reply = s
+        .push_batch(&auth, second.seal(&phone, b), T0 + 8, SKEW)
+        .await
+        .unwrap();
+    codes.extend(reply.results.iter().filter_map(|r| r.code.clone()));
+    // The first batch again, at its old positions, under a fresh batch number.
+    phone.pending = sent;
+    let b = phone.batch(T0 + 9);
+    let h = second.header(&phone, &b, 1, GENESIS);
+    match s.push_batch(&auth, b.sealed(h), T0 + 9, SKEW).await {
+        Err(StorageError::Chain(c)) => codes.push(c.code.to_owned()),
+        other => panic!("replayed positions: {other:?}"),
+    }
+    let _ = &mut other_signer;
+    assert_eq!(codes, vec!["key_mismatch", "hlc_reused", "chain_fork"]);
+    let r = audit(s).await.unwrap();
+    assert_eq!(r.first_bad, None, "{r:?}");
+    codes
+}
