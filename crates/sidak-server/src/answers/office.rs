@@ -1198,7 +1198,7 @@ mod tests {
                 "officer_name": null, "enrolled_ms": 5, "last_sync_ms": null, "revoked_ms": null,
                 "pending_ops": null, "rejected_ops": null, "app_version": null,
                 "clock_offset_ms": null, "set_aside": 0, "silent": true, "clock_warning": false,
-                "wipe": null})
+                "wipe": null, "signed": false, "chain_n": 0, "chain_breaks": 0, "chain_problem": null})
         );
         let o = Overview::new(storage::Overview::default(), 3, 1, 99);
         assert_eq!(
