@@ -557,7 +557,9 @@ async fn a_server_restored_from_an_older_copy_loses_nothing_a_device_holds(wire:
         assert_eq!(d["signed"], true, "{d}");
     }
     // And the audit of the restored log passes: a restore breaks no link.
-    let audit = server.admin_ok("GET", "/v1/admin/audit", serde_json::json!(null)).await;
+    let audit = server
+        .admin_ok("GET", "/v1/admin/audit", serde_json::json!(null))
+        .await;
     assert!(audit["first_bad"].is_null(), "{audit}");
 }
 

@@ -7,6 +7,10 @@ pub fn evidence_bundle(data: &[u8]) {
         return;
     };
     let once = crate::verify(&bundle, None);
-    assert_eq!(once, crate::verify(&bundle, None), "a verdict must not depend on the run");
+    assert_eq!(
+        once,
+        crate::verify(&bundle, None),
+        "a verdict must not depend on the run"
+    );
     let _ = crate::verify(&bundle, Some(&bundle.server_key));
 }

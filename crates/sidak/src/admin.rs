@@ -287,7 +287,10 @@ fn audit_text(out: &Json) -> String {
         n("unsigned")
     );
     if n("unlinked") > 0 {
-        t += &format!("  not linked yet (committed during the walk): {}\n", n("unlinked"));
+        t += &format!(
+            "  not linked yet (committed during the walk): {}\n",
+            n("unlinked")
+        );
     }
     if let (Some(seq), Some(link)) = (out["root"][0].as_u64(), out["root"][1].as_str()) {
         t += &format!("log root: op {seq}, link {link}\n");

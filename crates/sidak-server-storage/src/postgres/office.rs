@@ -896,7 +896,6 @@ async fn seal_office(
     ops: &[OpV1],
     now: i64,
 ) -> Result<Vec<(String, Option<u64>)>, Attempt> {
-    let texts: Vec<String> = ops.iter().map(sidak_core::chain::op_text).collect();
     if ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -929,30 +928,17 @@ async fn seal_office(
             (secret.to_vec(), 0, None)
         }
     };
-    let secret: [u8; 32] = secret
-        .as_slice()
-        .try_into()
-        .map_err(|_| StorageError::Internal("an office key is not 32 bytes".into()))?;
-    let key = sidak_core::chain::SigningKey::from_seed(&secret);
-    let mut held = chain::held(None, n, link.as_deref())?;
-    held.key = Some(key.public());
-    let writer: sidak_core::DeviceId = parse(actor)?;
-    let hashes: Vec<_> = texts
-        .iter()
-        .map(|t| sidak_core::chain::hash_text(t))
-        .collect();
-    let sealed = chain::seal_run(writer, &key, &held, &hashes)
-        .ok_or_else(|| StorageError::Internal("an office actor's chain is full".into()))?;
-    push::keep_seal(tx, actor, &sealed, &hashes, now).await?;
+    let run = chain::office_run(actor, &secret, n, link.as_deref(), ops)?;
+    push::keep_seal(tx, actor, &run.sealed, &run.hashes, now).await?;
     tx.execute(
         st::SET_OFFICE_CHAIN.pg(),
-        &[&actor, &(sealed.last as i64), &hex::encode(sealed.end)],
+        &[
+            &actor,
+            &(run.sealed.last as i64),
+            &hex::encode(run.sealed.end),
+        ],
     )
     .await
     .map_err(pg)?;
-    Ok(texts
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (t, Some(sealed.first + i as u64)))
-        .collect())
+    Ok(run.texts)
 }

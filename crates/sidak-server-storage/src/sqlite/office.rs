@@ -324,7 +324,6 @@ fn seal_office(
     ops: &[sidak_core::OpV1],
     now: i64,
 ) -> StorageResult<Vec<(String, Option<u64>)>> {
-    let texts: Vec<String> = ops.iter().map(sidak_core::chain::op_text).collect();
     if ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -355,31 +354,14 @@ fn seal_office(
             (secret.to_vec(), 0, None)
         }
     };
-    let secret: [u8; 32] = secret
-        .as_slice()
-        .try_into()
-        .map_err(|_| StorageError::Internal("an office key is not 32 bytes".into()))?;
-    let key = sidak_core::chain::SigningKey::from_seed(&secret);
-    let mut held = chain::held(None, n, link.as_deref())?;
-    held.key = Some(key.public());
-    let writer: sidak_core::DeviceId = parse(actor)?;
-    let hashes: Vec<_> = texts
-        .iter()
-        .map(|t| sidak_core::chain::hash_text(t))
-        .collect();
-    let sealed = chain::seal_run(writer, &key, &held, &hashes)
-        .ok_or_else(|| StorageError::Internal("an office actor's chain is full".into()))?;
-    super::keep_seal(tx, actor, &sealed, &hashes, now)?;
+    let run = chain::office_run(actor, &secret, n, link.as_deref(), ops)?;
+    super::keep_seal(tx, actor, &run.sealed, &run.hashes, now)?;
     tx.execute(
         st::SET_OFFICE_CHAIN.sqlite(),
-        params![actor, sealed.last as i64, hex::encode(sealed.end)],
+        params![actor, run.sealed.last as i64, hex::encode(run.sealed.end)],
     )
     .map_err(db)?;
-    Ok(texts
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (t, Some(sealed.first + i as u64)))
-        .collect())
+    Ok(run.texts)
 }
 
 fn office_write_tx(

@@ -239,6 +239,52 @@ pub fn seal_run(
     })
 }
 
+/// An office write's run, ready to store: the ops' texts with their positions, their hashes
+/// and the seal.
+pub struct OfficeRun {
+    /// Each op's canonical text and position.
+    pub texts: Vec<(String, Option<u64>)>,
+    /// Each op's hash.
+    pub hashes: Vec<Hash32>,
+    /// The sealed run.
+    pub sealed: Sealed,
+}
+
+/// Seals `ops` of office actor `actor` (whose stored secret, last position and link are given)
+/// as the next run of its chain.
+pub fn office_run(
+    actor: &str,
+    secret: &[u8],
+    n: i64,
+    link: Option<&str>,
+    ops: &[sidak_core::OpV1],
+) -> Result<OfficeRun, crate::StorageError> {
+    let internal = |m: &str| crate::StorageError::Internal(m.to_owned());
+    let secret: [u8; 32] = secret
+        .try_into()
+        .map_err(|_| internal("an office key is not 32 bytes"))?;
+    let key = chain::SigningKey::from_seed(&secret);
+    let mut held = held(None, n, link)?;
+    held.key = Some(key.public());
+    let writer: DeviceId = actor
+        .parse()
+        .map_err(|_| internal("an office actor id is not a device id"))?;
+    let texts: Vec<String> = ops.iter().map(chain::op_text).collect();
+    let hashes: Vec<Hash32> = texts.iter().map(|t| chain::hash_text(t)).collect();
+    let sealed = seal_run(writer, &key, &held, &hashes)
+        .ok_or_else(|| internal("an office actor's chain is full"))?;
+    let texts = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, Some(sealed.first + i as u64)))
+        .collect();
+    Ok(OfficeRun {
+        texts,
+        hashes,
+        sealed,
+    })
+}
+
 /// The op hashes of a run as one byte string (32 bytes each), as a seal row stores them.
 pub fn packed(hashes: &[Hash32]) -> Vec<u8> {
     hashes.iter().flat_map(|h| h.iter().copied()).collect()
@@ -355,6 +401,10 @@ mod tests {
         let mut bad = header(&key, 3, ok.end, &hashes);
         bad.key = Some("00".repeat(31));
         assert_eq!(code(&held, Some(&bad), &hashes), "invalid_chain");
-        assert_eq!(check(dev(), &held, None, &[]), Ok(None), "an empty batch proves nothing");
+        assert_eq!(
+            check(dev(), &held, None, &[]),
+            Ok(None),
+            "an empty batch proves nothing"
+        );
     }
 }

@@ -118,10 +118,14 @@ impl Batch {
             .iter()
             .map(|&i| {
                 let n = self.chain.as_ref().map(|c| c.n.saturating_add(i as u64));
-                let text = self.texts.get(i).cloned().unwrap_or_else(|| match &self.ops[i] {
-                    PushedOp::Op(o) => sidak_core::chain::op_text(o),
-                    PushedOp::Malformed(m) => m.clone(),
-                });
+                let text = self
+                    .texts
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| match &self.ops[i] {
+                        PushedOp::Op(o) => sidak_core::chain::op_text(o),
+                        PushedOp::Malformed(m) => m.clone(),
+                    });
                 (text, n)
             })
             .collect()

@@ -1000,10 +1000,13 @@ fn server_paths() -> Map<String, Json> {
         admin(
             "Walk the whole log (admin): each log link, each signed op in its writer's sealed run, each seal; names the first bad entry",
             None,
-            ok("200", json!({"type": "object", "required": ["ops", "sealed", "unsigned", "unlinked"], "properties": {
+            ok(
+                "200",
+                json!({"type": "object", "required": ["ops", "sealed", "unsigned", "unlinked"], "properties": {
                 "ops": {"type": "integer"}, "sealed": {"type": "integer"}, "unsigned": {"type": "integer"},
                 "unlinked": {"type": "integer"},
-                "root": {"type": ["array", "null"]}, "first_bad": {"type": ["array", "null"]}}})),
+                "root": {"type": ["array", "null"]}, "first_bad": {"type": ["array", "null"]}}}),
+            ),
         ),
     );
     let mut revoke = admin(
