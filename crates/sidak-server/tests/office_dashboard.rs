@@ -157,6 +157,8 @@ async fn supervisor_logs_in_resolves_a_conflict_and_links_a_duplicate() {
     let buttons = wait_count(&c, "#conflicts-body .resolve-btn", 2).await;
     wait_count(&c, "#duplicates-body .link-btn", 2).await;
     wait_count(&c, "#devices-body tr", 2).await;
+    // These test phones push without keys (an app from before them): shown unsigned.
+    wait_text_contains(&c, "#devices-body", &["unsigned"]).await;
     screenshot(&c, "dashboard.png").await;
 
     // Resolve the conflict by choosing 45, with a note; the inbox empties.

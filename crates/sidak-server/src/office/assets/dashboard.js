@@ -434,6 +434,15 @@ function wipeText(w) {
   return el('small', { class: 'bad' }, ` ${what}: ${state}`);
 }
 
+// A device's signed chain: unsigned (an app from before keys), or how far it goes and its breaks.
+function chainText(x) {
+  if (!x.signed) return 'tanpa tanda tangan / unsigned';
+  const base = `${x.chain_n} op`;
+  if (!x.chain_breaks) return base;
+  const what = { chain_gap: 'celah (server dipulihkan?) / gap (server restored?)', chain_fork: 'cabang (HP dipulihkan atau disalin?) / fork (phone restored or copied?)', bad_signature: 'tanda tangan salah / bad signature', key_mismatch: 'kunci lain / another key', signature_required: 'tanpa segel / unsealed' }[x.chain_problem && x.chain_problem.code] || (x.chain_problem && x.chain_problem.code) || '';
+  return `${base} · ${x.chain_breaks}× putus / broken: ${what}`;
+}
+
 async function loadDevices() {
   const d = await api('GET', '/v1/office/devices');
   remember(d.devices);
@@ -442,8 +451,9 @@ async function loadDevices() {
     el('td', { class: x.silent ? 'bad' : '' }, when(x.last_sync_ms)),
     el('td', {}, show(x.pending_ops)),
     el('td', { class: x.rejected_ops ? 'bad' : '' }, show(x.rejected_ops), x.set_aside ? ` (+${x.set_aside} ditahan / set aside)` : ''),
-    el('td', { class: x.clock_warning ? 'bad' : '' }, offset(x.clock_offset_ms))));
-  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'Belum ada perangkat / No devices yet')));
+    el('td', { class: x.clock_warning ? 'bad' : '' }, offset(x.clock_offset_ms)),
+    el('td', { class: x.chain_breaks ? 'bad' : '' }, chainText(x))));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Belum ada perangkat / No devices yet')));
   $('devices-body').replaceChildren(...rows);
 }
 
