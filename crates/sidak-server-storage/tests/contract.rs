@@ -79,6 +79,7 @@ contract! {
     chain_stories::sealed_pushes_and_the_audit,
     chain_stories::chain_refusals,
     chain_stories::rotation_and_replays,
+    chain_stories::ops_logged_before_links_are_linked,
     chain_stories::one_stamp_twice_in_a_batch_logs_the_accepted_text,
 }
 

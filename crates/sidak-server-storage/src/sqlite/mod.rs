@@ -697,17 +697,22 @@ fn fill_links(conn: &mut Connection) -> StorageResult<u64> {
         .flatten()
         .and_then(|l| l.try_into().ok())
         .unwrap_or(sidak_core::chain::GENESIS);
-    let rows: Vec<(i64, String)> = tx
-        .prepare("SELECT seq, op FROM ops WHERE seq >= ?1 ORDER BY seq")
-        .and_then(|mut s| {
-            s.query_map([first], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .map_err(db)?;
+    // In chunks, so a large log is never held in memory at once.
     let mut filled = 0;
-    {
+    let mut after = first - 1;
+    loop {
+        let rows: Vec<(i64, String)> = tx
+            .prepare_cached("SELECT seq, op FROM ops WHERE seq > ?1 ORDER BY seq LIMIT 10000")
+            .and_then(|mut s| {
+                s.query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(db)?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            break;
+        };
         let mut up = tx
-            .prepare("UPDATE ops SET op = ?2, link = ?3 WHERE seq = ?1")
+            .prepare_cached("UPDATE ops SET op = ?2, link = ?3 WHERE seq = ?1")
             .map_err(db)?;
         for (seq, op) in rows {
             let text = sidak_core::canon::canonical(&op).unwrap_or(op);
@@ -720,6 +725,7 @@ fn fill_links(conn: &mut Connection) -> StorageResult<u64> {
                 .map_err(db)?;
             filled += 1;
         }
+        after = last;
     }
     tx.commit().map_err(db)?;
     Ok(filled)

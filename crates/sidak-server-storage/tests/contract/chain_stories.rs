@@ -423,3 +423,34 @@ pub async fn rotation_and_replays(s: &dyn Storage) -> Vec<String> {
     assert_eq!(r.first_bad, None, "{r:?}");
     codes
 }
+
+/// A database from before links (its ops unlinked, their text in another key order) is linked
+/// in log order when opened (SQLite) or by the sealer (PostgreSQL), and then audits clean.
+pub async fn ops_logged_before_links_are_linked(b: &Backend) -> (u64, u64) {
+    let s: &dyn Storage = b.store.as_ref();
+    create_officer(s, "off-1", &[MAKASSAR], T0).await;
+    let mut phone = Phone::enroll(s, 1, "off-1", T0).await;
+    let v = village(MAKASSAR, 0);
+    for i in 1..5 {
+        phone.worker(&v, "Siti Aminah", i, "submitted", T0 + u64::from(i));
+    }
+    phone.push_accepted(s, T0 + 10).await;
+    // As an older build left it: no links, the op's keys in the struct's order.
+    let older = log(s).await;
+    for (seq, op) in &older {
+        let text = serde_json::to_string(op).unwrap().replace('\'', "''");
+        raw_sql(
+            b,
+            &format!("UPDATE ops SET link = NULL, op = '{text}' WHERE seq = {seq}"),
+        )
+        .await;
+    }
+    let again = b.open_again().await;
+    let r = audit(again.as_ref()).await.unwrap();
+    assert_eq!(r.first_bad, None, "{r:?}");
+    assert_eq!((r.ops, r.unsigned, r.unlinked), (4, 4, 0), "{r:?}");
+    let rows = again.log_rows(0, 10).await.unwrap();
+    assert!(rows.iter().all(|r| r.link.is_some()));
+    assert_eq!(log(again.as_ref()).await, older, "the same ops");
+    (r.ops, r.unsigned)
+}
