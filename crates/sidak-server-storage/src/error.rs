@@ -2,6 +2,18 @@
 
 use sidak_core::DeviceId;
 
+/// Why a push batch's chain header is refused (`crate::sync::chain::check` decides it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ChainRefusal {
+    /// A stable code (`crate::sync::chain` lists them).
+    pub code: &'static str,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+    /// For `chain_gap` and `chain_fork`: where the held chain ends.
+    pub head: Option<sidak_core::protocol::ChainHead>,
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
@@ -24,10 +36,10 @@ pub enum StorageError {
     /// An enrollment code cannot be used.
     #[error(transparent)]
     Enroll(#[from] EnrollError),
-    /// A push batch's chain header does not prove it (`crate::sync::chain`); nothing of the
+    /// A push batch's chain header does not prove it (`sync::chain`); nothing of the
     /// batch was applied, and the break is flagged on the device.
     #[error(transparent)]
-    Chain(#[from] crate::sync::chain::Refusal),
+    Chain(#[from] ChainRefusal),
     /// The database cannot be reached (the request may succeed later).
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -64,17 +64,8 @@ pub struct Sealed {
     pub registers_key: bool,
 }
 
-/// Why a batch's chain is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Refusal {
-    /// A stable code (see the module docs).
-    pub code: &'static str,
-    /// What went wrong and what to do, for a person.
-    pub message: String,
-    /// For `chain_gap` and `chain_fork`: where the held chain ends.
-    pub head: Option<ChainHead>,
-}
+/// Why a batch's chain is refused (defined with the storage error, which carries it).
+pub use crate::error::ChainRefusal as Refusal;
 
 fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
