@@ -334,6 +334,10 @@ mod tests {
         c.execute_batch(
             "DROP INDEX records_kind_updated;
              CREATE INDEX records_kind_updated ON records (kind, updated_ms DESC, updated_counter DESC, status, region);
+             ALTER TABLE device DROP COLUMN sign_key; ALTER TABLE device DROP COLUMN pending_key;
+             ALTER TABLE device DROP COLUMN chain_n; ALTER TABLE device DROP COLUMN chain_link;
+             ALTER TABLE batch DROP COLUMN chain_n; ALTER TABLE batch DROP COLUMN chain_prev;
+             ALTER TABLE batch DROP COLUMN chain_last;
              PRAGMA user_version = 5;",
         )
         .unwrap();
@@ -345,7 +349,7 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 6);
+        assert_eq!(v, SCHEMA_VERSION);
         let cols = list_index(&s.conn);
         let want = [
             ("kind", false),
