@@ -1426,3 +1426,42 @@ async fn a_push_or_pull_naming_an_op_the_server_lacks_is_told_to_start_over() {
         s.stop().await;
     }
 }
+
+/// A public key that is not an Ed25519 key (or not hex) is refused `422 invalid_key` before
+/// the code is used: the same code then enrolls with a good key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_public_key_is_refused_and_leaves_the_code_usable() {
+    for b in backends() {
+        let s = TestServer::start(b).await;
+        s.officer("andi", &[MAKASSAR]).await;
+        let code = s.code("andi").await;
+        for bad in ["zz".repeat(32), "00".repeat(31), "AB".repeat(32)] {
+            let (st, body) = s
+                .call(
+                    "POST",
+                    "/v1/enroll",
+                    None,
+                    Some(json!({"protocol": PROTOCOL_VERSION, "code": code, "public_key": bad})),
+                )
+                .await;
+            assert_eq!(
+                (st, body["code"].as_str()),
+                (422, Some("invalid_key")),
+                "{bad}: {body}"
+            );
+        }
+        let good = sidak_core::chain::SigningKey::from_seed(&[4; 32])
+            .public()
+            .to_hex();
+        let (st, body) = s
+            .call(
+                "POST",
+                "/v1/enroll",
+                None,
+                Some(json!({"protocol": PROTOCOL_VERSION, "code": code, "public_key": good})),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        s.stop().await;
+    }
+}
